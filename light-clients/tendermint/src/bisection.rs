@@ -1,5 +1,9 @@
 //! Skipping verification as a pure state machine: it says which height to fetch next, the caller
 //! fetches that block (over RPC, async) and hands it back.
+//!
+//! It first tries the target directly from the trusted state. When the trusted validators did not
+//! sign enough of it ([`VerificationError::NotEnoughTrust`]) it asks for the block halfway between,
+//! verifies that, and tries the target again from there; any other error ends the bisection.
 
 use crate::{verify, Height, LightBlock, Time, TrustedState, VerificationError, VerifyOptions};
 
@@ -17,13 +21,15 @@ pub struct Bisection {
     target: Height,
     /// Heights that still have to be verified, the last pushed is tried first.
     pending: Vec<Height>,
+    /// Every trusted state so far, starting with the initial one.
+    trace: Vec<TrustedState>,
     options: VerifyOptions,
     now: Time,
 }
 
 impl Bisection {
     pub fn new(trusted: TrustedState, target: Height, options: VerifyOptions, now: Time) -> Self {
-        Bisection { trusted, target, pending: vec![target], options, now }
+        Bisection { trace: vec![trusted.clone()], trusted, target, pending: vec![target], options, now }
     }
 
     /// The height the caller must fetch next, or `None` when verification is complete.
@@ -31,23 +37,27 @@ impl Bisection {
         self.pending.last().copied()
     }
 
+    /// The latest trusted state.
     pub fn trusted(&self) -> &TrustedState {
         &self.trusted
     }
 
+    /// The trusted states in the order they were reached, the initial one first. When the
+    /// bisection is done, the second to last is the one the target was verified from.
+    pub fn trace(&self) -> &[TrustedState] {
+        &self.trace
+    }
+
     /// Supply the block at `next_height()`.
     pub fn supply(&mut self, block: &LightBlock) -> Result<Step, VerificationError> {
-        let expected = self.next_height().ok_or(VerificationError::Invalid("bisection finished".into()))?;
+        let expected = self.next_height().ok_or(VerificationError::BisectionFinished)?;
         if block.height() != expected {
-            return Err(VerificationError::Invalid(format!(
-                "supplied height {} but {} was requested",
-                block.height(),
-                expected
-            )));
+            return Err(VerificationError::UnexpectedHeight { expected, got: block.height() });
         }
         match verify(block, &self.trusted, &self.options, self.now) {
             Ok(next) => {
                 self.trusted = next;
+                self.trace.push(self.trusted.clone());
                 self.pending.pop();
                 match self.pending.last() {
                     Some(h) => Ok(Step::Fetch(*h)),
@@ -57,11 +67,11 @@ impl Bisection {
             Err(VerificationError::NotEnoughTrust { .. }) => {
                 let low = self.trusted.height.value();
                 let high = expected.value();
-                if high <= low + 1 {
-                    return Err(VerificationError::Invalid("adjacent header lacks trust".into()));
+                if high <= low.saturating_add(1) {
+                    return Err(VerificationError::CannotBisect { trusted: self.trusted.height, untrusted: expected });
                 }
                 let mid = Height::try_from(low + (high - low) / 2)
-                    .map_err(|e| VerificationError::Invalid(e.to_string()))?;
+                    .map_err(|_| VerificationError::CannotBisect { trusted: self.trusted.height, untrusted: expected })?;
                 self.pending.push(mid);
                 Ok(Step::Fetch(mid))
             }

@@ -3,12 +3,19 @@
 //! No I/O, no async, no clock reads: callers pass the trusted state, the untrusted light block and `now`.
 //! The relayer drives [`bisection::Bisection`] with blocks it fetches over RPC.
 //!
-//! NOTE: the public API in this file is what the relayer codes against. The internals are being
-//! replaced by Ferry's own verifier (issue 3); until then verification delegates to
-//! `tendermint-light-client-verifier`'s production verifier.
+//! NOTE: the public API in this file is what the relayer codes against.
+//!
+//! [`verify`] runs Ferry's own checks (see the crate README): small pure predicates
+//! ([`predicates`]), the commit tally ([`voting_power`]) and batch Ed25519 behind the
+//! [`signatures::SignatureVerifier`] trait. [`misbehaviour::detect`] compares a primary's and a
+//! witness's header at one height and returns the evidence ibc-go's `Misbehaviour` needs.
 
 pub mod bisection;
 mod error;
+pub mod misbehaviour;
+pub mod predicates;
+pub mod signatures;
+pub mod voting_power;
 
 use std::time::Duration;
 
@@ -79,42 +86,90 @@ pub struct VerifyOptions {
 }
 
 /// Verify `untrusted` against `trusted` at time `now`; on success return the new trusted state.
+///
+/// Adjacent headers (`trusted.height + 1`) must be signed by more than 2/3 of their validator
+/// set, which must be the trusted next validator set. Skipping headers must in addition be
+/// signed by more than `options.trust_threshold` of the trusted next validators' power; when
+/// only that fails the error is [`VerificationError::NotEnoughTrust`] and bisection can help.
 pub fn verify(
     untrusted: &LightBlock,
     trusted: &TrustedState,
     options: &VerifyOptions,
     now: Time,
 ) -> Result<TrustedState, VerificationError> {
-    use tendermint_light_client_verifier::{
-        options::Options,
-        types::{TrustThreshold as Tt, TrustedBlockState, UntrustedBlockState},
-        Verdict, Verifier,
-    };
-    let tt = Tt::new(options.trust_threshold.numerator, options.trust_threshold.denominator)
-        .map_err(|_| VerificationError::InvalidTrustThreshold)?;
-    let opts = Options {
-        trust_threshold: tt,
-        trusting_period: options.trusting_period,
-        clock_drift: options.clock_drift,
-    };
-    let u = UntrustedBlockState {
-        signed_header: &untrusted.signed_header,
-        validators: &untrusted.validators,
-        next_validators: Some(&untrusted.next_validators),
-    };
-    let t = TrustedBlockState {
-        chain_id: &trusted.chain_id,
-        header_time: trusted.time,
-        height: trusted.height,
-        next_validators: &trusted.next_validators,
-        next_validators_hash: trusted.next_validators_hash,
-    };
-    match tendermint_light_client_verifier::ProdVerifier::default().verify_update_header(u, t, &opts, now) {
-        Verdict::Success => Ok(TrustedState::from_light_block(untrusted)),
-        Verdict::NotEnoughTrust(tally) => Err(VerificationError::NotEnoughTrust {
-            tallied: tally.tallied,
-            total: tally.total,
-        }),
-        Verdict::Invalid(detail) => Err(VerificationError::Invalid(detail.to_string())),
+    verify_with(&signatures::Ed25519Batch, untrusted, trusted, options, now)
+}
+
+/// [`verify`] with a chosen signature verifier.
+pub fn verify_with<V: signatures::SignatureVerifier + ?Sized>(
+    verifier: &V,
+    untrusted: &LightBlock,
+    trusted: &TrustedState,
+    options: &VerifyOptions,
+    now: Time,
+) -> Result<TrustedState, VerificationError> {
+    check(verifier, untrusted, trusted, options, now, Mode::Update)?;
+    Ok(TrustedState::from_light_block(untrusted))
+}
+
+/// Which rule set to apply: misbehaviour headers skip the "from the future" check, as ibc-go
+/// does, so that a fork with skewed clocks can still be proven.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Mode {
+    Update,
+    Misbehaviour,
+}
+
+pub(crate) fn check<V: signatures::SignatureVerifier + ?Sized>(
+    verifier: &V,
+    untrusted: &LightBlock,
+    trusted: &TrustedState,
+    options: &VerifyOptions,
+    now: Time,
+    mode: Mode,
+) -> Result<(), VerificationError> {
+    let header = &untrusted.signed_header.header;
+    let commit = &untrusted.signed_header.commit;
+
+    // Options and the trusted state.
+    predicates::valid_trust_threshold(options.trust_threshold)?;
+    predicates::within_trusting_period(trusted.time, options.trusting_period, now)?;
+
+    // The header against the trusted state.
+    predicates::same_chain(&trusted.chain_id, &header.chain_id)?;
+    predicates::height_increases(trusted.height, header.height)?;
+    predicates::time_increases(trusted.time, header.time)?;
+    if mode == Mode::Update {
+        predicates::not_from_future(header.time, options.clock_drift, now)?;
     }
+
+    // The commit is for this header.
+    predicates::commit_matches_header(header, header.hash(), commit.height, commit.block_id.hash)?;
+
+    // Validator sets; hash each distinct set once.
+    let validators_hash = untrusted.validators.hash();
+    predicates::validators_match(header.validators_hash, validators_hash)?;
+    let next_hash = if untrusted.next_validators == untrusted.validators {
+        validators_hash
+    } else {
+        untrusted.next_validators.hash()
+    };
+    predicates::next_validators_match(header.next_validators_hash, next_hash)?;
+
+    let adjacent = trusted.height.value().checked_add(1) == Some(header.height.value());
+    let trusted_set = if adjacent {
+        predicates::adjacent_validators_match(trusted.next_validators_hash, header.validators_hash)?;
+        None
+    } else {
+        let trusted_hash = if trusted.next_validators == untrusted.validators {
+            validators_hash
+        } else {
+            trusted.next_validators.hash()
+        };
+        predicates::trusted_validators_match(trusted.next_validators_hash, trusted_hash)?;
+        Some(trusted.next_validators.validators().as_slice())
+    };
+
+    // Signatures and voting power.
+    voting_power::verify_commit(untrusted, trusted_set, options.trust_threshold, verifier)
 }
