@@ -10,10 +10,10 @@
 //!   from the contract in docs/METRICS.md; with promtool, every expression parses;
 //! * the alert rules use only contract metrics, carry severity/summary/description,
 //!   the unit tests cover every alert firing and not firing, and the Helm chart's
-//!   copy has the same groups;
+//!   copy has the same groups (with helm: `helm lint`, and the rendered PrometheusRule);
 //! * the systemd unit has the hardening keys and passes `systemd-analyze verify`.
 //!
-//! External tools (promtool, systemd-analyze) are used when found on PATH. When one is
+//! External tools (promtool, systemd-analyze, helm) are used when found on PATH. When one is
 //! missing the test says so on stderr ("NOT RUN") and checks only what it can; set
 //! `FERRY_REQUIRE_TOOLS=1` to make a missing tool a failure.
 //!
@@ -540,6 +540,38 @@ fn helm_chart_points_to_existing_files_and_carries_the_rules() {
          cp dashboards/alerts/ferry-rules.yaml deploy/helm/ferry/files/ferry-rules.yaml"
     );
     note(format!("helm: {} templates, {referenced} .Files references exist, PrometheusRule groups identical to dashboards/alerts", templates.len()));
+
+    // With helm on PATH: lint, render, and compare the rendered PrometheusRule.
+    let Some(helm) = which("helm") else {
+        tool_missing("helm", "`helm lint` / `helm template` of deploy/helm/ferry");
+        return;
+    };
+    let lint = Command::new(&helm).arg("lint").arg(&chart).output().expect("run helm lint");
+    assert!(lint.status.success(), "helm lint failed:\n{}{}", String::from_utf8_lossy(&lint.stdout), String::from_utf8_lossy(&lint.stderr));
+    let out = Command::new(&helm).args(["template", "ferry"]).arg(&chart).output().expect("run helm template");
+    let rendered = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "helm template failed:\n{rendered}{}", String::from_utf8_lossy(&out.stderr));
+    let mut docs = Vec::new();
+    let mut doc = String::new();
+    for line in rendered.lines().chain(std::iter::once("---")) {
+        if line.trim_end() == "---" {
+            let v: Yaml = serde_yaml::from_str(&doc).unwrap_or_else(|e| panic!("rendered chart is not valid YAML: {e}\n{doc}"));
+            if !v.is_null() {
+                docs.push(v);
+            }
+            doc.clear();
+        } else {
+            doc.push_str(line);
+            doc.push('\n');
+        }
+    }
+    let kinds: Vec<&str> = docs.iter().filter_map(|d| ystr(d, "kind")).collect();
+    for k in ["ConfigMap", "Service", "Deployment", "ServiceMonitor", "PrometheusRule"] {
+        assert!(kinds.contains(&k), "rendered chart lacks a {k}: {kinds:?}");
+    }
+    let rule = docs.iter().find(|d| ystr(d, "kind") == Some("PrometheusRule")).unwrap();
+    assert_eq!(rule["spec"].get("groups"), ours.get("groups"), "rendered PrometheusRule differs from dashboards/alerts/ferry-rules.yaml");
+    note(format!("helm: `helm lint` passed; `helm template` rendered {kinds:?}; PrometheusRule equals the alert rules"));
 }
 
 #[test]
