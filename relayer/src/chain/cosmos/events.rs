@@ -1,0 +1,296 @@
+//! Packet events: parsed from ABCI events, pushed by a WebSocket subscription, pulled from
+//! `block_results` when polling, after a reconnect, or when heights were skipped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use tendermint::abci::Event;
+use tendermint_rpc::query::{EventType, Query};
+use tendermint_rpc::{event::EventData, SubscriptionClient, WebSocketClient};
+use tokio::sync::{mpsc, watch};
+
+use super::CosmosChain;
+use crate::chain::{ChainError, PacketEvents, Result};
+use crate::config::EventSource;
+use crate::ibc::{ChannelId, Height, Packet, PacketEvent, PacketEventKind, PortId};
+use crate::telemetry::metrics;
+
+/// ABCI events as (type, [(key, value)]); attributes that are not UTF-8 are dropped.
+pub fn flatten(events: &[Event]) -> Vec<(String, Vec<(String, String)>)> {
+    events
+        .iter()
+        .map(|e| {
+            let attrs = e
+                .attributes
+                .iter()
+                .filter_map(|a| Some((a.key_str().ok()?.to_string(), a.value_str().ok()?.to_string())))
+                .collect();
+            (e.kind.clone(), attrs)
+        })
+        .collect()
+}
+
+fn attr<'a>(attrs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    attrs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// Parse one ibc-go `send_packet` or `write_acknowledgement` event. `Ok(None)` for other events;
+/// an error for a packet event with missing or malformed attributes.
+pub fn parse_packet_event(kind: &str, attrs: &[(String, String)], height: u64) -> std::result::Result<Option<PacketEvent>, String> {
+    let event_kind = match kind {
+        "send_packet" => PacketEventKind::Send,
+        "write_acknowledgement" => {
+            let ack = hex::decode(attr(attrs, "packet_ack_hex").ok_or("missing packet_ack_hex")?).map_err(|e| format!("packet_ack_hex: {e}"))?;
+            PacketEventKind::WriteAck { ack }
+        }
+        _ => return Ok(None),
+    };
+    let get = |k: &str| attr(attrs, k).ok_or_else(|| format!("{kind} without {k}"));
+    fn id_err(k: &'static str) -> impl Fn(crate::ibc::IdError) -> String {
+        move |e| format!("{k}: {e}")
+    }
+    let packet = Packet {
+        sequence: get("packet_sequence")?.parse().map_err(|e| format!("packet_sequence: {e}"))?,
+        source_port: get("packet_src_port")?.parse().map_err(id_err("packet_src_port"))?,
+        source_channel: get("packet_src_channel")?.parse().map_err(id_err("packet_src_channel"))?,
+        destination_port: get("packet_dst_port")?.parse().map_err(id_err("packet_dst_port"))?,
+        destination_channel: get("packet_dst_channel")?.parse().map_err(id_err("packet_dst_channel"))?,
+        data: hex::decode(get("packet_data_hex")?).map_err(|e| format!("packet_data_hex: {e}"))?,
+        timeout_height: get("packet_timeout_height")?.parse::<Height>()?,
+        timeout_timestamp: get("packet_timeout_timestamp")?.parse().map_err(|e| format!("packet_timeout_timestamp: {e}"))?,
+    };
+    Ok(Some(PacketEvent { kind: event_kind, packet, height }))
+}
+
+impl CosmosChain {
+    fn packet_events_of(&self, events: &[Event], height: u64) -> Vec<PacketEvent> {
+        let mut out = Vec::new();
+        for (kind, attrs) in flatten(events) {
+            match parse_packet_event(&kind, &attrs, height) {
+                Ok(Some(ev)) => out.push(ev),
+                Ok(None) => {}
+                Err(reason) => {
+                    // Counted and skipped: a malformed event is never relayed.
+                    metrics().verification_failure(self.id.as_str(), "malformed_response");
+                    tracing::warn!(chain = %self.id, height, %reason, "malformed packet event ignored");
+                }
+            }
+        }
+        out
+    }
+
+    /// Packet events of every tx in block `height`.
+    pub async fn block_packet_events(&self, height: u64) -> Result<Vec<PacketEvent>> {
+        let h = tendermint::block::Height::try_from(height).map_err(|e| ChainError::Other(e.to_string()))?;
+        let res = self.rpc.call("block_results", |c| tendermint_rpc::Client::block_results(c, h)).await?;
+        let mut out = Vec::new();
+        for tx in res.txs_results.unwrap_or_default() {
+            if tx.code.is_ok() {
+                out.extend(self.packet_events_of(&tx.events, height));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn search_one(&self, query: Query, kind: &str) -> Result<Option<PacketEvent>> {
+        let res = self
+            .rpc
+            .call("tx_search", |c| {
+                tendermint_rpc::Client::tx_search(c, query.clone(), false, 1, 10, tendermint_rpc::Order::Ascending)
+            })
+            .await?;
+        for tx in res.txs {
+            if tx.tx_result.code.is_err() {
+                continue;
+            }
+            let evs = self.packet_events_of(&tx.tx_result.events, tx.height.value());
+            if let Some(ev) = evs.into_iter().find(|e| match (&e.kind, kind) {
+                (PacketEventKind::Send, "send_packet") => true,
+                (PacketEventKind::WriteAck { .. }, "write_acknowledgement") => true,
+                _ => false,
+            }) {
+                return Ok(Some(ev));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Fetch blocks `from..=to` and forward their packet events.
+    async fn pull_range(&self, from: u64, to: u64, sink: &mpsc::Sender<PacketEvent>) -> Result<()> {
+        for h in from..=to {
+            for ev in self.block_packet_events(h).await? {
+                if sink.send(ev).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn poll_loop(self: Arc<Self>, mut next: u64, sink: mpsc::Sender<PacketEvent>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            match crate::chain::Heights::latest(&*self).await {
+                Ok((latest, _)) if latest.revision_height >= next => {
+                    let to = latest.revision_height;
+                    match self.pull_range(next, to, &sink).await {
+                        Ok(()) => next = to + 1,
+                        Err(e) => tracing::warn!(chain = %self.id, error = %e, "block_results polling failed"),
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(chain = %self.id, error = %e, "status polling failed"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.config.poll_interval) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    /// One WebSocket session: Tx events pushed, NewBlock heights used to spot gaps. Returns the next
+    /// height not known to be fully seen, when the connection ends.
+    async fn ws_session(&self, mut next: u64, sink: &mpsc::Sender<PacketEvent>, shutdown: &mut watch::Receiver<bool>) -> std::result::Result<u64, (u64, String)> {
+        let url = crate::chain::cosmos::headers::ws_url(self.rpc.active_url());
+        let (client, driver) = WebSocketClient::new(url.as_str()).await.map_err(|e| (next, e.to_string()))?;
+        let driver_task = tokio::spawn(async move { driver.run().await });
+        let t = std::time::Instant::now();
+        let txs = client.subscribe(Query::from(EventType::Tx)).await;
+        let blocks = client.subscribe(Query::from(EventType::NewBlock)).await;
+        metrics().rpc(self.id.as_str(), "subscribe", t.elapsed().as_secs_f64(), txs.is_ok() && blocks.is_ok());
+        let (mut txs, mut blocks) = match (txs, blocks) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) | (_, Err(e)) => {
+                driver_task.abort();
+                return Err((next, e.to_string()));
+            }
+        };
+        // Catch up on what happened before the subscription started.
+        if let Ok((latest, _)) = crate::chain::Heights::latest(self).await {
+            if latest.revision_height >= next {
+                self.pull_range(next, latest.revision_height, sink).await.map_err(|e| (next, e.to_string()))?;
+                next = latest.revision_height + 1;
+            }
+        }
+        let result = loop {
+            tokio::select! {
+                _ = shutdown.changed() => break Ok(next),
+                ev = txs.next() => match ev {
+                    Some(Ok(ev)) => if let EventData::Tx { tx_result } = ev.data {
+                        let height = tx_result.height.max(0) as u64;
+                        for pe in self.packet_events_of(&tx_result.result.events, height) {
+                            if sink.send(pe).await.is_err() { break; }
+                        }
+                    },
+                    Some(Err(e)) => break Err((next, e.to_string())),
+                    None => break Err((next, "subscription closed".into())),
+                },
+                ev = blocks.next() => match ev {
+                    Some(Ok(ev)) => if let EventData::NewBlock { block: Some(block), .. } = ev.data {
+                        let h = block.header.height.value();
+                        metrics().latest_height(self.id.as_str(), h);
+                        if h > next {
+                            // Blocks between `next` and `h` were not announced: pull them.
+                            if let Err(e) = self.pull_range(next, h - 1, sink).await { break Err((next, e.to_string())); }
+                        }
+                        next = next.max(h);
+                    },
+                    Some(Err(e)) => break Err((next, e.to_string())),
+                    None => break Err((next, "subscription closed".into())),
+                },
+            }
+        };
+        let _ = client.close();
+        driver_task.abort();
+        result
+    }
+
+    async fn ws_loop(self: Arc<Self>, mut next: u64, sink: mpsc::Sender<PacketEvent>, mut shutdown: watch::Receiver<bool>) {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match self.ws_session(next, &sink, &mut shutdown).await {
+                Ok(_) => return,
+                Err((resume, reason)) => {
+                    if *shutdown.borrow() {
+                        return;
+                    }
+                    next = resume;
+                    metrics().ws_reconnect(self.id.as_str());
+                    tracing::warn!(chain = %self.id, %reason, resume_height = next, "WebSocket lost; reconnecting, gap filled from block_results");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl PacketEvents for CosmosChain {
+    fn subscribe(self: Arc<Self>, from_height: u64, sink: mpsc::Sender<PacketEvent>, shutdown: watch::Receiver<bool>) {
+        match self.config.event_source {
+            EventSource::WebSocket => tokio::spawn(self.ws_loop(from_height, sink, shutdown)),
+            EventSource::Poll => tokio::spawn(self.poll_loop(from_height, sink, shutdown)),
+        };
+    }
+
+    async fn sent_packet(&self, port: &PortId, channel: &ChannelId, sequence: u64) -> Result<Option<PacketEvent>> {
+        let q = Query::eq("send_packet.packet_src_port", port.as_str())
+            .and_eq("send_packet.packet_src_channel", channel.as_str())
+            .and_eq("send_packet.packet_sequence", sequence.to_string());
+        self.search_one(q, "send_packet").await
+    }
+
+    async fn written_ack(&self, port: &PortId, channel: &ChannelId, sequence: u64) -> Result<Option<PacketEvent>> {
+        let q = Query::eq("write_acknowledgement.packet_dst_port", port.as_str())
+            .and_eq("write_acknowledgement.packet_dst_channel", channel.as_str())
+            .and_eq("write_acknowledgement.packet_sequence", sequence.to_string());
+        self.search_one(q, "write_acknowledgement").await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    const SEND: &[(&str, &str)] = &[
+        ("packet_data_hex", "7b7d"),
+        ("packet_timeout_height", "0-0"),
+        ("packet_timeout_timestamp", "1700000000000000000"),
+        ("packet_sequence", "7"),
+        ("packet_src_port", "transfer"),
+        ("packet_src_channel", "channel-0"),
+        ("packet_dst_port", "transfer"),
+        ("packet_dst_channel", "channel-3"),
+    ];
+
+    #[test]
+    fn parses_send_packet() {
+        let ev = parse_packet_event("send_packet", &attrs(SEND), 12).unwrap().unwrap();
+        assert_eq!(ev.packet.sequence, 7);
+        assert_eq!(ev.packet.data, b"{}");
+        assert_eq!(ev.packet.destination_channel.as_str(), "channel-3");
+        assert_eq!(ev.height, 12);
+        assert_eq!(ev.kind, PacketEventKind::Send);
+    }
+
+    #[test]
+    fn malformed_packet_events_are_errors() {
+        let mut bad = attrs(SEND);
+        bad.retain(|(k, _)| k != "packet_sequence");
+        assert!(parse_packet_event("send_packet", &bad, 1).unwrap_err().contains("packet_sequence"));
+        let mut bad = attrs(SEND);
+        bad[0].1 = "zz".into();
+        assert!(parse_packet_event("send_packet", &bad, 1).is_err());
+        assert!(parse_packet_event("write_acknowledgement", &attrs(SEND), 1).unwrap_err().contains("packet_ack_hex"));
+        assert_eq!(parse_packet_event("transfer", &attrs(SEND), 1).unwrap(), None);
+    }
+}

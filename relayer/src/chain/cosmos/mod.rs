@@ -1,0 +1,254 @@
+//! Cosmos SDK / CometBFT backend: tendermint-rpc for queries and broadcast, ibc-proto messages,
+//! cosmrs for SIGN_MODE_DIRECT signing.
+
+mod events;
+pub use events::{flatten as flatten_events, parse_packet_event};
+pub mod handshake;
+mod headers;
+pub mod query;
+mod rpc;
+mod tx;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ibc_proto::ibc::core::channel::v1 as chan;
+use ibc_proto::ibc::core::client::v1::Height as RawHeight;
+use prost::Message;
+
+pub use headers::LightBlockCache;
+use query::keys;
+pub use rpc::Rpc;
+
+use super::{ChainError, ClientHost, ConsensusAnchor, Heights, Msg, PacketProofs, PacketQueries, Proof, Result};
+use crate::config::ChainConfig;
+use crate::ibc::{ChainId, ChannelId, ClientId, Height, Packet, PortId};
+use crate::keys::Key;
+
+pub struct CosmosChain {
+    pub id: ChainId,
+    pub config: ChainConfig,
+    pub rpc: Rpc,
+    key: Key,
+    pub address: String,
+    signer: tokio::sync::Mutex<tx::SignerState>,
+    light: LightBlockCache,
+}
+
+impl CosmosChain {
+    pub fn new(config: ChainConfig, key: Key) -> Result<Arc<CosmosChain>> {
+        let address = key.address(&config.account_prefix).map_err(|e| ChainError::Other(e.to_string()))?;
+        let rpc = Rpc::new(config.id.clone(), &config.rpc)?;
+        Ok(Arc::new(CosmosChain {
+            id: config.id.clone(),
+            rpc,
+            key,
+            address,
+            signer: tokio::sync::Mutex::new(tx::SignerState::default()),
+            light: LightBlockCache::default(),
+            config,
+        }))
+    }
+
+    pub fn revision(&self) -> u64 {
+        self.id.revision_number()
+    }
+
+    pub fn height(&self, h: u64) -> Height {
+        Height::new(self.revision(), h)
+    }
+
+    /// Balance of `address` in `denom`, base units.
+    pub async fn balance(&self, address: &str, denom: &str) -> Result<u128> {
+        use cosmrs::proto::cosmos::bank::v1beta1::{QueryBalanceRequest, QueryBalanceResponse};
+        let req = QueryBalanceRequest { address: address.into(), denom: denom.into() };
+        let res: QueryBalanceResponse = self.grpc_query("/cosmos.bank.v1beta1.Query/Balance", &req, None).await?;
+        let amount = res.balance.map(|c| c.amount).unwrap_or_default();
+        amount.parse().map_err(|e| self.malformed("abci_query", format!("balance `{amount}`: {e}")))
+    }
+
+    /// Block time of `height` in ns since the epoch.
+    pub async fn block_time(&self, height: u64) -> Result<u64> {
+        let h = tendermint::block::Height::try_from(height).map_err(|e| ChainError::Other(e.to_string()))?;
+        let res = self.rpc.call("commit", |c| tendermint_rpc::Client::commit(c, h)).await?;
+        Ok(time_ns(res.signed_header.header.time))
+    }
+}
+
+pub fn time_ns(t: tendermint::Time) -> u64 {
+    t.unix_timestamp_nanos().max(0) as u64
+}
+
+pub fn raw_height(h: Height) -> RawHeight {
+    RawHeight { revision_number: h.revision_number, revision_height: h.revision_height }
+}
+
+fn any<M: Message>(type_url: &str, msg: &M) -> Msg {
+    Msg { type_url: type_url.into(), value: msg.encode_to_vec() }
+}
+
+pub fn raw_packet(p: &Packet) -> chan::Packet {
+    chan::Packet {
+        sequence: p.sequence,
+        source_port: p.source_port.to_string(),
+        source_channel: p.source_channel.to_string(),
+        destination_port: p.destination_port.to_string(),
+        destination_channel: p.destination_channel.to_string(),
+        data: p.data.clone(),
+        timeout_height: Some(raw_height(p.timeout_height)),
+        timeout_timestamp: p.timeout_timestamp,
+    }
+}
+
+#[async_trait]
+impl Heights for CosmosChain {
+    fn id(&self) -> &ChainId {
+        &self.id
+    }
+    async fn latest(&self) -> Result<(Height, u64)> {
+        let s = self.rpc.call("status", |c| tendermint_rpc::Client::status(c)).await?;
+        let h = s.sync_info.latest_block_height.value();
+        crate::telemetry::metrics().latest_height(self.id.as_str(), h);
+        Ok((self.height(h), time_ns(s.sync_info.latest_block_time)))
+    }
+}
+
+#[async_trait]
+impl PacketQueries for CosmosChain {
+    async fn commitments(&self, port: &PortId, channel: &ChannelId) -> Result<Vec<u64>> {
+        use ibc_proto::cosmos::base::query::v1beta1::PageRequest;
+        let req = chan::QueryPacketCommitmentsRequest {
+            port_id: port.to_string(),
+            channel_id: channel.to_string(),
+            pagination: Some(PageRequest { limit: 10_000, ..Default::default() }),
+        };
+        let res: chan::QueryPacketCommitmentsResponse =
+            self.grpc_query("/ibc.core.channel.v1.Query/PacketCommitments", &req, None).await?;
+        let mut seqs: Vec<u64> = res.commitments.iter().map(|c| c.sequence).collect();
+        seqs.sort_unstable();
+        Ok(seqs)
+    }
+    async fn unreceived(&self, port: &PortId, channel: &ChannelId, seqs: &[u64]) -> Result<Vec<u64>> {
+        if seqs.is_empty() {
+            return Ok(vec![]);
+        }
+        let req = chan::QueryUnreceivedPacketsRequest {
+            port_id: port.to_string(),
+            channel_id: channel.to_string(),
+            packet_commitment_sequences: seqs.to_vec(),
+        };
+        let res: chan::QueryUnreceivedPacketsResponse =
+            self.grpc_query("/ibc.core.channel.v1.Query/UnreceivedPackets", &req, None).await?;
+        Ok(res.sequences)
+    }
+    async fn unreceived_acks(&self, port: &PortId, channel: &ChannelId, seqs: &[u64]) -> Result<Vec<u64>> {
+        if seqs.is_empty() {
+            return Ok(vec![]);
+        }
+        let req = chan::QueryUnreceivedAcksRequest {
+            port_id: port.to_string(),
+            channel_id: channel.to_string(),
+            packet_ack_sequences: seqs.to_vec(),
+        };
+        let res: chan::QueryUnreceivedAcksResponse =
+            self.grpc_query("/ibc.core.channel.v1.Query/UnreceivedAcks", &req, None).await?;
+        Ok(res.sequences)
+    }
+}
+
+#[async_trait]
+impl PacketProofs for CosmosChain {
+    async fn prove_commitment(&self, port: &PortId, channel: &ChannelId, seq: u64, at: Height) -> Result<Proof> {
+        Ok(self.proof_at(&keys::commitment(port, channel, seq), at, true).await?.1)
+    }
+    async fn prove_ack(&self, port: &PortId, channel: &ChannelId, seq: u64, at: Height) -> Result<Proof> {
+        Ok(self.proof_at(&keys::ack(port, channel, seq), at, true).await?.1)
+    }
+    async fn prove_non_receipt(&self, port: &PortId, channel: &ChannelId, seq: u64, at: Height) -> Result<Proof> {
+        Ok(self.proof_at(&keys::receipt(port, channel, seq), at, false).await?.1)
+    }
+}
+
+#[async_trait]
+impl ClientHost for CosmosChain {
+    async fn client_latest_height(&self, client: &ClientId) -> Result<Height> {
+        Ok(self.client_state(client).await?.latest_height.map(|h| Height::new(h.revision_number, h.revision_height)).unwrap_or_default())
+    }
+    async fn consensus_anchor(&self, client: &ClientId, height: Height) -> Result<ConsensusAnchor> {
+        let cs = self.consensus_state(client, height).await?;
+        let ts = cs.timestamp.ok_or_else(|| self.malformed("abci_query", "consensus state without timestamp"))?;
+        Ok(ConsensusAnchor {
+            timestamp_ns: (ts.seconds.max(0) as u64) * 1_000_000_000 + ts.nanos.max(0) as u64,
+            next_validators_hash: cs.next_validators_hash,
+        })
+    }
+    fn update_client_msg(&self, client: &ClientId, header: Msg) -> Msg {
+        use ibc_proto::ibc::core::client::v1::MsgUpdateClient;
+        let m = MsgUpdateClient { client_id: client.to_string(), client_message: Some(header), signer: self.address.clone() };
+        any("/ibc.core.client.v1.MsgUpdateClient", &m)
+    }
+    fn recv_msg(&self, packet: &Packet, proof: Proof) -> Msg {
+        let m = chan::MsgRecvPacket {
+            packet: Some(raw_packet(packet)),
+            proof_commitment: proof.bytes,
+            proof_height: Some(raw_height(proof.height)),
+            signer: self.address.clone(),
+        };
+        any("/ibc.core.channel.v1.MsgRecvPacket", &m)
+    }
+    fn ack_msg(&self, packet: &Packet, ack: &[u8], proof: Proof) -> Msg {
+        let m = chan::MsgAcknowledgement {
+            packet: Some(raw_packet(packet)),
+            acknowledgement: ack.to_vec(),
+            proof_acked: proof.bytes,
+            proof_height: Some(raw_height(proof.height)),
+            signer: self.address.clone(),
+        };
+        any("/ibc.core.channel.v1.MsgAcknowledgement", &m)
+    }
+    fn timeout_msg(&self, packet: &Packet, proof: Proof) -> Msg {
+        let m = chan::MsgTimeout {
+            packet: Some(raw_packet(packet)),
+            proof_unreceived: proof.bytes,
+            proof_height: Some(raw_height(proof.height)),
+            // Only ordered channels check it; Ferry opens unordered ICS-20 channels.
+            next_sequence_recv: packet.sequence,
+            signer: self.address.clone(),
+        };
+        any("/ibc.core.channel.v1.MsgTimeout", &m)
+    }
+}
+
+/// Decoded light-client state queries.
+impl CosmosChain {
+    pub async fn client_state(
+        &self,
+        client: &ClientId,
+    ) -> Result<ibc_proto::ibc::lightclients::tendermint::v1::ClientState> {
+        use ibc_proto::ibc::core::client::v1::{QueryClientStateRequest, QueryClientStateResponse};
+        let req = QueryClientStateRequest { client_id: client.to_string() };
+        let res: QueryClientStateResponse = self.grpc_query("/ibc.core.client.v1.Query/ClientState", &req, None).await?;
+        let any = res.client_state.ok_or_else(|| self.malformed("abci_query", format!("no client state for {client}")))?;
+        ibc_proto::ibc::lightclients::tendermint::v1::ClientState::decode(any.value.as_slice())
+            .map_err(|e| self.malformed("abci_query", e))
+    }
+
+    pub async fn consensus_state(
+        &self,
+        client: &ClientId,
+        h: Height,
+    ) -> Result<ibc_proto::ibc::lightclients::tendermint::v1::ConsensusState> {
+        use ibc_proto::ibc::core::client::v1::{QueryConsensusStateRequest, QueryConsensusStateResponse};
+        let req = QueryConsensusStateRequest {
+            client_id: client.to_string(),
+            revision_number: h.revision_number,
+            revision_height: h.revision_height,
+            latest_height: false,
+        };
+        let res: QueryConsensusStateResponse =
+            self.grpc_query("/ibc.core.client.v1.Query/ConsensusState", &req, None).await?;
+        let any = res.consensus_state.ok_or_else(|| self.malformed("abci_query", format!("no consensus state {client}@{h}")))?;
+        ibc_proto::ibc::lightclients::tendermint::v1::ConsensusState::decode(any.value.as_slice())
+            .map_err(|e| self.malformed("abci_query", e))
+    }
+}

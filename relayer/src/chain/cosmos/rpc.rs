@@ -1,0 +1,86 @@
+//! CometBFT RPC with endpoint failover and per-method metrics.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tendermint_rpc::{HttpClient, HttpClientUrl};
+
+use crate::chain::{ChainError, Result};
+use crate::ibc::ChainId;
+use crate::telemetry::metrics;
+
+pub struct Rpc {
+    chain: ChainId,
+    clients: Vec<HttpClient>,
+    urls: Vec<String>,
+    active: AtomicUsize,
+}
+
+impl Rpc {
+    pub fn new(chain: ChainId, urls: &[String]) -> Result<Rpc> {
+        let mut clients = Vec::new();
+        for url in urls {
+            let parsed: HttpClientUrl = url
+                .parse()
+                .map_err(|e| ChainError::Other(format!("RPC url `{url}` of {chain}: {e}")))?;
+            let client = HttpClient::builder(parsed)
+                .timeout(Duration::from_secs(20))
+                .build()
+                .map_err(|e| ChainError::Other(format!("RPC client for {url}: {e}")))?;
+            clients.push(client);
+        }
+        Ok(Rpc { chain, clients, urls: urls.to_vec(), active: AtomicUsize::new(0) })
+    }
+
+    pub fn chain(&self) -> &ChainId {
+        &self.chain
+    }
+
+    /// The URL of the endpoint in use (for the WebSocket, which follows it).
+    pub fn active_url(&self) -> &str {
+        &self.urls[self.active.load(Ordering::Relaxed) % self.urls.len()]
+    }
+
+    /// Run `f` against the active endpoint; on a transport error try the next ones, in order.
+    pub async fn call<'a, T, F, Fut>(&'a self, method: &'static str, f: F) -> Result<T>
+    where
+        F: Fn(&'a HttpClient) -> Fut,
+        Fut: Future<Output = std::result::Result<T, tendermint_rpc::Error>>,
+    {
+        let start = self.active.load(Ordering::Relaxed);
+        let mut last = String::new();
+        for i in 0..self.clients.len() {
+            let idx = (start + i) % self.clients.len();
+            let t = Instant::now();
+            let res = f(&self.clients[idx]).await;
+            let ok = res.is_ok();
+            metrics().rpc(self.chain.as_str(), method, t.elapsed().as_secs_f64(), ok);
+            match res {
+                Ok(v) => {
+                    if idx != start {
+                        tracing::warn!(chain = %self.chain, url = %self.urls[idx], "failed over to RPC endpoint");
+                        self.active.store(idx, Ordering::Relaxed);
+                    }
+                    metrics().rpc_up(self.chain.as_str(), true);
+                    return Ok(v);
+                }
+                Err(e) => {
+                    if is_answer_error(&e) {
+                        // The node answered; another node would say the same.
+                        return Err(ChainError::Rpc { chain: self.chain.clone(), method, reason: e.to_string() });
+                    }
+                    tracing::debug!(chain = %self.chain, url = %self.urls[idx], method, error = %e, "RPC transport error");
+                    last = e.to_string();
+                }
+            }
+        }
+        metrics().rpc_up(self.chain.as_str(), false);
+        Err(ChainError::Rpc { chain: self.chain.clone(), method, reason: last })
+    }
+}
+
+/// True when the node itself answered with an error (as opposed to being unreachable).
+fn is_answer_error(e: &tendermint_rpc::Error) -> bool {
+    matches!(e.detail(), tendermint_rpc::error::ErrorDetail::Response(_))
+}

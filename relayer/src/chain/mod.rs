@@ -1,0 +1,153 @@
+//! Chain backends behind small capability traits. The router sees only these traits, never a chain
+//! family: a new family is a new folder here that implements them.
+
+pub mod cosmos;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use thiserror::Error;
+use tokio::sync::{mpsc, watch};
+
+use crate::ibc::{ChainId, ChannelId, ClientId, Height, Packet, PacketEvent, PortId};
+use crate::telemetry::TxErrorKind;
+
+/// A message for the destination chain, protobuf `Any`-encoded.
+pub type Msg = ibc_proto::google::protobuf::Any;
+
+#[derive(Debug, Error)]
+pub enum ChainError {
+    #[error("RPC `{method}` to {chain} failed: {reason}")]
+    Rpc { chain: ChainId, method: &'static str, reason: String },
+    #[error("malformed answer from {chain} to `{method}`: {reason}")]
+    Malformed { chain: ChainId, method: &'static str, reason: String },
+    #[error("query `{path}` on {chain} failed with code {code}: {log}")]
+    Query { chain: ChainId, path: String, code: u32, log: String },
+    #[error("header of {chain} at height {height} failed verification: {source}")]
+    Verification { chain: ChainId, height: u64, source: ferry_light_client_tendermint::VerificationError },
+    #[error("transaction on {chain} failed ({}): code {code}: {log}", kind.label())]
+    Tx { chain: ChainId, kind: TxErrorKind, code: u32, log: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type Result<T> = std::result::Result<T, ChainError>;
+
+/// A proof and the height at which the verifying client must hold the prover's consensus state.
+#[derive(Clone, Debug)]
+pub struct Proof {
+    pub bytes: Vec<u8>,
+    pub height: Height,
+}
+
+/// A committed transaction.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TxOutcome {
+    pub hash: String,
+    pub height: u64,
+    pub gas_used: u64,
+    pub fee: u128,
+    /// Events as (type, [(key, value)]), for callers that need ids created by the tx.
+    #[serde(skip)]
+    pub events: Vec<(String, Vec<(String, String)>)>,
+}
+
+impl TxOutcome {
+    /// The first value of `key` in an event of type `kind`.
+    pub fn attribute(&self, kind: &str, key: &str) -> Option<String> {
+        self.events
+            .iter()
+            .filter(|(k, _)| k == kind)
+            .flat_map(|(_, attrs)| attrs.iter())
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+/// Latest height and block time (ns since the epoch).
+#[async_trait]
+pub trait Heights: Send + Sync {
+    fn id(&self) -> &ChainId;
+    async fn latest(&self) -> Result<(Height, u64)>;
+}
+
+/// Packet events: pushed by a subscription, pulled by height range, looked up by sequence.
+#[async_trait]
+pub trait PacketEvents: Send + Sync {
+    /// Stream events from `from_height` on into `sink` until `shutdown` turns true.
+    fn subscribe(self: Arc<Self>, from_height: u64, sink: mpsc::Sender<PacketEvent>, shutdown: watch::Receiver<bool>);
+    /// The send_packet event of a packet sent from (port, channel).
+    async fn sent_packet(&self, port: &PortId, channel: &ChannelId, sequence: u64) -> Result<Option<PacketEvent>>;
+    /// The write_acknowledgement event for a packet received on (port, channel).
+    async fn written_ack(&self, port: &PortId, channel: &ChannelId, sequence: u64) -> Result<Option<PacketEvent>>;
+}
+
+/// Packet state queries.
+#[async_trait]
+pub trait PacketQueries: Send + Sync {
+    /// Sequences with a packet commitment (sent, not yet acknowledged or timed out).
+    async fn commitments(&self, port: &PortId, channel: &ChannelId) -> Result<Vec<u64>>;
+    /// Of `seqs` sent to (port, channel) here, those not received yet.
+    async fn unreceived(&self, port: &PortId, channel: &ChannelId, seqs: &[u64]) -> Result<Vec<u64>>;
+    /// Of `seqs` sent from (port, channel) here, those whose ack was not processed yet.
+    async fn unreceived_acks(&self, port: &PortId, channel: &ChannelId, seqs: &[u64]) -> Result<Vec<u64>>;
+}
+
+/// Membership and non-membership proofs, made at `at.revision_height - 1` and verified at `at`.
+#[async_trait]
+pub trait PacketProofs: Send + Sync {
+    async fn prove_commitment(&self, port: &PortId, channel: &ChannelId, seq: u64, at: Height) -> Result<Proof>;
+    async fn prove_ack(&self, port: &PortId, channel: &ChannelId, seq: u64, at: Height) -> Result<Proof>;
+    async fn prove_non_receipt(&self, port: &PortId, channel: &ChannelId, seq: u64, at: Height) -> Result<Proof>;
+}
+
+/// Verified headers of this chain for a counterparty's client of it.
+#[async_trait]
+pub trait Headers: Send + Sync {
+    /// Client messages taking a client from `trusted` to `target`, each checked by Ferry's light
+    /// client first. `anchor` is the client's consensus state at `trusted` as stored on the host.
+    async fn client_headers(&self, trusted: Height, target: Height, anchor: &ConsensusAnchor) -> Result<Vec<Msg>>;
+}
+
+/// What a host chain's client stored for a height: the trust root for verifying the next header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsensusAnchor {
+    pub timestamp_ns: u64,
+    pub next_validators_hash: Vec<u8>,
+}
+
+/// This chain as the host of a client of a counterparty, and the packet messages it accepts.
+#[async_trait]
+pub trait ClientHost: Send + Sync {
+    async fn client_latest_height(&self, client: &ClientId) -> Result<Height>;
+    async fn consensus_anchor(&self, client: &ClientId, height: Height) -> Result<ConsensusAnchor>;
+    fn update_client_msg(&self, client: &ClientId, header: Msg) -> Msg;
+    fn recv_msg(&self, packet: &Packet, proof: Proof) -> Msg;
+    fn ack_msg(&self, packet: &Packet, ack: &[u8], proof: Proof) -> Msg;
+    fn timeout_msg(&self, packet: &Packet, proof: Proof) -> Msg;
+}
+
+/// Transaction submission, serial per signer inside.
+#[async_trait]
+pub trait Submit: Send + Sync {
+    /// Broadcast `msgs` in one tx and wait for it to commit. `packets` counts the packet messages in it
+    /// (for fee-per-packet metrics).
+    async fn submit(&self, msgs: Vec<Msg>, packets: usize) -> Result<TxOutcome>;
+    /// Sign and broadcast without waiting; returns a handle to confirm later. Lets the router keep
+    /// several txs in the mempool while the signer's sequence advances locally.
+    async fn broadcast(&self, msgs: Vec<Msg>, packets: usize) -> Result<PendingTx>;
+    async fn confirm(&self, pending: PendingTx) -> Result<TxOutcome>;
+    fn max_msgs_per_tx(&self) -> usize;
+    fn max_tx_bytes(&self) -> usize;
+}
+
+#[derive(Clone, Debug)]
+pub struct PendingTx {
+    pub hash: String,
+    pub packets: usize,
+    pub fee: u128,
+}
+
+/// Everything the router needs from a chain.
+pub trait RelayChain: Heights + PacketEvents + PacketQueries + PacketProofs + Headers + ClientHost + Submit {}
+impl<T: Heights + PacketEvents + PacketQueries + PacketProofs + Headers + ClientHost + Submit> RelayChain for T {}

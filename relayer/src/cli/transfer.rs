@@ -1,0 +1,77 @@
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Result};
+use clap::Args;
+
+use super::Ctx;
+use crate::ibc::ChainId;
+use crate::transfer::{parse_coin, send, status, TransferState};
+
+#[derive(Args)]
+pub struct TransferArgs {
+    /// The configured path to send over.
+    #[arg(long)]
+    pub path: String,
+    /// The chain the tokens leave.
+    #[arg(long)]
+    pub from_chain: ChainId,
+    /// Amount and denom, e.g. 100samoleans or 5ibc/27A6…
+    #[arg(long)]
+    pub amount: String,
+    /// Receiver address on the other chain.
+    #[arg(long)]
+    pub to: String,
+    /// The packet times out this many seconds after sending.
+    #[arg(long, default_value_t = 600)]
+    pub timeout_seconds: u64,
+    #[arg(long, default_value = "")]
+    pub memo: String,
+    /// Signing key (default: the chain's configured key).
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Follow the transfer until it is final.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+pub async fn run(a: TransferArgs, ctx: &Ctx) -> Result<()> {
+    let cfg = ctx.load_config()?;
+    let (ca, cb, ids) = ctx.open_path(&cfg, &a.path).await?;
+    let (src_id, port, channel, dst) = if a.from_chain == ca.id {
+        (ca.id.clone(), ids.port_a.clone(), ids.channel_a.clone(), cb)
+    } else if a.from_chain == cb.id {
+        (cb.id.clone(), ids.port_b.clone(), ids.channel_b.clone(), ca)
+    } else {
+        return Err(anyhow!("chain {} is not an end of path {}", a.from_chain, a.path));
+    };
+    let src = ctx.chain(&cfg, &src_id, a.key.as_deref())?;
+    let (amount, denom) = parse_coin(&a.amount).map_err(|e| anyhow!("--amount: {e}"))?;
+    let (hash, packet) = send(&src, &port, &channel, amount, &denom, &a.to, Duration::from_secs(a.timeout_seconds), &a.memo).await?;
+    ctx.emit(&serde_json::json!({ "tx_hash": hash, "sequence": packet.sequence, "source_channel": packet.source_channel, "state": "sent" }), || {
+        format!("sent {amount}{denom} from {} to {} on {}: tx {hash}, packet {} on {}", src.address, a.to, dst.id, packet.sequence, packet.source_channel)
+    });
+    if a.wait {
+        follow(ctx, &src, &dst, &hash, Duration::from_secs(a.timeout_seconds + 120)).await?;
+    }
+    Ok(())
+}
+
+/// Print each state change until the transfer is final.
+pub async fn follow(ctx: &Ctx, src: &crate::chain::cosmos::CosmosChain, dst: &crate::chain::cosmos::CosmosChain, hash: &str, limit: Duration) -> Result<TransferState> {
+    let start = Instant::now();
+    let mut last: Option<TransferState> = None;
+    loop {
+        let st = status(src, dst, hash).await?;
+        if last.as_ref() != Some(&st.state) {
+            ctx.emit(&st, || format!("[{:>5.1}s] {}: {}", start.elapsed().as_secs_f64(), st.tx_hash, st.state.label()));
+            last = Some(st.state.clone());
+        }
+        if st.state.is_final() {
+            return Ok(st.state);
+        }
+        if start.elapsed() > limit {
+            return Err(anyhow!("transfer {hash} not final after {}s (state: {})", limit.as_secs(), st.state.label()));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

@@ -1,0 +1,150 @@
+//! Configuration: the TOML schema as written by operators ([`raw`]), and the validated, typed form the
+//! rest of Ferry uses ([`Config`]). Loading goes through the `config` crate so that `FERRY_` environment
+//! variables override file values (`FERRY_TELEMETRY__LISTEN=0.0.0.0:9464`).
+
+pub mod raw;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::ibc::{ChainId, ChannelId, ClientId, ConnectionId, PortId};
+pub use validate::{validate, Issue, Severity};
+
+/// The configuration Ferry runs with: every value checked.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub log_level: String,
+    pub telemetry: TelemetryConfig,
+    pub chains: Vec<ChainConfig>,
+    pub paths: Vec<PathConfig>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TelemetryConfig {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChainKind {
+    Cosmos,
+    Evm,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventSource {
+    /// WebSocket subscription, with `block_results` polling on reconnect.
+    WebSocket,
+    /// `block_results` polling only.
+    Poll,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct GasPrice {
+    pub amount: f64,
+    pub denom: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct ChainConfig {
+    pub id: ChainId,
+    pub kind: ChainKind,
+    /// RPC endpoints in order of preference; the first that answers is used.
+    pub rpc: Vec<String>,
+    /// A second, independent RPC endpoint used to cross-check headers (misbehaviour detection).
+    pub witness_rpc: Option<String>,
+    pub event_source: EventSource,
+    pub account_prefix: String,
+    pub key: String,
+    pub gas_price: GasPrice,
+    pub gas_multiplier: f64,
+    pub default_gas: u64,
+    pub max_gas: u64,
+    pub max_msgs_per_tx: usize,
+    pub max_tx_bytes: usize,
+    pub trusting_period: Duration,
+    pub clock_drift: Duration,
+    pub trust_threshold: (u64, u64),
+    pub poll_interval: Duration,
+    pub tx_confirm_timeout: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct PathEnd {
+    pub chain: ChainId,
+    pub port: PortId,
+    pub client: Option<ClientId>,
+    pub connection: Option<ConnectionId>,
+    pub channel: Option<ChannelId>,
+}
+
+#[derive(Clone, Debug)]
+pub struct PathConfig {
+    pub name: String,
+    pub a: PathEnd,
+    pub b: PathEnd,
+    pub clear_interval: Duration,
+    pub filter: ChannelFilter,
+}
+
+/// Per-channel allow/deny lists; an empty allow list allows every channel.
+#[derive(Clone, Debug, Default)]
+pub struct ChannelFilter {
+    pub allow: Vec<ChannelId>,
+    pub deny: Vec<ChannelId>,
+}
+
+impl ChannelFilter {
+    pub fn permits(&self, channel: &ChannelId) -> bool {
+        (self.allow.is_empty() || self.allow.contains(channel)) && !self.deny.contains(channel)
+    }
+}
+
+impl Config {
+    pub fn chain(&self, id: &ChainId) -> Option<&ChainConfig> {
+        self.chains.iter().find(|c| &c.id == id)
+    }
+    pub fn path(&self, name: &str) -> Option<&PathConfig> {
+        self.paths.iter().find(|p| p.name == name)
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config has {} error(s):\n{}", .0.len(), .0.iter().map(|i| format!("  - {i}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<Issue>),
+}
+
+/// Load, apply `FERRY_*` overrides, and validate. Warnings are returned beside the config.
+pub fn load(path: &Path) -> Result<(Config, Vec<Issue>), ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+    load_str(&text, path)
+}
+
+/// Like [`load`], for TOML already in memory (`origin` names it in errors).
+pub fn load_str(text: &str, origin: &Path) -> Result<(Config, Vec<Issue>), ConfigError> {
+    let raw = raw::parse(text).map_err(|message| ConfigError::Parse { path: origin.into(), message })?;
+    let (config, issues) = validate(&raw);
+    let (errors, warnings): (Vec<_>, Vec<_>) = issues.into_iter().partition(|i| i.severity == Severity::Error);
+    match config {
+        Some(c) if errors.is_empty() => Ok((c, warnings)),
+        _ => Err(ConfigError::Invalid(errors)),
+    }
+}
+
+/// Ferry's home: `$FERRY_HOME`, else `$HOME/.ferry`.
+pub fn default_home() -> PathBuf {
+    if let Ok(h) = std::env::var("FERRY_HOME") {
+        return PathBuf::from(h);
+    }
+    let home = std::env::var("HOME").unwrap_or_else(|_| ".".into());
+    PathBuf::from(home).join(".ferry")
+}

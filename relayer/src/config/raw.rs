@@ -1,0 +1,191 @@
+//! The configuration as written: serde structs with defaults. Every key is documented in
+//! `config/example.toml`.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub global: RawGlobal,
+    #[serde(default)]
+    pub telemetry: RawTelemetry,
+    #[serde(default)]
+    pub chains: Vec<RawChain>,
+    #[serde(default)]
+    pub paths: Vec<RawPath>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGlobal {
+    #[serde(default = "d_log_level")]
+    pub log_level: String,
+}
+impl Default for RawGlobal {
+    fn default() -> Self {
+        RawGlobal { log_level: d_log_level() }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTelemetry {
+    #[serde(default = "d_true")]
+    pub enabled: bool,
+    #[serde(default = "d_listen")]
+    pub listen: String,
+}
+impl Default for RawTelemetry {
+    fn default() -> Self {
+        RawTelemetry { enabled: true, listen: d_listen() }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChain {
+    pub id: String,
+    #[serde(rename = "type", default = "d_cosmos")]
+    pub kind: String,
+    pub rpc: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness_rpc: Option<String>,
+    #[serde(default = "d_event_source")]
+    pub event_source: String,
+    #[serde(default = "d_prefix")]
+    pub account_prefix: String,
+    pub key: String,
+    pub gas_price: String,
+    #[serde(default = "d_gas_multiplier")]
+    pub gas_multiplier: f64,
+    #[serde(default = "d_default_gas")]
+    pub default_gas: u64,
+    #[serde(default = "d_max_gas")]
+    pub max_gas: u64,
+    #[serde(default = "d_max_msgs")]
+    pub max_msgs_per_tx: usize,
+    #[serde(default = "d_max_tx_bytes")]
+    pub max_tx_bytes: usize,
+    #[serde(default = "d_trusting_period")]
+    pub trusting_period: String,
+    #[serde(default = "d_clock_drift")]
+    pub clock_drift: String,
+    #[serde(default = "d_trust_threshold")]
+    pub trust_threshold: String,
+    #[serde(default = "d_poll_interval")]
+    pub poll_interval: String,
+    #[serde(default = "d_tx_confirm_timeout")]
+    pub tx_confirm_timeout: String,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPathEnd {
+    pub chain: String,
+    #[serde(default = "d_port")]
+    pub port: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawFilter {
+    #[serde(default)]
+    pub allow: Vec<String>,
+    #[serde(default)]
+    pub deny: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPath {
+    pub name: String,
+    pub a: RawPathEnd,
+    pub b: RawPathEnd,
+    #[serde(default = "d_clear_interval")]
+    pub clear_interval: String,
+    #[serde(default)]
+    pub filter: RawFilter,
+}
+
+/// Parse TOML through the `config` crate so `FERRY_SECTION__KEY` environment variables override it.
+pub fn parse(text: &str) -> Result<RawConfig, String> {
+    let built = config::Config::builder()
+        .add_source(config::File::from_str(text, config::FileFormat::Toml))
+        .add_source(
+            config::Environment::with_prefix("FERRY")
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(overrides())),
+        )
+        .build()
+        .map_err(|e| e.to_string())?;
+    built.try_deserialize::<RawConfig>().map_err(|e| e.to_string())
+}
+
+/// Only `FERRY_SECTION__KEY` variables are overrides; `FERRY_HOME` and friends are not config keys.
+fn overrides() -> config::Map<String, String> {
+    std::env::vars().filter(|(k, _)| k.strip_prefix("FERRY_").is_some_and(|rest| rest.contains("__"))).collect()
+}
+
+fn d_log_level() -> String {
+    "info".into()
+}
+fn d_true() -> bool {
+    true
+}
+fn d_listen() -> String {
+    "127.0.0.1:9464".into()
+}
+fn d_cosmos() -> String {
+    "cosmos".into()
+}
+fn d_event_source() -> String {
+    "websocket".into()
+}
+fn d_prefix() -> String {
+    "cosmos".into()
+}
+fn d_gas_multiplier() -> f64 {
+    1.3
+}
+fn d_default_gas() -> u64 {
+    300_000
+}
+fn d_max_gas() -> u64 {
+    10_000_000
+}
+fn d_max_msgs() -> usize {
+    50
+}
+fn d_max_tx_bytes() -> usize {
+    1_000_000
+}
+fn d_trusting_period() -> String {
+    "14days".into()
+}
+fn d_clock_drift() -> String {
+    "10s".into()
+}
+fn d_trust_threshold() -> String {
+    "1/3".into()
+}
+fn d_poll_interval() -> String {
+    "500ms".into()
+}
+fn d_tx_confirm_timeout() -> String {
+    "30s".into()
+}
+fn d_port() -> String {
+    "transfer".into()
+}
+fn d_clear_interval() -> String {
+    "30s".into()
+}

@@ -1,0 +1,176 @@
+//! The local devnet: two ibc-go `simd` chains on loopback (the L3 appchain and the settlement hub),
+//! with funded deterministic test keys, free ports, and logs and pid files under one folder. The CLI
+//! (`ferry devnet up|down|status|demo`) and the integration tests share this module.
+
+mod node;
+mod simd;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub use simd::ensure_simd;
+
+pub const CHAIN_IDS: [&str; 2] = ["l3-appchain-1", "settlement-1"];
+/// The embedded default configuration.
+pub const DEVNET_TOML: &str = include_str!("../../../config/devnet.toml");
+/// Accounts funded in every devnet chain's genesis, by role.
+pub const ROLES: [&str; 3] = ["validator", "relayer", "user"];
+pub const GENESIS_COINS: &str = "100000000000stake,100000000000samoleans";
+
+#[derive(Debug, Error)]
+pub enum DevnetError {
+    #[error("`{cmd}` failed: {detail}")]
+    Command { cmd: String, detail: String },
+    #[error("devnet I/O on {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("chain {chain} did not serve RPC within {secs}s; see {log}")]
+    NotReady { chain: String, secs: u64, log: PathBuf },
+    #[error("{0}")]
+    Other(String),
+}
+
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DevnetError + '_ {
+    move |source| DevnetError::Io { path: path.to_path_buf(), source }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NodeInfo {
+    pub chain_id: String,
+    pub home: PathBuf,
+    pub rpc: String,
+    pub grpc: String,
+    pub p2p: String,
+    pub pid: u32,
+    pub log: PathBuf,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DevnetState {
+    pub dir: PathBuf,
+    pub simd: PathBuf,
+    pub nodes: Vec<NodeInfo>,
+    /// Ferry home for the devnet: `config.toml` and keys `relayer` and `user`.
+    pub ferry_home: PathBuf,
+    pub metrics: String,
+    pub addresses: std::collections::BTreeMap<String, String>,
+}
+
+impl DevnetState {
+    pub fn node(&self, chain: &str) -> Option<&NodeInfo> {
+        self.nodes.iter().find(|n| n.chain_id == chain)
+    }
+}
+
+pub struct Devnet {
+    pub dir: PathBuf,
+}
+
+impl Devnet {
+    pub fn new(dir: impl Into<PathBuf>) -> Devnet {
+        Devnet { dir: dir.into() }
+    }
+
+    /// `$FERRY_DEVNET_DIR`, else `<ferry home>/devnet`.
+    pub fn default_dir() -> PathBuf {
+        std::env::var_os("FERRY_DEVNET_DIR").map(PathBuf::from).unwrap_or_else(|| crate::config::default_home().join("devnet"))
+    }
+
+    pub fn ferry_home(&self) -> PathBuf {
+        self.dir.join("ferry")
+    }
+
+    fn state_file(&self) -> PathBuf {
+        self.dir.join("devnet.json")
+    }
+
+    pub fn state(&self) -> Option<DevnetState> {
+        let body = std::fs::read(self.state_file()).ok()?;
+        serde_json::from_slice(&body).ok()
+    }
+
+    /// Start both chains (or report the running ones). Builds `simd` on first use.
+    pub async fn up(&self) -> Result<DevnetState, DevnetError> {
+        if let Some(state) = self.state() {
+            if state.nodes.iter().all(|n| node::alive(n.pid, &n.home)) {
+                return Ok(state);
+            }
+            self.down()?;
+        }
+        let simd = ensure_simd().await?;
+        // A fresh start: previous chain data is discarded.
+        for id in CHAIN_IDS {
+            let home = self.dir.join(id);
+            if home.exists() {
+                std::fs::remove_dir_all(&home).map_err(io(&home))?;
+            }
+        }
+        std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
+        let ports = node::free_ports(CHAIN_IDS.len() * 3 + 1)?;
+        let mut nodes = Vec::new();
+        for (i, id) in CHAIN_IDS.iter().enumerate() {
+            let p = &ports[i * 3..i * 3 + 3];
+            let info = node::init_and_start(&simd, &self.dir, id, p[0], p[1], p[2]).await?;
+            nodes.push(info);
+        }
+        for n in &nodes {
+            node::wait_ready(n, 90).await?;
+        }
+        let metrics = node::metrics_addr(ports[ports.len() - 1]);
+        let ferry_home = self.write_ferry_home(&nodes, &metrics)?;
+        let mut addresses = std::collections::BTreeMap::new();
+        for role in ROLES {
+            let key = crate::keys::Key::from_mnemonic(role, &mnemonic(role)).map_err(|e| DevnetError::Other(e.to_string()))?;
+            addresses.insert(role.to_string(), key.address("cosmos").map_err(|e| DevnetError::Other(e.to_string()))?);
+        }
+        let state = DevnetState { dir: self.dir.clone(), simd, nodes, ferry_home, metrics, addresses };
+        let body = serde_json::to_vec_pretty(&state).expect("state serialises");
+        std::fs::write(self.state_file(), body).map_err(io(&self.state_file()))?;
+        Ok(state)
+    }
+
+    /// Ferry's config (devnet.toml with the real ports) and keys for the devnet.
+    fn write_ferry_home(&self, nodes: &[NodeInfo], metrics: &str) -> Result<PathBuf, DevnetError> {
+        let home = self.ferry_home();
+        std::fs::create_dir_all(&home).map_err(io(&home))?;
+        let mut raw: crate::config::raw::RawConfig = toml::from_str(DEVNET_TOML).map_err(|e| DevnetError::Other(format!("embedded devnet.toml: {e}")))?;
+        for chain in &mut raw.chains {
+            if let Some(n) = nodes.iter().find(|n| n.chain_id == chain.id) {
+                chain.rpc = vec![n.rpc.clone()];
+            }
+        }
+        raw.telemetry.listen = metrics.to_string();
+        let path = home.join("config.toml");
+        let text = toml::to_string_pretty(&raw).map_err(|e| DevnetError::Other(e.to_string()))?;
+        std::fs::write(&path, format!("# Written by `ferry devnet up` from config/devnet.toml.\n{text}")).map_err(io(&path))?;
+        let ks = crate::keys::KeyStore::new(&home);
+        for role in ["relayer", "user"] {
+            match ks.import(role, &mnemonic(role)) {
+                Ok(_) | Err(crate::keys::KeyError::Exists(_)) => {}
+                Err(e) => return Err(DevnetError::Other(e.to_string())),
+            }
+        }
+        Ok(home)
+    }
+
+    /// Stop exactly the processes `up` started (by pid, checked against their home folder).
+    pub fn down(&self) -> Result<Vec<(String, u32, bool)>, DevnetError> {
+        let Some(state) = self.state() else { return Ok(vec![]) };
+        let mut out = Vec::new();
+        for n in &state.nodes {
+            let was = node::alive(n.pid, &n.home);
+            if was {
+                node::stop(n.pid, &n.home);
+            }
+            out.push((n.chain_id.clone(), n.pid, was));
+        }
+        let _ = std::fs::remove_file(self.state_file());
+        Ok(out)
+    }
+}
+
+/// The devnet's test mnemonic for a role (the same on both chains; never for real funds).
+pub fn mnemonic(role: &str) -> String {
+    crate::keys::deterministic_mnemonic(&format!("ferry-devnet/{role}"))
+}

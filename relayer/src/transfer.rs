@@ -1,0 +1,167 @@
+//! ICS-20 transfers for bridge users: send one, and follow it to its end from the chains' own state.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ibc_proto::ibc::applications::transfer::v1::MsgTransfer;
+use serde::Serialize;
+
+use crate::chain::cosmos::CosmosChain;
+use crate::chain::{ChainError, Heights, Msg, PacketEvents, PacketQueries, Result};
+use crate::ibc::{ChannelId, Packet, PacketEventKind, PortId};
+
+/// Where a transfer stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum TransferState {
+    /// Committed on the source, not yet received.
+    Sent,
+    /// Received on the destination; the acknowledgement is not back on the source yet.
+    Received { ack_ok: Option<bool> },
+    /// Final: the source processed the acknowledgement.
+    Acknowledged { ok: bool, error: Option<String> },
+    /// The destination can no longer receive it; the refund waits for the timeout to be relayed.
+    TimedOut,
+    /// Final: the timeout was relayed and the sender refunded.
+    TimedOutRefunded,
+}
+
+impl TransferState {
+    pub fn is_final(&self) -> bool {
+        matches!(self, TransferState::Acknowledged { .. } | TransferState::TimedOutRefunded)
+    }
+    pub fn label(&self) -> &'static str {
+        match self {
+            TransferState::Sent => "sent",
+            TransferState::Received { .. } => "received",
+            TransferState::Acknowledged { ok: true, .. } => "acknowledged (ok)",
+            TransferState::Acknowledged { ok: false, .. } => "acknowledged (error, refunded)",
+            TransferState::TimedOut => "timed out (refund pending)",
+            TransferState::TimedOutRefunded => "timed out and refunded",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TransferStatus {
+    pub tx_hash: String,
+    pub source_chain: String,
+    pub sequence: u64,
+    pub source_channel: ChannelId,
+    pub destination_channel: ChannelId,
+    pub send_height: u64,
+    #[serde(flatten)]
+    pub state: TransferState,
+}
+
+/// `"100samoleans"` → (100, "samoleans"); denoms may contain `/` (`ibc/ABC…`).
+pub fn parse_coin(s: &str) -> std::result::Result<(u128, String), String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(|| format!("`{s}` has no denom; write e.g. 100samoleans"))?;
+    let (amount, denom) = s.split_at(split);
+    let amount: u128 = amount.parse().map_err(|_| format!("`{s}` does not start with an amount"))?;
+    if amount == 0 {
+        return Err("amount must be greater than zero".into());
+    }
+    Ok((amount, denom.to_string()))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn send(src: &CosmosChain, port: &PortId, channel: &ChannelId, amount: u128, denom: &str, receiver: &str, timeout: Duration, memo: &str) -> Result<(String, Packet)> {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let msg = MsgTransfer {
+        source_port: port.to_string(),
+        source_channel: channel.to_string(),
+        token: Some(ibc_proto::cosmos::base::v1beta1::Coin { denom: denom.into(), amount: amount.to_string() }),
+        sender: src.address.clone(),
+        receiver: receiver.into(),
+        timeout_height: Some(Default::default()),
+        timeout_timestamp: (now + timeout).as_nanos() as u64,
+        memo: memo.into(),
+        ..Default::default()
+    };
+    let any = Msg { type_url: "/ibc.applications.transfer.v1.MsgTransfer".into(), value: prost::Message::encode_to_vec(&msg) };
+    let out = crate::chain::Submit::submit(src, vec![any], 0).await?;
+    let seq: u64 = out
+        .attribute("send_packet", "packet_sequence")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| ChainError::Other("the transfer tx emitted no send_packet event".into()))?;
+    let packet = src
+        .sent_packet(port, channel, seq)
+        .await?
+        .map(|e| e.packet)
+        .ok_or_else(|| ChainError::Other(format!("send_packet {seq} not found on {}", src.id)))?;
+    Ok((out.hash, packet))
+}
+
+/// The packet a transfer tx sent, with the height it was sent at.
+pub async fn packet_of_tx(src: &CosmosChain, tx_hash: &str) -> Result<(Packet, u64)> {
+    let hash: tendermint::Hash = tx_hash.parse().map_err(|e| ChainError::Other(format!("`{tx_hash}` is not a tx hash: {e}")))?;
+    let res = src.rpc.call("tx", |c| tendermint_rpc::Client::tx(c, hash, false)).await?;
+    for (kind, attrs) in crate::chain::cosmos::flatten_events(&res.tx_result.events) {
+        if let Ok(Some(ev)) = crate::chain::cosmos::parse_packet_event(&kind, &attrs, res.height.value()) {
+            if ev.kind == PacketEventKind::Send {
+                return Ok((ev.packet, ev.height));
+            }
+        }
+    }
+    Err(ChainError::Other(format!("tx {tx_hash} on {} sent no packet", src.id)))
+}
+
+/// ICS-20 acknowledgement: `{"result":"AQ=="}` is success, `{"error":"…"}` failure.
+pub fn ack_result(ack: &[u8]) -> (bool, Option<String>) {
+    match serde_json::from_slice::<serde_json::Value>(ack) {
+        Ok(v) if v.get("result").is_some() => (true, None),
+        Ok(v) => (false, v.get("error").and_then(|e| e.as_str()).map(String::from)),
+        Err(_) => (false, Some("unreadable acknowledgement".into())),
+    }
+}
+
+pub async fn status(src: &CosmosChain, dst: &CosmosChain, tx_hash: &str) -> Result<TransferStatus> {
+    let (p, send_height) = packet_of_tx(src, tx_hash).await?;
+    let received = dst.unreceived(&p.destination_port, &p.destination_channel, &[p.sequence]).await?.is_empty();
+    let committed = !src.unreceived_acks(&p.source_port, &p.source_channel, &[p.sequence]).await?.is_empty();
+    let ack = if received { dst.written_ack(&p.destination_port, &p.destination_channel, p.sequence).await? } else { None };
+    let ack = ack.and_then(|e| match e.kind {
+        PacketEventKind::WriteAck { ack } => Some(ack_result(&ack)),
+        _ => None,
+    });
+    let state = match (received, committed) {
+        (true, true) => TransferState::Received { ack_ok: ack.as_ref().map(|a| a.0) },
+        (true, false) => {
+            let (ok, error) = ack.unwrap_or((true, None));
+            TransferState::Acknowledged { ok, error }
+        }
+        (false, false) => TransferState::TimedOutRefunded,
+        (false, true) => {
+            let (h, t) = dst.latest().await?;
+            if p.timed_out(h, t) {
+                TransferState::TimedOut
+            } else {
+                TransferState::Sent
+            }
+        }
+    };
+    Ok(TransferStatus {
+        tx_hash: tx_hash.to_string(),
+        source_chain: src.id.to_string(),
+        sequence: p.sequence,
+        source_channel: p.source_channel,
+        destination_channel: p.destination_channel,
+        send_height,
+        state,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coins_and_acks() {
+        assert_eq!(parse_coin("100samoleans").unwrap(), (100, "samoleans".into()));
+        assert_eq!(parse_coin("5ibc/ABCD").unwrap(), (5, "ibc/ABCD".into()));
+        assert!(parse_coin("samoleans").is_err());
+        assert!(parse_coin("0stake").is_err());
+        assert_eq!(ack_result(br#"{"result":"AQ=="}"#), (true, None));
+        assert_eq!(ack_result(br#"{"error":"insufficient funds"}"#), (false, Some("insufficient funds".into())));
+    }
+}
