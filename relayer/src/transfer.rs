@@ -64,32 +64,68 @@ pub fn parse_coin(s: &str) -> std::result::Result<(u128, String), String> {
     Ok((amount, denom.to_string()))
 }
 
-#[allow(clippy::too_many_arguments)]
-pub async fn send(src: &CosmosChain, port: &PortId, channel: &ChannelId, amount: u128, denom: &str, receiver: &str, timeout: Duration, memo: &str) -> Result<(String, Packet)> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    let msg = MsgTransfer {
-        source_port: port.to_string(),
-        source_channel: channel.to_string(),
-        token: Some(ibc_proto::cosmos::base::v1beta1::Coin { denom: denom.into(), amount: amount.to_string() }),
-        sender: src.address.clone(),
-        receiver: receiver.into(),
-        timeout_height: Some(Default::default()),
-        timeout_timestamp: (now + timeout).as_nanos() as u64,
-        memo: memo.into(),
-        ..Default::default()
-    };
-    let any = Msg { type_url: "/ibc.applications.transfer.v1.MsgTransfer".into(), value: prost::Message::encode_to_vec(&msg) };
-    let out = crate::chain::Submit::submit(src, vec![any], 0).await?;
+/// One ICS-20 transfer request.
+#[derive(Clone, Debug)]
+pub struct Transfer<'a> {
+    pub port: &'a PortId,
+    pub channel: &'a ChannelId,
+    pub amount: u128,
+    pub denom: &'a str,
+    pub receiver: &'a str,
+    pub timeout: Duration,
+    pub memo: &'a str,
+}
+
+impl Transfer<'_> {
+    fn msg(&self, sender: &str) -> Msg {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let msg = MsgTransfer {
+            source_port: self.port.to_string(),
+            source_channel: self.channel.to_string(),
+            token: Some(ibc_proto::cosmos::base::v1beta1::Coin { denom: self.denom.into(), amount: self.amount.to_string() }),
+            sender: sender.into(),
+            receiver: self.receiver.into(),
+            timeout_height: Some(Default::default()),
+            timeout_timestamp: (now + self.timeout).as_nanos() as u64,
+            memo: self.memo.into(),
+            ..Default::default()
+        };
+        Msg { type_url: "/ibc.applications.transfer.v1.MsgTransfer".into(), value: prost::Message::encode_to_vec(&msg) }
+    }
+}
+
+/// Send one transfer; returns the tx hash and the packet.
+pub async fn send(src: &CosmosChain, t: &Transfer<'_>) -> Result<(String, Packet)> {
+    let out = crate::chain::Submit::submit(src, vec![t.msg(&src.address)], 0).await?;
     let seq: u64 = out
         .attribute("send_packet", "packet_sequence")
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| ChainError::Other("the transfer tx emitted no send_packet event".into()))?;
     let packet = src
-        .sent_packet(port, channel, seq)
+        .sent_packet(t.port, t.channel, seq)
         .await?
         .map(|e| e.packet)
         .ok_or_else(|| ChainError::Other(format!("send_packet {seq} not found on {}", src.id)))?;
     Ok((out.hash, packet))
+}
+
+/// Send `count` identical transfers, up to `max_msgs_per_tx` per tx, all txs in the mempool at once.
+/// Returns the tx hashes.
+pub async fn send_many(src: &CosmosChain, t: &Transfer<'_>, count: usize) -> Result<Vec<String>> {
+    let per_tx = src.config.max_msgs_per_tx.max(1);
+    let mut pending = Vec::new();
+    let mut left = count;
+    while left > 0 {
+        let n = left.min(per_tx);
+        let msgs = (0..n).map(|_| t.msg(&src.address)).collect();
+        pending.push(crate::chain::Submit::broadcast(src, msgs, 0).await?);
+        left -= n;
+    }
+    let mut hashes = Vec::new();
+    for p in pending {
+        hashes.push(crate::chain::Submit::confirm(src, p).await?.hash);
+    }
+    Ok(hashes)
 }
 
 /// The packet a transfer tx sent, with the height it was sent at.

@@ -1,1 +1,182 @@
-//! Shared helpers for integration tests.
+//! Shared helpers for integration tests: a devnet in a temporary folder (stopped by pid on drop), the
+//! `ferry` binary run as a user would, and chain queries through Ferry's own library.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use ferry::devnet::{Devnet, DevnetState};
+
+/// The `ferry` binary: `$FERRY_BIN`, else `<target>/debug/ferry` (built by `make test` first).
+pub fn ferry_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("FERRY_BIN") {
+        return PathBuf::from(p);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let bin = target.join("debug/ferry");
+    assert!(bin.exists(), "{} missing: run `cargo build -p ferry --bin ferry` first (make test does)", bin.display());
+    bin
+}
+
+/// A devnet of its own for one test binary, stopped when dropped.
+pub struct TestNet {
+    pub devnet: Devnet,
+    pub state: DevnetState,
+    _tmp: TempDir,
+}
+
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("ferry-test-{tag}-{}-{}", std::process::id(), Instant::now().elapsed().as_nanos()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl TestNet {
+    pub async fn start(tag: &str) -> TestNet {
+        let tmp = TempDir::new(tag);
+        let devnet = Devnet::new(tmp.0.join("devnet"));
+        let state = devnet.up().await.expect("devnet up");
+        // Tests must not collide with a relayer on 9464: give every test its own metrics port.
+        let port = ferry::devnet::free_port();
+        let cfg = state.ferry_home.join("config.toml");
+        let text = std::fs::read_to_string(&cfg).unwrap().replace(&format!("listen = \"{}\"", state.metrics), &format!("listen = \"127.0.0.1:{port}\""));
+        std::fs::write(&cfg, text).unwrap();
+        TestNet { devnet, state, _tmp: tmp }
+    }
+
+    pub fn home(&self) -> &Path {
+        &self.state.ferry_home
+    }
+
+    pub fn metrics_url(&self) -> String {
+        let cfg = ferry::config::load(&self.home().join("config.toml")).unwrap().0;
+        format!("http://{}/metrics", cfg.telemetry.listen)
+    }
+
+    /// Run `ferry --home <devnet home> args…` to completion.
+    pub fn ferry(&self, args: &[&str]) -> Output {
+        Command::new(ferry_bin()).arg("--home").arg(self.home()).args(args).output().expect("run ferry")
+    }
+
+    /// Like [`ferry`], asserting success; returns stdout.
+    pub fn ferry_ok(&self, args: &[&str]) -> String {
+        let out = self.ferry(args);
+        assert!(out.status.success(), "ferry {args:?} failed:\nstdout: {}\nstderr: {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `ferry start` in the background, its log in the devnet folder.
+    pub fn start_relayer(&self, log_name: &str) -> Relayer {
+        let log = self.devnet.dir.join(log_name);
+        let f = std::fs::File::create(&log).unwrap();
+        let child = Command::new(ferry_bin())
+            .arg("--home")
+            .arg(self.home())
+            .arg("start")
+            .stdout(Stdio::from(f.try_clone().unwrap()))
+            .stderr(Stdio::from(f))
+            .spawn()
+            .expect("spawn ferry start");
+        Relayer { child: Some(child), log }
+    }
+
+    pub fn address(&self, role: &str) -> String {
+        self.state.addresses[role].clone()
+    }
+
+    /// A chain handle through Ferry's library (for queries).
+    pub fn chain(&self, id: &str) -> std::sync::Arc<ferry::chain::cosmos::CosmosChain> {
+        let cfg = ferry::config::load(&self.home().join("config.toml")).unwrap().0;
+        let c = cfg.chains.iter().find(|c| c.id.as_str() == id).unwrap().clone();
+        let key = ferry::keys::KeyStore::new(self.home()).load("relayer").unwrap();
+        ferry::chain::cosmos::CosmosChain::new(c, key).unwrap()
+    }
+
+    pub async fn balance(&self, chain: &str, role: &str, denom: &str) -> u128 {
+        self.chain(chain).balance(&self.address(role), denom).await.unwrap()
+    }
+}
+
+impl Drop for TestNet {
+    fn drop(&mut self) {
+        let _ = self.devnet.down();
+    }
+}
+
+/// A `ferry start` child process, killed by pid on drop if still running.
+pub struct Relayer {
+    pub child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Relayer {
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    pub fn signal(&mut self, sig: i32) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        unsafe { libc_kill(child.id() as i32, sig) };
+        child.wait().unwrap()
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Wait until the log contains `needle`.
+    pub fn wait_log(&self, needle: &str, timeout: Duration) -> bool {
+        let t = Instant::now();
+        while t.elapsed() < timeout {
+            if self.log_text().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for Relayer {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+pub const SIGKILL: i32 = 9;
+pub const SIGTERM: i32 = 15;
+
+/// Poll `f` until it returns Some, or panic after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let t = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(t.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

@@ -101,13 +101,15 @@ async fn demo(_outer: &Ctx, dn: &Devnet, exit: bool) -> Result<()> {
     let sender_l3 = ctx.chain(&ctx.load_config()?, &l3.id, Some("user"))?;
     let sender_hub = ctx.chain(&ctx.load_config()?, &hub.id, Some("user"))?;
     println!("==> transfer 1000samoleans {} -> {}", l3.id, hub.id);
-    let (hash, _) = crate::transfer::send(&sender_l3, &ids.port_a, &ids.channel_a, 1000, "samoleans", &user, Duration::from_secs(600), "ferry demo").await?;
+    let t = crate::transfer::Transfer { port: &ids.port_a, channel: &ids.channel_a, amount: 1000, denom: "samoleans", receiver: &user, timeout: Duration::from_secs(600), memo: "ferry demo" };
+    let (hash, _) = crate::transfer::send(&sender_l3, &t).await?;
     let st = super::transfer::follow(&ctx, &l3, &hub, &hash, Duration::from_secs(180)).await?;
     if st != (TransferState::Acknowledged { ok: true, error: None }) {
         return Err(anyhow!("transfer 1 ended {}", st.label()));
     }
     println!("==> transfer 400{voucher} {} -> {} (back to samoleans)", hub.id, l3.id);
-    let (hash, _) = crate::transfer::send(&sender_hub, &ids.port_b, &ids.channel_b, 400, &voucher, &user, Duration::from_secs(600), "ferry demo").await?;
+    let t = crate::transfer::Transfer { port: &ids.port_b, channel: &ids.channel_b, amount: 400, denom: &voucher, receiver: &user, timeout: Duration::from_secs(600), memo: "ferry demo" };
+    let (hash, _) = crate::transfer::send(&sender_hub, &t).await?;
     let st = super::transfer::follow(&ctx, &hub, &l3, &hash, Duration::from_secs(180)).await?;
     if st != (TransferState::Acknowledged { ok: true, error: None }) {
         return Err(anyhow!("transfer 2 ended {}", st.label()));

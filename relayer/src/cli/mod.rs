@@ -2,6 +2,7 @@
 
 mod create;
 mod devnet;
+pub use devnet::voucher_denom;
 mod keys;
 mod query;
 mod start;

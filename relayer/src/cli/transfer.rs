@@ -5,7 +5,7 @@ use clap::Args;
 
 use super::Ctx;
 use crate::ibc::ChainId;
-use crate::transfer::{parse_coin, send, status, TransferState};
+use crate::transfer::{parse_coin, send, send_many, status, Transfer, TransferState};
 
 #[derive(Args)]
 pub struct TransferArgs {
@@ -29,6 +29,9 @@ pub struct TransferArgs {
     /// Signing key (default: the chain's configured key).
     #[arg(long)]
     pub key: Option<String>,
+    /// Send this many identical transfers, batched into txs (load tests; prints the tx hashes).
+    #[arg(long, default_value_t = 1)]
+    pub count: usize,
     /// Follow the transfer until it is final.
     #[arg(long)]
     pub wait: bool,
@@ -46,7 +49,13 @@ pub async fn run(a: TransferArgs, ctx: &Ctx) -> Result<()> {
     };
     let src = ctx.chain(&cfg, &src_id, a.key.as_deref())?;
     let (amount, denom) = parse_coin(&a.amount).map_err(|e| anyhow!("--amount: {e}"))?;
-    let (hash, packet) = send(&src, &port, &channel, amount, &denom, &a.to, Duration::from_secs(a.timeout_seconds), &a.memo).await?;
+    let t = Transfer { port: &port, channel: &channel, amount, denom: &denom, receiver: &a.to, timeout: Duration::from_secs(a.timeout_seconds), memo: &a.memo };
+    if a.count > 1 {
+        let hashes = send_many(&src, &t, a.count).await?;
+        ctx.emit(&serde_json::json!({ "tx_hashes": hashes, "transfers": a.count }), || format!("sent {} transfers of {amount}{denom} in {} txs: {}", a.count, hashes.len(), hashes.join(" ")));
+        return Ok(());
+    }
+    let (hash, packet) = send(&src, &t).await?;
     ctx.emit(&serde_json::json!({ "tx_hash": hash, "sequence": packet.sequence, "source_channel": packet.source_channel, "state": "sent" }), || {
         format!("sent {amount}{denom} from {} to {} on {}: tx {hash}, packet {} on {}", src.address, a.to, dst.id, packet.sequence, packet.source_channel)
     });

@@ -12,6 +12,11 @@ use thiserror::Error;
 
 pub use simd::ensure_simd;
 
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    node::free_ports(1).map(|p| p[0]).unwrap_or(0)
+}
+
 pub const CHAIN_IDS: [&str; 2] = ["l3-appchain-1", "settlement-1"];
 /// The embedded default configuration.
 pub const DEVNET_TOML: &str = include_str!("../../../config/devnet.toml");
