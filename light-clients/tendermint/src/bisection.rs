@@ -70,8 +70,10 @@ impl Bisection {
                 if high <= low.saturating_add(1) {
                     return Err(VerificationError::CannotBisect { trusted: self.trusted.height, untrusted: expected });
                 }
-                let mid = Height::try_from(low + (high - low) / 2)
-                    .map_err(|_| VerificationError::CannotBisect { trusted: self.trusted.height, untrusted: expected })?;
+                let mid = Height::try_from(low + (high - low) / 2).map_err(|_| VerificationError::CannotBisect {
+                    trusted: self.trusted.height,
+                    untrusted: expected,
+                })?;
                 self.pending.push(mid);
                 Ok(Step::Fetch(mid))
             }

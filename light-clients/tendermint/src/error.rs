@@ -60,7 +60,9 @@ pub enum VerificationError {
     // --- signatures and power ----------------------------------------------------------------
     #[error("invalid signature from validator {validator} (signature {index})")]
     InvalidSignature { validator: account::Id, index: usize },
-    #[error("insufficient voting power: {tallied} of {total} of the header's own validators signed, need more than 2/3")]
+    #[error(
+        "insufficient voting power: {tallied} of {total} of the header's own validators signed, need more than 2/3"
+    )]
     InsufficientVotingPower { tallied: u64, total: u64 },
     #[error("not enough trust: {tallied} of {total} voting power of the trusted set signed")]
     NotEnoughTrust { tallied: u64, total: u64 },

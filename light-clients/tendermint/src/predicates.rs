@@ -9,9 +9,8 @@ use crate::{TrustThreshold, VerificationError};
 
 /// The trust threshold must be a fraction in [1/3, 1] with a non-zero denominator.
 pub fn valid_trust_threshold(t: TrustThreshold) -> Result<(), VerificationError> {
-    let ok = t.denominator > 0
-        && t.numerator <= t.denominator
-        && u128::from(t.numerator) * 3 >= u128::from(t.denominator);
+    let ok =
+        t.denominator > 0 && t.numerator <= t.denominator && u128::from(t.numerator) * 3 >= u128::from(t.denominator);
     if ok {
         Ok(())
     } else {
@@ -175,10 +174,7 @@ mod tests {
             Err(VerificationError::TrustedStateExpired { .. })
         ));
         assert!(not_from_future(t1, Duration::from_secs(1), t1).is_ok());
-        assert!(matches!(
-            not_from_future(t1, Duration::ZERO, t1),
-            Err(VerificationError::HeaderFromFuture { .. })
-        ));
+        assert!(matches!(not_from_future(t1, Duration::ZERO, t1), Err(VerificationError::HeaderFromFuture { .. })));
         assert!(time_increases(t0, t1).is_ok());
         assert!(time_increases(t1, t1).is_err());
     }

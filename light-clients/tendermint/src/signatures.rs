@@ -156,9 +156,7 @@ impl SignBytes {
     /// Append the length-delimited `CanonicalVote` a validator signed at `timestamp` to `out`.
     pub fn append(&mut self, timestamp: Time, out: &mut Vec<u8>) {
         self.template.timestamp = Some(timestamp.into());
-        self.template
-            .encode_length_delimited(out)
-            .expect("encoding into a Vec cannot run out of space");
+        self.template.encode_length_delimited(out).expect("encoding into a Vec cannot run out of space");
     }
 }
 

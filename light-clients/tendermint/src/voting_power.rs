@@ -55,9 +55,7 @@ impl<'a> AddressIndex<'a> {
 
 /// Sum of voting powers, failing instead of wrapping.
 pub fn total_power(set: &[validator::Info]) -> Result<u64, VerificationError> {
-    set.iter()
-        .try_fold(0u64, |acc, v| acc.checked_add(v.power()))
-        .ok_or(VerificationError::VotingPowerOverflow)
+    set.iter().try_fold(0u64, |acc, v| acc.checked_add(v.power())).ok_or(VerificationError::VotingPowerOverflow)
 }
 
 /// Structural checks; returns the votes for the block.

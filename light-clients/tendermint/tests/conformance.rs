@@ -49,7 +49,11 @@ struct JsonLightBlock {
 
 impl From<JsonLightBlock> for LightBlock {
     fn from(b: JsonLightBlock) -> Self {
-        LightBlock { signed_header: b.signed_header, validators: b.validator_set, next_validators: b.next_validator_set }
+        LightBlock {
+            signed_header: b.signed_header,
+            validators: b.validator_set,
+            next_validators: b.next_validator_set,
+        }
     }
 }
 
@@ -114,7 +118,7 @@ fn bisect(
     target: Height,
     options: VerifyOptions,
     now: Time,
-) -> Result<(LightBlock, TrustedState, usize), Failure> {
+) -> Result<(LightBlock, TrustedState, usize), Box<Failure>> {
     let mut b = Bisection::new(TrustedState::from_light_block(&blocks[&trusted]), target, options, now);
     let mut fetches = 0;
     while let Some(h) = b.next_height() {
@@ -126,7 +130,7 @@ fn bisect(
                 return Ok((blocks[&target].clone(), from, fetches));
             }
             Ok(Step::Fetch(_)) => {}
-            Err(error) => return Err(Failure { error, trusted: state, block: blocks[&h].clone() }),
+            Err(error) => return Err(Box::new(Failure { error, trusted: state, block: blocks[&h].clone() })),
         }
     }
     unreachable!("bisection ended without Done")

@@ -98,7 +98,8 @@ fn signature_by_a_different_validator_key_is_invalid() {
         lb.signed_header.commit.signatures.iter().find(|s| s.validator_address() == Some(addr)).cloned().unwrap()
     };
     let CommitSig::BlockIdFlagCommit { signature: x_sig, .. } = sig_of(&forged, address("x")) else { panic!() };
-    let index = untrusted.signed_header.commit.signatures.iter().position(|s| s.validator_address() == Some(address("b")));
+    let index =
+        untrusted.signed_header.commit.signatures.iter().position(|s| s.validator_address() == Some(address("b")));
     let index = index.unwrap();
     if let CommitSig::BlockIdFlagCommit { signature, .. } = &mut untrusted.signed_header.commit.signatures[index] {
         *signature = x_sig;
@@ -116,7 +117,8 @@ fn signer_not_in_validator_set() {
     // x signs instead of d; testgen lists d as absent and x as a fifth entry: drop the absent one.
     let mut untrusted = commit_votes(2, 2, &four(), &validators(&["a", "b", "c", "x"]));
     untrusted.signed_header.commit.signatures.retain(|s| !matches!(s, CommitSig::BlockIdFlagAbsent));
-    let index = untrusted.signed_header.commit.signatures.iter().position(|s| s.validator_address() == Some(address("x")));
+    let index =
+        untrusted.signed_header.commit.signatures.iter().position(|s| s.validator_address() == Some(address("x")));
     assert_eq!(
         verify(&untrusted, &trusted(), &options(), now()),
         Err(VerificationError::SignerNotInValidatorSet { validator: address("x"), index: index.unwrap() })
@@ -213,15 +215,9 @@ fn duplicate_vote_from_one_validator() {
 fn non_increasing_height_and_time() {
     let trusted = TrustedState::from_light_block(&block(CHAIN, 5, 5, &four(), &four()));
     let older = block(CHAIN, 5, 6, &four(), &four());
-    assert!(matches!(
-        verify(&older, &trusted, &options(), now()),
-        Err(VerificationError::NonIncreasingHeight { .. })
-    ));
+    assert!(matches!(verify(&older, &trusted, &options(), now()), Err(VerificationError::NonIncreasingHeight { .. })));
     let same_time = block(CHAIN, 6, 5, &four(), &four());
-    assert!(matches!(
-        verify(&same_time, &trusted, &options(), now()),
-        Err(VerificationError::NonMonotonicTime { .. })
-    ));
+    assert!(matches!(verify(&same_time, &trusted, &options(), now()), Err(VerificationError::NonMonotonicTime { .. })));
 }
 
 #[test]

@@ -30,7 +30,8 @@ struct Fixtures {
 }
 
 fn fixtures() -> Fixtures {
-    let genesis = endpoint::genesis::Response::<Option<serde_json::Value>>::from_string(fixture("genesis.json")).unwrap();
+    let genesis =
+        endpoint::genesis::Response::<Option<serde_json::Value>>::from_string(fixture("genesis.json")).unwrap();
     let block_1: endpoint::block::Response =
         endpoint::block::v0_38::DialectResponse::from_string(fixture("block_at_height_1.json")).unwrap().into();
     let block_10: endpoint::block::Response =
