@@ -67,3 +67,47 @@ fn unverifiable_witness_is_an_error_not_evidence() {
         Err(MisbehaviourError::HeightMismatch { .. })
     ));
 }
+
+/// The multi-peer scenario of tendermint-light-client's conformance files, on fresh data: the
+/// primary is verified by bisection over changing validator sets, a witness serves a conflicting
+/// header at the target, and detection from the state the target was verified from yields evidence.
+#[test]
+fn witness_fork_after_bisection() {
+    use ferry_light_client_tendermint::bisection::{Bisection, Step};
+    use tendermint_testgen::Validator;
+
+    let window =
+        |h: u64| -> Vec<Validator> { (h..h + 4).map(|i| Validator::new(&format!("w{i}")).voting_power(50)).collect() };
+    let make = |h: u64, app: &[u8]| {
+        let header = Header::new(&window(h))
+            .height(h)
+            .chain_id(CHAIN)
+            .next_validators(&window(h + 1))
+            .time(at(T0 + h as i64))
+            .app_hash(tendermint::AppHash::try_from(app.to_vec()).unwrap());
+        convert(TgLightBlock::new_default_with_header(header).next_validators(&window(h + 1)).generate().unwrap())
+    };
+    let primary: Vec<LightBlock> = (0..=12).map(|h| make(h.max(1), b"primary")).collect();
+    let now = at(T0 + 60);
+    let mut b = Bisection::new(TrustedState::from_light_block(&primary[1]), 12u64.try_into().unwrap(), options(), now);
+    let mut next = b.next_height();
+    while let Some(h) = next {
+        next = match b.supply(&primary[h.value() as usize]).unwrap() {
+            Step::Fetch(h) => Some(h),
+            Step::Done(_) => None,
+        };
+    }
+    let from = b.trace()[b.trace().len() - 2].clone();
+    assert!(from.height.value() > 1, "the target needed bisection");
+
+    let witness = make(12, b"witness");
+    let evidence = detect(&primary[12], &witness, &from, &options(), now).unwrap().unwrap();
+    assert_eq!(evidence.header_1.trusted_height, from.height);
+    assert_eq!(evidence.header_2.signed_header.header.app_hash.as_bytes(), b"witness");
+    // From the initial state the witness header lacks trust: the caller must use `from`.
+    let initial = TrustedState::from_light_block(&primary[1]);
+    assert!(matches!(
+        detect(&primary[12], &witness, &initial, &options(), now),
+        Err(MisbehaviourError::Primary(VerificationError::NotEnoughTrust { .. }))
+    ));
+}
