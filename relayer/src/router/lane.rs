@@ -12,6 +12,8 @@ use crate::telemetry::{metrics, PacketKind};
 
 /// Proof queries in flight at once per flush.
 const PROOF_CONCURRENCY: usize = 16;
+/// Longest one flush may take before it is abandoned.
+const FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 /// Sequences remembered as done, to ignore late duplicates of events already relayed.
 const DONE_MEMORY: usize = 20_000;
 
@@ -117,13 +119,15 @@ impl Lane {
         (self.dst.id().to_string(), self.src.id().to_string(), self.dst.channel.to_string())
     }
 
-    /// Relay what is queued. Failures leave items queued for the next flush.
+    /// Relay what is queued. Failures leave items queued for the next flush; a flush that takes
+    /// longer than [`FLUSH_LIMIT`] is abandoned (what it submitted is found delivered next time).
     pub async fn flush(&mut self) -> LaneReport {
         let mut report = LaneReport::default();
         let (dst_id, src_id, channel) = self.labels();
-        match self.flush_inner(&mut report).await {
-            Ok(()) => {}
-            Err(e) => tracing::warn!(dst = %dst_id, src = %src_id, error = %e, "relay attempt failed; will retry"),
+        match tokio::time::timeout(FLUSH_LIMIT, self.flush_inner(&mut report)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(dst = %dst_id, src = %src_id, error = %e, "relay attempt failed; will retry"),
+            Err(_) => tracing::warn!(dst = %dst_id, src = %src_id, "relay attempt took over {}s; abandoned, will retry", FLUSH_LIMIT.as_secs()),
         }
         let (src_chan, dst_chan) = (self.src.channel.to_string(), channel);
         // Backlog seen from the packets' source chain: recvs pending here were sent on src.
@@ -158,8 +162,11 @@ impl Lane {
         let (dst_h, dst_time) = self.dst.chain.latest().await?;
         let expired: Vec<u64> = self.recv.values().filter(|p| p.packet.timed_out(dst_h, dst_time)).map(|p| p.packet.sequence).collect();
         for s in expired {
-            if let Some(p) = self.recv.remove(&s) {
+            if let Some(mut p) = self.recv.remove(&s) {
                 tracing::info!(sequence = s, "packet timed out on {dst_id}; timing it out on {src_id}");
+                // Its height was the send height on this lane's source; a timeout is proven by the
+                // other chain at a fresh height instead, so it needs no event height.
+                p.height = 0;
                 report.timed_out.push(p);
             }
         }
@@ -176,8 +183,10 @@ impl Lane {
         // Bound one flush so live traffic is not starved by a huge backlog.
         items.truncate(max_chunk * 8);
         let need = items.iter().map(|i| i.pending().height).max().unwrap_or(0);
+        tracing::debug!(dst = %dst_id, items = items.len(), need, "flush: preparing client");
         let has_timeouts = items.iter().any(|i| matches!(i, Item::Timeout(_)));
         let (updates, at) = self.prepare_client(need, has_timeouts).await?;
+        tracing::debug!(dst = %dst_id, updates = updates.len(), %at, "flush: proving");
         // 4. Proofs, concurrently.
         let src = self.src.clone();
         let proofs: Vec<(Item, Proof)> = stream::iter(items.into_iter().map(|item| {
@@ -226,6 +235,7 @@ impl Lane {
         if !cur.0.is_empty() {
             chunks.push(cur);
         }
+        tracing::debug!(dst = %dst_id, chunks = chunks.len(), "flush: submitting");
         let mut chunks = chunks.into_iter();
         if let Some((msgs, items)) = chunks.next() {
             let n = items.len();
@@ -292,7 +302,11 @@ impl Lane {
             return Ok((vec![], trusted));
         }
         let mut target = self.src.chain.latest().await?.0;
+        let waited = Instant::now();
         while target.revision_height <= need {
+            if waited.elapsed() > std::time::Duration::from_secs(30) {
+                return Err(ChainError::Other(format!("{} did not pass height {need} in 30s", self.src.id())));
+            }
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             target = self.src.chain.latest().await?.0;
         }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
 
 use crate::chain::{Heights, RelayChain};
 use crate::config::ChannelFilter;
@@ -46,7 +47,10 @@ impl PathWorker {
     /// Relay until `shutdown` turns true; in-flight transactions are confirmed before returning.
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let span = tracing::info_span!("path", path = %self.name, a = %self.a.id(), b = %self.b.id());
-        let _enter = span.enter();
+        self.relay(shutdown).instrument(span).await
+    }
+
+    async fn relay(self, shutdown: watch::Receiver<bool>) {
         if !self.filter.permits(&self.a.channel) || !self.filter.permits(&self.b.channel) {
             tracing::warn!("channel filtered out by config; this path relays nothing");
             return;

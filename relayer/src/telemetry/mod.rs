@@ -7,7 +7,7 @@ mod server;
 use std::sync::OnceLock;
 
 use prometheus::{
-    exponential_buckets, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    exponential_buckets, CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
 
@@ -72,7 +72,7 @@ pub struct Metrics {
     txs_confirmed: IntCounterVec,
     txs_failed: IntCounterVec,
     gas_used: IntCounterVec,
-    fees_paid: GaugeVec,
+    fees_paid: CounterVec,
     fee_per_packet: HistogramVec,
     wallet_balance: GaugeVec,
     wallet_runway: GaugeVec,
@@ -92,6 +92,11 @@ pub struct Metrics {
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let m = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(m.clone())).expect("unique metric");
+    m
+}
+fn float_counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> CounterVec {
+    let m = CounterVec::new(Opts::new(name, help), labels).expect("valid metric");
     r.register(Box::new(m.clone())).expect("unique metric");
     m
 }
@@ -131,7 +136,7 @@ impl Metrics {
             txs_confirmed: counter(&r, "ferry_txs_confirmed_total", "Transactions committed successfully", &["chain"]),
             txs_failed: counter(&r, "ferry_txs_failed_total", "Transactions that failed, by error kind", &["chain", "error"]),
             gas_used: counter(&r, "ferry_gas_used_total", "Gas used by confirmed transactions", &["chain"]),
-            fees_paid: gauge(&r, "ferry_fees_paid_total", "Fees paid, in base units of the fee denom", &["chain", "denom"]),
+            fees_paid: float_counter(&r, "ferry_fees_paid_total", "Fees paid, in base units of the fee denom", &["chain", "denom"]),
             fee_per_packet: histogram(&r, "ferry_fee_per_packet", "Fee per relayed packet, base units", &["chain", "denom"], exponential_buckets(1.0, 4.0, 14).expect("buckets")),
             wallet_balance: gauge(&r, "ferry_wallet_balance", "Relayer wallet balance, base units", &["chain", "wallet", "denom"]),
             wallet_runway: gauge(&r, "ferry_wallet_runway_seconds", "Seconds until the wallet is empty at the recent spend rate", &["chain", "wallet", "denom"]),
@@ -183,7 +188,7 @@ impl Metrics {
     pub fn tx_confirmed(&self, chain: &str, gas_used: u64, fee: u128, denom: &str, packets: usize) {
         self.txs_confirmed.with_label_values(&[chain]).inc();
         self.gas_used.with_label_values(&[chain]).inc_by(gas_used);
-        self.fees_paid.with_label_values(&[chain, denom]).add(fee as f64);
+        self.fees_paid.with_label_values(&[chain, denom]).inc_by(fee as f64);
         if packets > 0 {
             let per = fee as f64 / packets as f64;
             let h = self.fee_per_packet.with_label_values(&[chain, denom]);

@@ -94,7 +94,9 @@ impl CosmosChain {
         Ok(out)
     }
 
-    async fn search_one(&self, query: Query, kind: &str) -> Result<Option<PacketEvent>> {
+    /// The packet event matching `want` in the txs that `query` finds. A tx can carry many packet
+    /// events (one per message), so the match is on the event, not the tx.
+    async fn search_one(&self, query: Query, want: impl Fn(&PacketEvent) -> bool) -> Result<Option<PacketEvent>> {
         let res = self
             .rpc
             .call("tx_search", |c| {
@@ -105,12 +107,7 @@ impl CosmosChain {
             if tx.tx_result.code.is_err() {
                 continue;
             }
-            let evs = self.packet_events_of(&tx.tx_result.events, tx.height.value());
-            if let Some(ev) = evs.into_iter().find(|e| match (&e.kind, kind) {
-                (PacketEventKind::Send, "send_packet") => true,
-                (PacketEventKind::WriteAck { .. }, "write_acknowledgement") => true,
-                _ => false,
-            }) {
+            if let Some(ev) = self.packet_events_of(&tx.tx_result.events, tx.height.value()).into_iter().find(&want) {
                 return Ok(Some(ev));
             }
         }
@@ -242,14 +239,23 @@ impl PacketEvents for CosmosChain {
         let q = Query::eq("send_packet.packet_src_port", port.as_str())
             .and_eq("send_packet.packet_src_channel", channel.as_str())
             .and_eq("send_packet.packet_sequence", sequence.to_string());
-        self.search_one(q, "send_packet").await
+        self.search_one(q, |e| {
+            e.kind == PacketEventKind::Send && e.packet.sequence == sequence && &e.packet.source_channel == channel && &e.packet.source_port == port
+        })
+        .await
     }
 
     async fn written_ack(&self, port: &PortId, channel: &ChannelId, sequence: u64) -> Result<Option<PacketEvent>> {
         let q = Query::eq("write_acknowledgement.packet_dst_port", port.as_str())
             .and_eq("write_acknowledgement.packet_dst_channel", channel.as_str())
             .and_eq("write_acknowledgement.packet_sequence", sequence.to_string());
-        self.search_one(q, "write_acknowledgement").await
+        self.search_one(q, |e| {
+            matches!(e.kind, PacketEventKind::WriteAck { .. })
+                && e.packet.sequence == sequence
+                && &e.packet.destination_channel == channel
+                && &e.packet.destination_port == port
+        })
+        .await
     }
 }
 
