@@ -1,0 +1,1 @@
+//! Pure Ethereum verification for Ferry (work in progress).
