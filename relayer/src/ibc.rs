@@ -11,9 +11,17 @@ pub enum IdError {
     #[error("{kind} must not be empty")]
     Empty { kind: &'static str },
     #[error("{kind} `{value}` is longer than {max} characters")]
-    TooLong { kind: &'static str, value: String, max: usize },
+    TooLong {
+        kind: &'static str,
+        value: String,
+        max: usize,
+    },
     #[error("{kind} `{value}` contains `{ch}`; allowed are letters, digits and . _ + - # [ ] < >")]
-    BadChar { kind: &'static str, value: String, ch: char },
+    BadChar {
+        kind: &'static str,
+        value: String,
+        ch: char,
+    },
 }
 
 fn validate(kind: &'static str, value: &str, max: usize) -> Result<(), IdError> {
@@ -21,11 +29,22 @@ fn validate(kind: &'static str, value: &str, max: usize) -> Result<(), IdError> 
         return Err(IdError::Empty { kind });
     }
     if value.len() > max {
-        return Err(IdError::TooLong { kind, value: value.into(), max });
+        return Err(IdError::TooLong {
+            kind,
+            value: value.into(),
+            max,
+        });
     }
     // ICS-24 identifier alphabet.
-    if let Some(ch) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || "._+-#[]<>".contains(*c))) {
-        return Err(IdError::BadChar { kind, value: value.into(), ch });
+    if let Some(ch) = value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "._+-#[]<>".contains(*c)))
+    {
+        return Err(IdError::BadChar {
+            kind,
+            value: value.into(),
+            ch,
+        });
     }
     Ok(())
 }
@@ -81,7 +100,10 @@ identifier!(PortId, "port id", 128);
 impl ChainId {
     /// The revision number encoded as `{name}-{N}`; 0 when the id has no such suffix.
     pub fn revision_number(&self) -> u64 {
-        self.0.rsplit_once('-').and_then(|(_, n)| n.parse().ok()).unwrap_or(0)
+        self.0
+            .rsplit_once('-')
+            .and_then(|(_, n)| n.parse().ok())
+            .unwrap_or(0)
     }
 }
 
@@ -92,7 +114,9 @@ impl ChannelId {
 }
 
 /// An IBC height: revision number and height within the revision.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub struct Height {
     pub revision_number: u64,
     pub revision_height: u64,
@@ -100,13 +124,19 @@ pub struct Height {
 
 impl Height {
     pub fn new(revision_number: u64, revision_height: u64) -> Self {
-        Height { revision_number, revision_height }
+        Height {
+            revision_number,
+            revision_height,
+        }
     }
     pub fn is_zero(&self) -> bool {
         self.revision_number == 0 && self.revision_height == 0
     }
     pub fn with_height(self, revision_height: u64) -> Self {
-        Height { revision_height, ..self }
+        Height {
+            revision_height,
+            ..self
+        }
     }
 }
 
@@ -119,9 +149,13 @@ impl fmt::Display for Height {
 impl FromStr for Height {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (r, h) = s.split_once('-').ok_or_else(|| format!("height `{s}` is not REVISION-HEIGHT"))?;
+        let (r, h) = s
+            .split_once('-')
+            .ok_or_else(|| format!("height `{s}` is not REVISION-HEIGHT"))?;
         Ok(Height {
-            revision_number: r.parse().map_err(|_| format!("bad revision in height `{s}`"))?,
+            revision_number: r
+                .parse()
+                .map_err(|_| format!("bad revision in height `{s}`"))?,
             revision_height: h.parse().map_err(|_| format!("bad height in `{s}`"))?,
         })
     }
@@ -184,8 +218,14 @@ mod tests {
     #[test]
     fn identifiers_are_validated() {
         assert!(ChannelId::new("channel-0").is_ok());
-        assert_eq!(ChannelId::new("").unwrap_err(), IdError::Empty { kind: "channel id" });
-        assert!(matches!(PortId::new("trans fer"), Err(IdError::BadChar { ch: ' ', .. })));
+        assert_eq!(
+            ChannelId::new("").unwrap_err(),
+            IdError::Empty { kind: "channel id" }
+        );
+        assert!(matches!(
+            PortId::new("trans fer"),
+            Err(IdError::BadChar { ch: ' ', .. })
+        ));
         assert_eq!(ChainId::new("l3-appchain-1").unwrap().revision_number(), 1);
         assert_eq!(ChainId::new("devnet").unwrap().revision_number(), 0);
     }

@@ -27,39 +27,68 @@ pub enum SupervisorError {
     #[error("chain `{0}` has type evm, which `ferry start` cannot relay yet")]
     Unsupported(ChainId),
     #[error("path `{path}`: no open channel between {a} and {b}; run `ferry create path {path}`")]
-    NoPath { path: String, a: ChainId, b: ChainId },
+    NoPath {
+        path: String,
+        a: ChainId,
+        b: ChainId,
+    },
     #[error("cannot serve metrics on {addr}: {source}")]
-    Telemetry { addr: std::net::SocketAddr, source: std::io::Error },
+    Telemetry {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Every configured chain, opened with its key.
-pub fn open_chains(cfg: &Config, home: &Path) -> Result<HashMap<ChainId, Arc<CosmosChain>>, SupervisorError> {
+pub fn open_chains(
+    cfg: &Config,
+    home: &Path,
+) -> Result<HashMap<ChainId, Arc<CosmosChain>>, SupervisorError> {
     let keys = KeyStore::new(home);
     let mut out = HashMap::new();
     for c in &cfg.chains {
         if c.kind != ChainKind::Cosmos {
             return Err(SupervisorError::Unsupported(c.id.clone()));
         }
-        let key = keys.load(&c.key).map_err(|source| SupervisorError::Key { chain: c.id.clone(), source })?;
+        let key = keys.load(&c.key).map_err(|source| SupervisorError::Key {
+            chain: c.id.clone(),
+            source,
+        })?;
         out.insert(c.id.clone(), CosmosChain::new(c.clone(), key)?);
     }
     Ok(out)
 }
 
-pub async fn resolve_path(path: &PathConfig, a: &CosmosChain, b: &CosmosChain) -> Result<PathIds, SupervisorError> {
+pub async fn resolve_path(
+    path: &PathConfig,
+    a: &CosmosChain,
+    b: &CosmosChain,
+) -> Result<PathIds, SupervisorError> {
     find_path(a, b, &path.a.port, path.a.channel.as_ref())
         .await?
-        .ok_or_else(|| SupervisorError::NoPath { path: path.name.clone(), a: a.id.clone(), b: b.id.clone() })
+        .ok_or_else(|| SupervisorError::NoPath {
+            path: path.name.clone(),
+            a: a.id.clone(),
+            b: b.id.clone(),
+        })
 }
 
 /// Run until `shutdown` turns true. `bound` receives the metrics address once listening.
-pub async fn run(cfg: Config, home: &Path, shutdown: watch::Receiver<bool>, bound: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>) -> Result<(), SupervisorError> {
+pub async fn run(
+    cfg: Config,
+    home: &Path,
+    shutdown: watch::Receiver<bool>,
+    bound: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
+) -> Result<(), SupervisorError> {
     let ready = Readiness::default();
     let mut server = None;
     if cfg.telemetry.enabled {
         let (addr, task) = crate::telemetry::serve(cfg.telemetry.listen, ready.clone())
             .await
-            .map_err(|source| SupervisorError::Telemetry { addr: cfg.telemetry.listen, source })?;
+            .map_err(|source| SupervisorError::Telemetry {
+                addr: cfg.telemetry.listen,
+                source,
+            })?;
         tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
         if let Some(tx) = bound {
             let _ = tx.send(addr);
@@ -78,13 +107,28 @@ pub async fn run(cfg: Config, home: &Path, shutdown: watch::Receiver<bool>, boun
         tracing::info!(path = %path.name, channel_a = %ids.channel_a, channel_b = %ids.channel_b, "relaying path");
         let worker = PathWorker {
             name: path.name.clone(),
-            a: Side { chain: a.clone(), client: ids.client_a.clone(), port: ids.port_a.clone(), channel: ids.channel_a.clone() },
-            b: Side { chain: b.clone(), client: ids.client_b.clone(), port: ids.port_b.clone(), channel: ids.channel_b.clone() },
+            a: Side {
+                chain: a.clone(),
+                client: ids.client_a.clone(),
+                port: ids.port_a.clone(),
+                channel: ids.channel_a.clone(),
+            },
+            b: Side {
+                chain: b.clone(),
+                client: ids.client_b.clone(),
+                port: ids.port_b.clone(),
+                channel: ids.channel_b.clone(),
+            },
             clear_interval: path.clear_interval,
             filter: path.filter.clone(),
         };
         workers.push(tokio::spawn(worker.run(shutdown.clone())));
-        tokio::spawn(monitor_clients(a.clone(), b.clone(), ids.clone(), shutdown.clone()));
+        tokio::spawn(monitor_clients(
+            a.clone(),
+            b.clone(),
+            ids.clone(),
+            shutdown.clone(),
+        ));
     }
     for chain in chains.values() {
         tokio::spawn(monitor_wallet(chain.clone(), shutdown.clone()));
@@ -123,8 +167,18 @@ async fn monitor_wallet(chain: Arc<CosmosChain>, mut shutdown: watch::Receiver<b
             let (t0, b0) = *first.get_or_insert((Instant::now(), bal));
             let spent = b0.saturating_sub(bal) as f64;
             let elapsed = t0.elapsed().as_secs_f64();
-            let runway = if spent > 0.0 && elapsed > 0.0 { bal as f64 / (spent / elapsed) } else { 1e12 };
-            metrics().wallet(chain.id.as_str(), &chain.config.key, &denom, bal as f64, runway);
+            let runway = if spent > 0.0 && elapsed > 0.0 {
+                bal as f64 / (spent / elapsed)
+            } else {
+                1e12
+            };
+            metrics().wallet(
+                chain.id.as_str(),
+                &chain.config.key,
+                &denom,
+                bal as f64,
+                runway,
+            );
         }
         if sleep_or_stop(Duration::from_secs(15), &mut shutdown).await {
             return;
@@ -133,18 +187,38 @@ async fn monitor_wallet(chain: Arc<CosmosChain>, mut shutdown: watch::Receiver<b
 }
 
 /// Seconds until each client of the path leaves its trusting period.
-async fn monitor_clients(a: Arc<CosmosChain>, b: Arc<CosmosChain>, ids: PathIds, mut shutdown: watch::Receiver<bool>) {
+async fn monitor_clients(
+    a: Arc<CosmosChain>,
+    b: Arc<CosmosChain>,
+    ids: PathIds,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         for (host, client, cp) in [(&a, &ids.client_a, &b.id), (&b, &ids.client_b, &a.id)] {
-            let Ok(cs) = host.client_state(client).await else { continue };
+            let Ok(cs) = host.client_state(client).await else {
+                continue;
+            };
             let Some(h) = cs.latest_height else { continue };
             let h = crate::ibc::Height::new(h.revision_number, h.revision_height);
-            let Ok(cons) = host.consensus_state(client, h).await else { continue };
-            let (Some(ts), Some(tp)) = (cons.timestamp, cs.trusting_period) else { continue };
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+            let Ok(cons) = host.consensus_state(client, h).await else {
+                continue;
+            };
+            let (Some(ts), Some(tp)) = (cons.timestamp, cs.trusting_period) else {
+                continue;
+            };
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs_f64();
             let period = tp.seconds as f64;
             let remaining = ts.seconds as f64 + period - now;
-            metrics().client_trust(host.id.as_str(), client.as_str(), cp.as_str(), remaining, period);
+            metrics().client_trust(
+                host.id.as_str(),
+                client.as_str(),
+                cp.as_str(),
+                remaining,
+                period,
+            );
         }
         if sleep_or_stop(Duration::from_secs(30), &mut shutdown).await {
             return;

@@ -27,7 +27,10 @@ pub enum TransferState {
 
 impl TransferState {
     pub fn is_final(&self) -> bool {
-        matches!(self, TransferState::Acknowledged { .. } | TransferState::TimedOutRefunded)
+        matches!(
+            self,
+            TransferState::Acknowledged { .. } | TransferState::TimedOutRefunded
+        )
     }
     pub fn label(&self) -> &'static str {
         match self {
@@ -55,9 +58,13 @@ pub struct TransferStatus {
 
 /// `"100samoleans"` → (100, "samoleans"); denoms may contain `/` (`ibc/ABC…`).
 pub fn parse_coin(s: &str) -> std::result::Result<(u128, String), String> {
-    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(|| format!("`{s}` has no denom; write e.g. 100samoleans"))?;
+    let split = s
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("`{s}` has no denom; write e.g. 100samoleans"))?;
     let (amount, denom) = s.split_at(split);
-    let amount: u128 = amount.parse().map_err(|_| format!("`{s}` does not start with an amount"))?;
+    let amount: u128 = amount
+        .parse()
+        .map_err(|_| format!("`{s}` does not start with an amount"))?;
     if amount == 0 {
         return Err("amount must be greater than zero".into());
     }
@@ -78,11 +85,16 @@ pub struct Transfer<'a> {
 
 impl Transfer<'_> {
     fn msg(&self, sender: &str) -> Msg {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         let msg = MsgTransfer {
             source_port: self.port.to_string(),
             source_channel: self.channel.to_string(),
-            token: Some(ibc_proto::cosmos::base::v1beta1::Coin { denom: self.denom.into(), amount: self.amount.to_string() }),
+            token: Some(ibc_proto::cosmos::base::v1beta1::Coin {
+                denom: self.denom.into(),
+                amount: self.amount.to_string(),
+            }),
             sender: sender.into(),
             receiver: self.receiver.into(),
             timeout_height: Some(Default::default()),
@@ -90,7 +102,10 @@ impl Transfer<'_> {
             memo: self.memo.into(),
             ..Default::default()
         };
-        Msg { type_url: "/ibc.applications.transfer.v1.MsgTransfer".into(), value: prost::Message::encode_to_vec(&msg) }
+        Msg {
+            type_url: "/ibc.applications.transfer.v1.MsgTransfer".into(),
+            value: prost::Message::encode_to_vec(&msg),
+        }
     }
 }
 
@@ -130,38 +145,64 @@ pub async fn send_many(src: &CosmosChain, t: &Transfer<'_>, count: usize) -> Res
 
 /// The packet a transfer tx sent, with the height it was sent at.
 pub async fn packet_of_tx(src: &CosmosChain, tx_hash: &str) -> Result<(Packet, u64)> {
-    let hash: tendermint::Hash = tx_hash.parse().map_err(|e| ChainError::Other(format!("`{tx_hash}` is not a tx hash: {e}")))?;
-    let res = src.rpc.call("tx", |c| tendermint_rpc::Client::tx(c, hash, false)).await?;
+    let hash: tendermint::Hash = tx_hash
+        .parse()
+        .map_err(|e| ChainError::Other(format!("`{tx_hash}` is not a tx hash: {e}")))?;
+    let res = src
+        .rpc
+        .call("tx", |c| tendermint_rpc::Client::tx(c, hash, false))
+        .await?;
     for (kind, attrs) in crate::chain::cosmos::flatten_events(&res.tx_result.events) {
-        if let Ok(Some(ev)) = crate::chain::cosmos::parse_packet_event(&kind, &attrs, res.height.value()) {
+        if let Ok(Some(ev)) =
+            crate::chain::cosmos::parse_packet_event(&kind, &attrs, res.height.value())
+        {
             if ev.kind == PacketEventKind::Send {
                 return Ok((ev.packet, ev.height));
             }
         }
     }
-    Err(ChainError::Other(format!("tx {tx_hash} on {} sent no packet", src.id)))
+    Err(ChainError::Other(format!(
+        "tx {tx_hash} on {} sent no packet",
+        src.id
+    )))
 }
 
 /// ICS-20 acknowledgement: `{"result":"AQ=="}` is success, `{"error":"…"}` failure.
 pub fn ack_result(ack: &[u8]) -> (bool, Option<String>) {
     match serde_json::from_slice::<serde_json::Value>(ack) {
         Ok(v) if v.get("result").is_some() => (true, None),
-        Ok(v) => (false, v.get("error").and_then(|e| e.as_str()).map(String::from)),
+        Ok(v) => (
+            false,
+            v.get("error").and_then(|e| e.as_str()).map(String::from),
+        ),
         Err(_) => (false, Some("unreadable acknowledgement".into())),
     }
 }
 
 pub async fn status(src: &CosmosChain, dst: &CosmosChain, tx_hash: &str) -> Result<TransferStatus> {
     let (p, send_height) = packet_of_tx(src, tx_hash).await?;
-    let received = dst.unreceived(&p.destination_port, &p.destination_channel, &[p.sequence]).await?.is_empty();
-    let committed = !src.unreceived_acks(&p.source_port, &p.source_channel, &[p.sequence]).await?.is_empty();
-    let ack = if received { dst.written_ack(&p.destination_port, &p.destination_channel, p.sequence).await? } else { None };
+    let received = dst
+        .unreceived(&p.destination_port, &p.destination_channel, &[p.sequence])
+        .await?
+        .is_empty();
+    let committed = !src
+        .unreceived_acks(&p.source_port, &p.source_channel, &[p.sequence])
+        .await?
+        .is_empty();
+    let ack = if received {
+        dst.written_ack(&p.destination_port, &p.destination_channel, p.sequence)
+            .await?
+    } else {
+        None
+    };
     let ack = ack.and_then(|e| match e.kind {
         PacketEventKind::WriteAck { ack } => Some(ack_result(&ack)),
         _ => None,
     });
     let state = match (received, committed) {
-        (true, true) => TransferState::Received { ack_ok: ack.as_ref().map(|a| a.0) },
+        (true, true) => TransferState::Received {
+            ack_ok: ack.as_ref().map(|a| a.0),
+        },
         (true, false) => {
             let (ok, error) = ack.unwrap_or((true, None));
             TransferState::Acknowledged { ok, error }
@@ -193,11 +234,17 @@ mod tests {
 
     #[test]
     fn coins_and_acks() {
-        assert_eq!(parse_coin("100samoleans").unwrap(), (100, "samoleans".into()));
+        assert_eq!(
+            parse_coin("100samoleans").unwrap(),
+            (100, "samoleans".into())
+        );
         assert_eq!(parse_coin("5ibc/ABCD").unwrap(), (5, "ibc/ABCD".into()));
         assert!(parse_coin("samoleans").is_err());
         assert!(parse_coin("0stake").is_err());
         assert_eq!(ack_result(br#"{"result":"AQ=="}"#), (true, None));
-        assert_eq!(ack_result(br#"{"error":"insufficient funds"}"#), (false, Some("insufficient funds".into())));
+        assert_eq!(
+            ack_result(br#"{"error":"insufficient funds"}"#),
+            (false, Some("insufficient funds".into()))
+        );
     }
 }

@@ -18,15 +18,37 @@ pub type Msg = ibc_proto::google::protobuf::Any;
 #[derive(Debug, Error)]
 pub enum ChainError {
     #[error("RPC `{method}` to {chain} failed: {reason}")]
-    Rpc { chain: ChainId, method: &'static str, reason: String },
+    Rpc {
+        chain: ChainId,
+        method: &'static str,
+        reason: String,
+    },
     #[error("malformed answer from {chain} to `{method}`: {reason}")]
-    Malformed { chain: ChainId, method: &'static str, reason: String },
+    Malformed {
+        chain: ChainId,
+        method: &'static str,
+        reason: String,
+    },
     #[error("query `{path}` on {chain} failed with code {code}: {log}")]
-    Query { chain: ChainId, path: String, code: u32, log: String },
+    Query {
+        chain: ChainId,
+        path: String,
+        code: u32,
+        log: String,
+    },
     #[error("header of {chain} at height {height} failed verification: {source}")]
-    Verification { chain: ChainId, height: u64, source: ferry_light_client_tendermint::VerificationError },
+    Verification {
+        chain: ChainId,
+        height: u64,
+        source: ferry_light_client_tendermint::VerificationError,
+    },
     #[error("transaction on {chain} failed ({}): code {code}: {log}", kind.label())]
-    Tx { chain: ChainId, kind: TxErrorKind, code: u32, log: String },
+    Tx {
+        chain: ChainId,
+        kind: TxErrorKind,
+        code: u32,
+        log: String,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -75,11 +97,26 @@ pub trait Heights: Send + Sync {
 #[async_trait]
 pub trait PacketEvents: Send + Sync {
     /// Stream events from `from_height` on into `sink` until `shutdown` turns true.
-    fn subscribe(self: Arc<Self>, from_height: u64, sink: mpsc::Sender<PacketEvent>, shutdown: watch::Receiver<bool>);
+    fn subscribe(
+        self: Arc<Self>,
+        from_height: u64,
+        sink: mpsc::Sender<PacketEvent>,
+        shutdown: watch::Receiver<bool>,
+    );
     /// The send_packet event of a packet sent from (port, channel).
-    async fn sent_packet(&self, port: &PortId, channel: &ChannelId, sequence: u64) -> Result<Option<PacketEvent>>;
+    async fn sent_packet(
+        &self,
+        port: &PortId,
+        channel: &ChannelId,
+        sequence: u64,
+    ) -> Result<Option<PacketEvent>>;
     /// The write_acknowledgement event for a packet received on (port, channel).
-    async fn written_ack(&self, port: &PortId, channel: &ChannelId, sequence: u64) -> Result<Option<PacketEvent>>;
+    async fn written_ack(
+        &self,
+        port: &PortId,
+        channel: &ChannelId,
+        sequence: u64,
+    ) -> Result<Option<PacketEvent>>;
 }
 
 /// Packet state queries.
@@ -88,17 +125,45 @@ pub trait PacketQueries: Send + Sync {
     /// Sequences with a packet commitment (sent, not yet acknowledged or timed out).
     async fn commitments(&self, port: &PortId, channel: &ChannelId) -> Result<Vec<u64>>;
     /// Of `seqs` sent to (port, channel) here, those not received yet.
-    async fn unreceived(&self, port: &PortId, channel: &ChannelId, seqs: &[u64]) -> Result<Vec<u64>>;
+    async fn unreceived(
+        &self,
+        port: &PortId,
+        channel: &ChannelId,
+        seqs: &[u64],
+    ) -> Result<Vec<u64>>;
     /// Of `seqs` sent from (port, channel) here, those whose ack was not processed yet.
-    async fn unreceived_acks(&self, port: &PortId, channel: &ChannelId, seqs: &[u64]) -> Result<Vec<u64>>;
+    async fn unreceived_acks(
+        &self,
+        port: &PortId,
+        channel: &ChannelId,
+        seqs: &[u64],
+    ) -> Result<Vec<u64>>;
 }
 
 /// Membership and non-membership proofs, made at `at.revision_height - 1` and verified at `at`.
 #[async_trait]
 pub trait PacketProofs: Send + Sync {
-    async fn prove_commitment(&self, port: &PortId, channel: &ChannelId, seq: u64, at: Height) -> Result<Proof>;
-    async fn prove_ack(&self, port: &PortId, channel: &ChannelId, seq: u64, at: Height) -> Result<Proof>;
-    async fn prove_non_receipt(&self, port: &PortId, channel: &ChannelId, seq: u64, at: Height) -> Result<Proof>;
+    async fn prove_commitment(
+        &self,
+        port: &PortId,
+        channel: &ChannelId,
+        seq: u64,
+        at: Height,
+    ) -> Result<Proof>;
+    async fn prove_ack(
+        &self,
+        port: &PortId,
+        channel: &ChannelId,
+        seq: u64,
+        at: Height,
+    ) -> Result<Proof>;
+    async fn prove_non_receipt(
+        &self,
+        port: &PortId,
+        channel: &ChannelId,
+        seq: u64,
+        at: Height,
+    ) -> Result<Proof>;
 }
 
 /// Verified headers of this chain for a counterparty's client of it.
@@ -106,7 +171,12 @@ pub trait PacketProofs: Send + Sync {
 pub trait Headers: Send + Sync {
     /// Client messages taking a client from `trusted` to `target`, each checked by Ferry's light
     /// client first. `anchor` is the client's consensus state at `trusted` as stored on the host.
-    async fn client_headers(&self, trusted: Height, target: Height, anchor: &ConsensusAnchor) -> Result<Vec<Msg>>;
+    async fn client_headers(
+        &self,
+        trusted: Height,
+        target: Height,
+        anchor: &ConsensusAnchor,
+    ) -> Result<Vec<Msg>>;
 }
 
 /// What a host chain's client stored for a height: the trust root for verifying the next header.
@@ -149,5 +219,11 @@ pub struct PendingTx {
 }
 
 /// Everything the router needs from a chain.
-pub trait RelayChain: Heights + PacketEvents + PacketQueries + PacketProofs + Headers + ClientHost + Submit {}
-impl<T: Heights + PacketEvents + PacketQueries + PacketProofs + Headers + ClientHost + Submit> RelayChain for T {}
+pub trait RelayChain:
+    Heights + PacketEvents + PacketQueries + PacketProofs + Headers + ClientHost + Submit
+{
+}
+impl<T: Heights + PacketEvents + PacketQueries + PacketProofs + Headers + ClientHost + Submit>
+    RelayChain for T
+{
+}

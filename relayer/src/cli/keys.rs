@@ -27,25 +27,46 @@ pub fn run(cmd: KeysCmd, ctx: &Ctx) -> Result<()> {
     // Addresses per chain prefix, when a config is there.
     let prefixes: Vec<(String, String)> = ctx
         .load_config()
-        .map(|c| c.chains.iter().map(|ch| (ch.id.to_string(), ch.account_prefix.clone())).collect())
+        .map(|c| {
+            c.chains
+                .iter()
+                .map(|ch| (ch.id.to_string(), ch.account_prefix.clone()))
+                .collect()
+        })
         .unwrap_or_else(|_| vec![("cosmos".into(), "cosmos".into())]);
     let describe = |key: &crate::keys::Key| -> serde_json::Value {
-        let addrs: serde_json::Map<String, serde_json::Value> =
-            prefixes.iter().filter_map(|(id, p)| Some((id.clone(), key.address(p).ok()?.into()))).collect();
+        let addrs: serde_json::Map<String, serde_json::Value> = prefixes
+            .iter()
+            .filter_map(|(id, p)| Some((id.clone(), key.address(p).ok()?.into())))
+            .collect();
         serde_json::json!({ "name": key.name, "addresses": addrs })
     };
     match cmd {
         KeysCmd::Add { name } => {
             let key = ks.add(&name)?;
             let v = describe(&key);
-            ctx.emit(&v, || format!("added key `{name}` ({}); its mnemonic is in {} — back that file up", v["addresses"], ctx.home.join("keys").display()));
+            ctx.emit(&v, || {
+                format!(
+                    "added key `{name}` ({}); its mnemonic is in {} — back that file up",
+                    v["addresses"],
+                    ctx.home.join("keys").display()
+                )
+            });
         }
-        KeysCmd::Import { name, mnemonic_file } => {
+        KeysCmd::Import {
+            name,
+            mnemonic_file,
+        } => {
             let mut phrase = String::new();
             match mnemonic_file {
-                Some(f) => phrase = std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?,
+                Some(f) => {
+                    phrase = std::fs::read_to_string(&f)
+                        .with_context(|| format!("reading {}", f.display()))?
+                }
                 None => {
-                    std::io::stdin().read_to_string(&mut phrase).context("reading the mnemonic from stdin")?;
+                    std::io::stdin()
+                        .read_to_string(&mut phrase)
+                        .context("reading the mnemonic from stdin")?;
                 }
             }
             if phrase.trim().is_empty() {
@@ -63,11 +84,22 @@ pub fn run(cmd: KeysCmd, ctx: &Ctx) -> Result<()> {
                     Err(e) => out.push(serde_json::json!({ "name": name, "error": e.to_string() })),
                 }
             }
-            ctx.emit(&out, || if out.is_empty() { "no keys".into() } else { out.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("\n") });
+            ctx.emit(&out, || {
+                if out.is_empty() {
+                    "no keys".into()
+                } else {
+                    out.iter()
+                        .map(|v| v.to_string())
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                }
+            });
         }
         KeysCmd::Delete { name } => {
             ks.delete(&name)?;
-            ctx.emit(&serde_json::json!({ "deleted": name }), || format!("deleted key `{name}`"));
+            ctx.emit(&serde_json::json!({ "deleted": name }), || {
+                format!("deleted key `{name}`")
+            });
         }
     }
     Ok(())

@@ -22,7 +22,11 @@ use crate::ibc::ChainId;
 use crate::keys::KeyStore;
 
 #[derive(Parser)]
-#[command(name = "ferry", version, about = "Ferry: a verifying relayer for IBC-style token transfers")]
+#[command(
+    name = "ferry",
+    version,
+    about = "Ferry: a verifying relayer for IBC-style token transfers"
+)]
 pub struct Cli {
     /// Ferry home (config.toml and keys/). Default: $FERRY_HOME or ~/.ferry.
     #[arg(long, global = true, env = "FERRY_HOME")]
@@ -80,7 +84,10 @@ impl Ctx {
     /// Print `value` as JSON with `--json`, else the human text.
     pub fn emit<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) {
         if self.json {
-            println!("{}", serde_json::to_string(value).expect("serialisable output"));
+            println!(
+                "{}",
+                serde_json::to_string(value).expect("serialisable output")
+            );
         } else {
             println!("{}", human());
         }
@@ -100,34 +107,54 @@ impl Ctx {
 
     /// Open one chain with its configured key, or with `key` when given.
     pub fn chain(&self, cfg: &Config, id: &ChainId, key: Option<&str>) -> Result<Arc<CosmosChain>> {
-        let c = cfg.chain(id).ok_or_else(|| anyhow!("chain `{id}` is not in {}", self.config_path.display()))?;
+        let c = cfg
+            .chain(id)
+            .ok_or_else(|| anyhow!("chain `{id}` is not in {}", self.config_path.display()))?;
         let name = key.unwrap_or(&c.key);
-        let k = self.keystore().load(name).with_context(|| format!("loading key `{name}` for chain {id}"))?;
+        let k = self
+            .keystore()
+            .load(name)
+            .with_context(|| format!("loading key `{name}` for chain {id}"))?;
         Ok(CosmosChain::new(c.clone(), k)?)
     }
 
     pub fn path<'a>(&self, cfg: &'a Config, name: &str) -> Result<&'a PathConfig> {
         cfg.path(name).ok_or_else(|| {
             let known: Vec<_> = cfg.paths.iter().map(|p| p.name.as_str()).collect();
-            anyhow!("no path named `{name}` in {} (configured: {})", self.config_path.display(), known.join(", "))
+            anyhow!(
+                "no path named `{name}` in {} (configured: {})",
+                self.config_path.display(),
+                known.join(", ")
+            )
         })
     }
 
     /// Both chains of a path and its open channel ends.
-    pub async fn open_path(&self, cfg: &Config, name: &str) -> Result<(Arc<CosmosChain>, Arc<CosmosChain>, PathIds)> {
+    pub async fn open_path(
+        &self,
+        cfg: &Config,
+        name: &str,
+    ) -> Result<(Arc<CosmosChain>, Arc<CosmosChain>, PathIds)> {
         let p = self.path(cfg, name)?;
         let a = self.chain(cfg, &p.a.chain, None)?;
         let b = self.chain(cfg, &p.b.chain, None)?;
         let ids = find_path(&a, &b, &p.a.port, p.a.channel.as_ref())
             .await?
-            .ok_or_else(|| anyhow!("path `{name}` has no open channel yet; run `ferry create path {name}`"))?;
+            .ok_or_else(|| {
+                anyhow!("path `{name}` has no open channel yet; run `ferry create path {name}`")
+            })?;
         Ok((a, b, ids))
     }
 }
 
 fn init_tracing(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("ferry={level},warn")));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("ferry={level},warn")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }
 
 pub fn main() -> std::process::ExitCode {
@@ -137,11 +164,23 @@ pub fn main() -> std::process::ExitCode {
     } else {
         cli.home.clone().unwrap_or_else(crate::config::default_home)
     };
-    let config_path = cli.config.clone().unwrap_or_else(|| home.join("config.toml"));
-    let ctx = Ctx { home, config_path, json: cli.json };
-    let level = crate::config::load(&ctx.config_path).map(|(c, _)| c.log_level).unwrap_or_else(|_| "info".into());
+    let config_path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| home.join("config.toml"));
+    let ctx = Ctx {
+        home,
+        config_path,
+        json: cli.json,
+    };
+    let level = crate::config::load(&ctx.config_path)
+        .map(|(c, _)| c.log_level)
+        .unwrap_or_else(|_| "info".into());
     init_tracing(&level);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     match rt.block_on(run(cli.command, &ctx)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -168,15 +207,24 @@ async fn run(cmd: Command, ctx: &Ctx) -> Result<()> {
 }
 
 fn validate(ctx: &Ctx) -> Result<()> {
-    let text = std::fs::read_to_string(&ctx.config_path).with_context(|| format!("reading {}", ctx.config_path.display()))?;
-    let raw = crate::config::raw::parse(&text).map_err(|e| anyhow!("{}: {e}", ctx.config_path.display()))?;
+    let text = std::fs::read_to_string(&ctx.config_path)
+        .with_context(|| format!("reading {}", ctx.config_path.display()))?;
+    let raw = crate::config::raw::parse(&text)
+        .map_err(|e| anyhow!("{}: {e}", ctx.config_path.display()))?;
     let (cfg, issues) = crate::config::validate(&raw);
     let ok = cfg.is_some();
-    ctx.emit(&serde_json::json!({ "valid": ok, "issues": issues }), || {
-        let mut s: Vec<String> = issues.iter().map(|i| i.to_string()).collect();
-        s.push(if ok { format!("{}: valid", ctx.config_path.display()) } else { format!("{}: invalid", ctx.config_path.display()) });
-        s.join("\n")
-    });
+    ctx.emit(
+        &serde_json::json!({ "valid": ok, "issues": issues }),
+        || {
+            let mut s: Vec<String> = issues.iter().map(|i| i.to_string()).collect();
+            s.push(if ok {
+                format!("{}: valid", ctx.config_path.display())
+            } else {
+                format!("{}: invalid", ctx.config_path.display())
+            });
+            s.join("\n")
+        },
+    );
     if ok {
         Ok(())
     } else {

@@ -48,23 +48,67 @@ const DETAIL_LIMIT: usize = 100;
 pub async fn run(cmd: QueryCmd, ctx: &Ctx) -> Result<()> {
     let cfg = ctx.load_config()?;
     match cmd {
-        QueryCmd::Transfer { chain, tx_hash, wait } => {
-            let path = cfg.paths.iter().find(|p| p.a.chain == chain || p.b.chain == chain).ok_or_else(|| anyhow!("no configured path has chain {chain}"))?;
-            let other = if path.a.chain == chain { &path.b.chain } else { &path.a.chain };
-            let (src, dst) = (ctx.chain(&cfg, &chain, None)?, ctx.chain(&cfg, other, None)?);
+        QueryCmd::Transfer {
+            chain,
+            tx_hash,
+            wait,
+        } => {
+            let path = cfg
+                .paths
+                .iter()
+                .find(|p| p.a.chain == chain || p.b.chain == chain)
+                .ok_or_else(|| anyhow!("no configured path has chain {chain}"))?;
+            let other = if path.a.chain == chain {
+                &path.b.chain
+            } else {
+                &path.a.chain
+            };
+            let (src, dst) = (
+                ctx.chain(&cfg, &chain, None)?,
+                ctx.chain(&cfg, other, None)?,
+            );
             if wait {
-                super::transfer::follow(ctx, &src, &dst, &tx_hash, std::time::Duration::from_secs(3600)).await?;
+                super::transfer::follow(
+                    ctx,
+                    &src,
+                    &dst,
+                    &tx_hash,
+                    std::time::Duration::from_secs(3600),
+                )
+                .await?;
             } else {
                 let st = crate::transfer::status(&src, &dst, &tx_hash).await?;
-                ctx.emit(&st, || format!("transfer {} (packet {} on {}): {}", st.tx_hash, st.sequence, st.source_channel, st.state.label()));
+                ctx.emit(&st, || {
+                    format!(
+                        "transfer {} (packet {} on {}): {}",
+                        st.tx_hash,
+                        st.sequence,
+                        st.source_channel,
+                        st.state.label()
+                    )
+                });
             }
         }
         QueryCmd::Packets(PacketsCmd::Pending { path }) => {
             let (a, b, ids) = ctx.open_path(&cfg, &path).await?;
             let mut out = Vec::new();
             for (src, dst, sport, schan, dport, dchan) in [
-                (&a, &b, &ids.port_a, &ids.channel_a, &ids.port_b, &ids.channel_b),
-                (&b, &a, &ids.port_b, &ids.channel_b, &ids.port_a, &ids.channel_a),
+                (
+                    &a,
+                    &b,
+                    &ids.port_a,
+                    &ids.channel_a,
+                    &ids.port_b,
+                    &ids.channel_b,
+                ),
+                (
+                    &b,
+                    &a,
+                    &ids.port_b,
+                    &ids.channel_b,
+                    &ids.port_a,
+                    &ids.channel_a,
+                ),
             ] {
                 let seqs = src.commitments(sport, schan).await?;
                 let unreceived = dst.unreceived(dport, dchan, &seqs).await?;
@@ -74,9 +118,17 @@ pub async fn run(cmd: QueryCmd, ctx: &Ctx) -> Result<()> {
                         if let Some(ev) = src.sent_packet(sport, schan, seq).await? {
                             sent_height = Some(ev.height);
                             if let Ok(t) = src.block_time(ev.height).await {
-                                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64;
+                                let now = std::time::SystemTime::now()
+                                    .duration_since(std::time::UNIX_EPOCH)
+                                    .unwrap_or_default()
+                                    .as_nanos() as u64;
                                 age = Some(now.saturating_sub(t) / 1_000_000_000);
-                                sent_at = tendermint::Time::from_unix_timestamp((t / 1_000_000_000) as i64, (t % 1_000_000_000) as u32).ok().map(|t| t.to_rfc3339());
+                                sent_at = tendermint::Time::from_unix_timestamp(
+                                    (t / 1_000_000_000) as i64,
+                                    (t % 1_000_000_000) as u32,
+                                )
+                                .ok()
+                                .map(|t| t.to_rfc3339());
                             }
                         }
                     }
@@ -85,7 +137,11 @@ pub async fn run(cmd: QueryCmd, ctx: &Ctx) -> Result<()> {
                         destination_chain: dst.id.to_string(),
                         source_channel: schan.to_string(),
                         sequence: seq,
-                        waiting_for: if unreceived.contains(&seq) { "awaiting_receive" } else { "awaiting_ack" },
+                        waiting_for: if unreceived.contains(&seq) {
+                            "awaiting_receive"
+                        } else {
+                            "awaiting_ack"
+                        },
                         sent_height,
                         sent_at,
                         age_seconds: age,
@@ -96,13 +152,23 @@ pub async fn run(cmd: QueryCmd, ctx: &Ctx) -> Result<()> {
                 if out.is_empty() {
                     return format!("path {path}: nothing pending");
                 }
-                let mut s = vec![format!("{:<16} {:<16} {:<11} {:>6}  {:<16}  {}", "from", "to", "channel", "seq", "waiting for", "since")];
+                let mut s = vec![format!(
+                    "{:<16} {:<16} {:<11} {:>6}  {:<16}  {}",
+                    "from", "to", "channel", "seq", "waiting for", "since"
+                )];
                 for p in &out {
                     let since = match (&p.sent_at, p.age_seconds) {
                         (Some(t), Some(a)) => format!("{t} ({a}s ago)"),
                         _ => "-".into(),
                     };
-                    s.push(format!("{:<16} {:<16} {:<11} {:>6}  {:<16}  {since}", p.source_chain, p.destination_chain, p.source_channel, p.sequence, p.waiting_for));
+                    s.push(format!(
+                        "{:<16} {:<16} {:<11} {:>6}  {:<16}  {since}",
+                        p.source_chain,
+                        p.destination_chain,
+                        p.source_channel,
+                        p.sequence,
+                        p.waiting_for
+                    ));
                 }
                 s.join("\n")
             });
@@ -110,15 +176,34 @@ pub async fn run(cmd: QueryCmd, ctx: &Ctx) -> Result<()> {
         QueryCmd::Balance { chain, address } => {
             let c = ctx.chain(&cfg, &chain, None)?;
             let balances = balances(&c, &address).await?;
-            ctx.emit(&balances, || balances.iter().map(|(d, a)| format!("{a} {d}")).collect::<Vec<_>>().join("\n"));
+            ctx.emit(&balances, || {
+                balances
+                    .iter()
+                    .map(|(d, a)| format!("{a} {d}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
         }
     }
     Ok(())
 }
 
-pub async fn balances(c: &crate::chain::cosmos::CosmosChain, address: &str) -> Result<std::collections::BTreeMap<String, String>> {
+pub async fn balances(
+    c: &crate::chain::cosmos::CosmosChain,
+    address: &str,
+) -> Result<std::collections::BTreeMap<String, String>> {
     use cosmrs::proto::cosmos::bank::v1beta1::{QueryAllBalancesRequest, QueryAllBalancesResponse};
-    let req = QueryAllBalancesRequest { address: address.into(), pagination: None, resolve_denom: false };
-    let res: QueryAllBalancesResponse = c.grpc_query("/cosmos.bank.v1beta1.Query/AllBalances", &req, None).await?;
-    Ok(res.balances.into_iter().map(|c| (c.denom, c.amount)).collect())
+    let req = QueryAllBalancesRequest {
+        address: address.into(),
+        pagination: None,
+        resolve_denom: false,
+    };
+    let res: QueryAllBalancesResponse = c
+        .grpc_query("/cosmos.bank.v1beta1.Query/AllBalances", &req, None)
+        .await?;
+    Ok(res
+        .balances
+        .into_iter()
+        .map(|c| (c.denom, c.amount))
+        .collect())
 }

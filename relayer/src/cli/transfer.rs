@@ -45,14 +45,36 @@ pub async fn run(a: TransferArgs, ctx: &Ctx) -> Result<()> {
     } else if a.from_chain == cb.id {
         (cb.id.clone(), ids.port_b.clone(), ids.channel_b.clone(), ca)
     } else {
-        return Err(anyhow!("chain {} is not an end of path {}", a.from_chain, a.path));
+        return Err(anyhow!(
+            "chain {} is not an end of path {}",
+            a.from_chain,
+            a.path
+        ));
     };
     let src = ctx.chain(&cfg, &src_id, a.key.as_deref())?;
     let (amount, denom) = parse_coin(&a.amount).map_err(|e| anyhow!("--amount: {e}"))?;
-    let t = Transfer { port: &port, channel: &channel, amount, denom: &denom, receiver: &a.to, timeout: Duration::from_secs(a.timeout_seconds), memo: &a.memo };
+    let t = Transfer {
+        port: &port,
+        channel: &channel,
+        amount,
+        denom: &denom,
+        receiver: &a.to,
+        timeout: Duration::from_secs(a.timeout_seconds),
+        memo: &a.memo,
+    };
     if a.count > 1 {
         let hashes = send_many(&src, &t, a.count).await?;
-        ctx.emit(&serde_json::json!({ "tx_hashes": hashes, "transfers": a.count }), || format!("sent {} transfers of {amount}{denom} in {} txs: {}", a.count, hashes.len(), hashes.join(" ")));
+        ctx.emit(
+            &serde_json::json!({ "tx_hashes": hashes, "transfers": a.count }),
+            || {
+                format!(
+                    "sent {} transfers of {amount}{denom} in {} txs: {}",
+                    a.count,
+                    hashes.len(),
+                    hashes.join(" ")
+                )
+            },
+        );
         return Ok(());
     }
     let (hash, packet) = send(&src, &t).await?;
@@ -60,26 +82,50 @@ pub async fn run(a: TransferArgs, ctx: &Ctx) -> Result<()> {
         format!("sent {amount}{denom} from {} to {} on {}: tx {hash}, packet {} on {}", src.address, a.to, dst.id, packet.sequence, packet.source_channel)
     });
     if a.wait {
-        follow(ctx, &src, &dst, &hash, Duration::from_secs(a.timeout_seconds + 120)).await?;
+        follow(
+            ctx,
+            &src,
+            &dst,
+            &hash,
+            Duration::from_secs(a.timeout_seconds + 120),
+        )
+        .await?;
     }
     Ok(())
 }
 
 /// Print each state change until the transfer is final.
-pub async fn follow(ctx: &Ctx, src: &crate::chain::cosmos::CosmosChain, dst: &crate::chain::cosmos::CosmosChain, hash: &str, limit: Duration) -> Result<TransferState> {
+pub async fn follow(
+    ctx: &Ctx,
+    src: &crate::chain::cosmos::CosmosChain,
+    dst: &crate::chain::cosmos::CosmosChain,
+    hash: &str,
+    limit: Duration,
+) -> Result<TransferState> {
     let start = Instant::now();
     let mut last: Option<TransferState> = None;
     loop {
         let st = status(src, dst, hash).await?;
         if last.as_ref() != Some(&st.state) {
-            ctx.emit(&st, || format!("[{:>5.1}s] {}: {}", start.elapsed().as_secs_f64(), st.tx_hash, st.state.label()));
+            ctx.emit(&st, || {
+                format!(
+                    "[{:>5.1}s] {}: {}",
+                    start.elapsed().as_secs_f64(),
+                    st.tx_hash,
+                    st.state.label()
+                )
+            });
             last = Some(st.state.clone());
         }
         if st.state.is_final() {
             return Ok(st.state);
         }
         if start.elapsed() > limit {
-            return Err(anyhow!("transfer {hash} not final after {}s (state: {})", limit.as_secs(), st.state.label()));
+            return Err(anyhow!(
+                "transfer {hash} not final after {}s (state: {})",
+                limit.as_secs(),
+                st.state.label()
+            ));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

@@ -116,7 +116,10 @@ impl Config {
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("config has {} error(s):\n{}", .0.len(), .0.iter().map(|i| format!("  - {i}")).collect::<Vec<_>>().join("\n"))]
@@ -125,15 +128,23 @@ pub enum ConfigError {
 
 /// Load, apply `FERRY_*` overrides, and validate. Warnings are returned beside the config.
 pub fn load(path: &Path) -> Result<(Config, Vec<Issue>), ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.into(),
+        source,
+    })?;
     load_str(&text, path)
 }
 
 /// Like [`load`], for TOML already in memory (`origin` names it in errors).
 pub fn load_str(text: &str, origin: &Path) -> Result<(Config, Vec<Issue>), ConfigError> {
-    let raw = raw::parse(text).map_err(|message| ConfigError::Parse { path: origin.into(), message })?;
+    let raw = raw::parse(text).map_err(|message| ConfigError::Parse {
+        path: origin.into(),
+        message,
+    })?;
     let (config, issues) = validate(&raw);
-    let (errors, warnings): (Vec<_>, Vec<_>) = issues.into_iter().partition(|i| i.severity == Severity::Error);
+    let (errors, warnings): (Vec<_>, Vec<_>) = issues
+        .into_iter()
+        .partition(|i| i.severity == Severity::Error);
     match config {
         Some(c) if errors.is_empty() => Ok((c, warnings)),
         _ => Err(ConfigError::Invalid(errors)),

@@ -24,7 +24,9 @@ pub struct RawGlobal {
 }
 impl Default for RawGlobal {
     fn default() -> Self {
-        RawGlobal { log_level: d_log_level() }
+        RawGlobal {
+            log_level: d_log_level(),
+        }
     }
 }
 
@@ -38,7 +40,10 @@ pub struct RawTelemetry {
 }
 impl Default for RawTelemetry {
     fn default() -> Self {
-        RawTelemetry { enabled: true, listen: d_listen() }
+        RawTelemetry {
+            enabled: true,
+            listen: d_listen(),
+        }
     }
 }
 
@@ -127,12 +132,19 @@ pub fn parse(text: &str) -> Result<RawConfig, String> {
         )
         .build()
         .map_err(|e| e.to_string())?;
-    built.try_deserialize::<RawConfig>().map_err(|e| e.to_string())
+    built
+        .try_deserialize::<RawConfig>()
+        .map_err(|e| e.to_string())
 }
 
 /// Only `FERRY_SECTION__KEY` variables are overrides; `FERRY_HOME` and friends are not config keys.
 fn overrides() -> config::Map<String, String> {
-    std::env::vars().filter(|(k, _)| k.strip_prefix("FERRY_").is_some_and(|rest| rest.contains("__"))).collect()
+    std::env::vars()
+        .filter(|(k, _)| {
+            k.strip_prefix("FERRY_")
+                .is_some_and(|rest| rest.contains("__"))
+        })
+        .collect()
 }
 
 fn d_log_level() -> String {

@@ -39,10 +39,18 @@ struct Checker {
 
 impl Checker {
     fn error(&mut self, key: impl Into<String>, reason: impl Into<String>) {
-        self.issues.push(Issue { severity: Severity::Error, key: key.into(), reason: reason.into() });
+        self.issues.push(Issue {
+            severity: Severity::Error,
+            key: key.into(),
+            reason: reason.into(),
+        });
     }
     fn warn(&mut self, key: impl Into<String>, reason: impl Into<String>) {
-        self.issues.push(Issue { severity: Severity::Warning, key: key.into(), reason: reason.into() });
+        self.issues.push(Issue {
+            severity: Severity::Warning,
+            key: key.into(),
+            reason: reason.into(),
+        });
     }
     fn duration(&mut self, key: String, value: &str) -> Option<Duration> {
         match humantime::parse_duration(value) {
@@ -52,13 +60,23 @@ impl Checker {
             }
             Ok(d) => Some(d),
             Err(e) => {
-                self.error(key, format!("`{value}` is not a duration like \"30s\" or \"14days\" ({e})"));
+                self.error(
+                    key,
+                    format!("`{value}` is not a duration like \"30s\" or \"14days\" ({e})"),
+                );
                 None
             }
         }
     }
-    fn id<T: std::str::FromStr<Err = crate::ibc::IdError>>(&mut self, key: String, value: &str) -> Option<T> {
-        value.parse().map_err(|e: crate::ibc::IdError| self.error(key, e.to_string())).ok()
+    fn id<T: std::str::FromStr<Err = crate::ibc::IdError>>(
+        &mut self,
+        key: String,
+        value: &str,
+    ) -> Option<T> {
+        value
+            .parse()
+            .map_err(|e: crate::ibc::IdError| self.error(key, e.to_string()))
+            .ok()
     }
 }
 
@@ -67,7 +85,10 @@ pub fn validate(raw: &RawConfig) -> (Option<Config>, Vec<Issue>) {
     let mut c = Checker { issues: Vec::new() };
     let telemetry = check_telemetry(&mut c, raw);
     if !["trace", "debug", "info", "warn", "error"].contains(&raw.global.log_level.as_str()) {
-        c.error("global.log_level", "must be one of trace, debug, info, warn, error");
+        c.error(
+            "global.log_level",
+            "must be one of trace, debug, info, warn, error",
+        );
     }
     if raw.chains.is_empty() {
         c.error("chains", "at least one [[chains]] entry is required");
@@ -76,7 +97,10 @@ pub fn validate(raw: &RawConfig) -> (Option<Config>, Vec<Issue>) {
     let mut chains = Vec::new();
     for (i, chain) in raw.chains.iter().enumerate() {
         if !seen.insert(chain.id.clone()) {
-            c.error(format!("chains[{i}].id"), format!("chain `{}` is configured twice", chain.id));
+            c.error(
+                format!("chains[{i}].id"),
+                format!("chain `{}` is configured twice", chain.id),
+            );
         }
         if let Some(ch) = check_chain(&mut c, i, chain) {
             chains.push(ch);
@@ -86,14 +110,22 @@ pub fn validate(raw: &RawConfig) -> (Option<Config>, Vec<Issue>) {
     let mut paths = Vec::new();
     for (i, path) in raw.paths.iter().enumerate() {
         if !names.insert(path.name.clone()) {
-            c.error(format!("paths[{i}].name"), format!("path `{}` is configured twice", path.name));
+            c.error(
+                format!("paths[{i}].name"),
+                format!("path `{}` is configured twice", path.name),
+            );
         }
         if let Some(p) = check_path(&mut c, i, path, &seen) {
             paths.push(p);
         }
     }
     let ok = !c.issues.iter().any(|i| i.severity == Severity::Error);
-    let config = ok.then(|| Config { log_level: raw.global.log_level.clone(), telemetry: telemetry.unwrap(), chains, paths });
+    let config = ok.then(|| Config {
+        log_level: raw.global.log_level.clone(),
+        telemetry: telemetry.unwrap(),
+        chains,
+        paths,
+    });
     (config, c.issues)
 }
 
@@ -101,12 +133,24 @@ fn check_telemetry(c: &mut Checker, raw: &RawConfig) -> Option<TelemetryConfig> 
     match raw.telemetry.listen.parse::<std::net::SocketAddr>() {
         Ok(addr) => {
             if !addr.ip().is_loopback() {
-                c.warn("telemetry.listen", format!("{addr} is reachable from other hosts; metrics reveal wallet balances"));
+                c.warn(
+                    "telemetry.listen",
+                    format!("{addr} is reachable from other hosts; metrics reveal wallet balances"),
+                );
             }
-            Some(TelemetryConfig { enabled: raw.telemetry.enabled, listen: addr })
+            Some(TelemetryConfig {
+                enabled: raw.telemetry.enabled,
+                listen: addr,
+            })
         }
         Err(_) => {
-            c.error("telemetry.listen", format!("`{}` is not an address like 127.0.0.1:9464", raw.telemetry.listen));
+            c.error(
+                "telemetry.listen",
+                format!(
+                    "`{}` is not an address like 127.0.0.1:9464",
+                    raw.telemetry.listen
+                ),
+            );
             None
         }
     }
@@ -120,7 +164,10 @@ fn check_chain(c: &mut Checker, i: usize, raw: &RawChain) -> Option<ChainConfig>
         "cosmos" => Some(ChainKind::Cosmos),
         "evm" => Some(ChainKind::Evm),
         other => {
-            c.error(k("type"), format!("`{other}` is not a chain type; use \"cosmos\" or \"evm\""));
+            c.error(
+                k("type"),
+                format!("`{other}` is not a chain type; use \"cosmos\" or \"evm\""),
+            );
             None
         }
     };
@@ -129,49 +176,82 @@ fn check_chain(c: &mut Checker, i: usize, raw: &RawChain) -> Option<ChainConfig>
     }
     for (j, url) in raw.rpc.iter().chain(raw.witness_rpc.iter()).enumerate() {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            let key = if j < raw.rpc.len() { format!("chains[{i}].rpc[{j}]") } else { k("witness_rpc") };
+            let key = if j < raw.rpc.len() {
+                format!("chains[{i}].rpc[{j}]")
+            } else {
+                k("witness_rpc")
+            };
             c.error(key, format!("`{url}` must start with http:// or https://"));
         }
     }
     if raw.witness_rpc.is_some() && raw.witness_rpc.as_ref() == raw.rpc.first() {
-        c.warn(k("witness_rpc"), "the witness is the primary endpoint; misbehaviour cannot be detected");
+        c.warn(
+            k("witness_rpc"),
+            "the witness is the primary endpoint; misbehaviour cannot be detected",
+        );
     }
     let event_source = match raw.event_source.as_str() {
         "websocket" => Some(EventSource::WebSocket),
         "poll" => Some(EventSource::Poll),
         other => {
-            c.error(k("event_source"), format!("`{other}` is not an event source; use \"websocket\" or \"poll\""));
+            c.error(
+                k("event_source"),
+                format!("`{other}` is not an event source; use \"websocket\" or \"poll\""),
+            );
             None
         }
     };
     if raw.key.trim().is_empty() {
-        c.error(k("key"), "the name of a key in the keystore is required (see `ferry keys list`)");
+        c.error(
+            k("key"),
+            "the name of a key in the keystore is required (see `ferry keys list`)",
+        );
     }
     let gas_price = parse_gas_price(&raw.gas_price)
         .map_err(|e| c.error(k("gas_price"), e))
         .ok();
     if !(1.0..=10.0).contains(&raw.gas_multiplier) {
-        c.error(k("gas_multiplier"), format!("{} must be between 1.0 and 10.0", raw.gas_multiplier));
+        c.error(
+            k("gas_multiplier"),
+            format!("{} must be between 1.0 and 10.0", raw.gas_multiplier),
+        );
     } else if raw.gas_multiplier > 2.0 {
-        c.warn(k("gas_multiplier"), "above 2.0 overpays for most transactions");
+        c.warn(
+            k("gas_multiplier"),
+            "above 2.0 overpays for most transactions",
+        );
     }
     if raw.max_gas == 0 || raw.default_gas == 0 {
-        c.error(k("max_gas"), "max_gas and default_gas must be greater than zero");
+        c.error(
+            k("max_gas"),
+            "max_gas and default_gas must be greater than zero",
+        );
     } else if raw.default_gas > raw.max_gas {
-        c.error(k("default_gas"), format!("{} exceeds max_gas {}", raw.default_gas, raw.max_gas));
+        c.error(
+            k("default_gas"),
+            format!("{} exceeds max_gas {}", raw.default_gas, raw.max_gas),
+        );
     }
     if raw.max_msgs_per_tx == 0 {
         c.error(k("max_msgs_per_tx"), "must be at least 1");
     }
     if raw.max_tx_bytes < 4096 {
-        c.error(k("max_tx_bytes"), "must be at least 4096 (a client update alone needs more)");
+        c.error(
+            k("max_tx_bytes"),
+            "must be at least 4096 (a client update alone needs more)",
+        );
     }
     let trusting_period = c.duration(k("trusting_period"), &raw.trusting_period);
     let clock_drift = c.duration(k("clock_drift"), &raw.clock_drift);
     let poll_interval = c.duration(k("poll_interval"), &raw.poll_interval);
     let tx_confirm_timeout = c.duration(k("tx_confirm_timeout"), &raw.tx_confirm_timeout);
-    let trust_threshold = parse_fraction(&raw.trust_threshold).map_err(|e| c.error(k("trust_threshold"), e)).ok();
-    if c.issues[before..].iter().any(|i| i.severity == Severity::Error) {
+    let trust_threshold = parse_fraction(&raw.trust_threshold)
+        .map_err(|e| c.error(k("trust_threshold"), e))
+        .ok();
+    if c.issues[before..]
+        .iter()
+        .any(|i| i.severity == Severity::Error)
+    {
         return None;
     }
     Some(ChainConfig {
@@ -196,9 +276,17 @@ fn check_chain(c: &mut Checker, i: usize, raw: &RawChain) -> Option<ChainConfig>
     })
 }
 
-fn check_end(c: &mut Checker, key: String, raw: &RawPathEnd, chains: &HashSet<String>) -> Option<PathEnd> {
+fn check_end(
+    c: &mut Checker,
+    key: String,
+    raw: &RawPathEnd,
+    chains: &HashSet<String>,
+) -> Option<PathEnd> {
     if !chains.contains(&raw.chain) {
-        c.error(format!("{key}.chain"), format!("chain `{}` is not configured in [[chains]]", raw.chain));
+        c.error(
+            format!("{key}.chain"),
+            format!("chain `{}` is not configured in [[chains]]", raw.chain),
+        );
         return None;
     }
     let chain = c.id(format!("{key}.chain"), &raw.chain)?;
@@ -215,45 +303,78 @@ fn check_end(c: &mut Checker, key: String, raw: &RawPathEnd, chains: &HashSet<St
         Some(v) => Some(c.id(format!("{key}.channel"), v)?),
         None => None,
     };
-    Some(PathEnd { chain, port, client, connection, channel })
+    Some(PathEnd {
+        chain,
+        port,
+        client,
+        connection,
+        channel,
+    })
 }
 
-fn check_path(c: &mut Checker, i: usize, raw: &RawPath, chains: &HashSet<String>) -> Option<PathConfig> {
+fn check_path(
+    c: &mut Checker,
+    i: usize,
+    raw: &RawPath,
+    chains: &HashSet<String>,
+) -> Option<PathConfig> {
     if raw.name.trim().is_empty() {
         c.error(format!("paths[{i}].name"), "must not be empty");
     }
     let a = check_end(c, format!("paths[{i}].a"), &raw.a, chains);
     let b = check_end(c, format!("paths[{i}].b"), &raw.b, chains);
     if raw.a.chain == raw.b.chain {
-        c.error(format!("paths[{i}].b.chain"), "both ends of a path are the same chain");
+        c.error(
+            format!("paths[{i}].b.chain"),
+            "both ends of a path are the same chain",
+        );
     }
     let clear_interval = c.duration(format!("paths[{i}].clear_interval"), &raw.clear_interval);
     let mut filter = ChannelFilter::default();
-    for (list, out) in [(&raw.filter.allow, &mut filter.allow), (&raw.filter.deny, &mut filter.deny)] {
+    for (list, out) in [
+        (&raw.filter.allow, &mut filter.allow),
+        (&raw.filter.deny, &mut filter.deny),
+    ] {
         for v in list {
             if let Some(id) = c.id(format!("paths[{i}].filter"), v) {
                 out.push(id);
             }
         }
     }
-    Some(PathConfig { name: raw.name.clone(), a: a?, b: b?, clear_interval: clear_interval?, filter })
+    Some(PathConfig {
+        name: raw.name.clone(),
+        a: a?,
+        b: b?,
+        clear_interval: clear_interval?,
+        filter,
+    })
 }
 
 /// `"0.025stake"` → 0.025 of `stake`.
 pub fn parse_gas_price(s: &str) -> Result<GasPrice, String> {
-    let split = s.find(|ch: char| !(ch.is_ascii_digit() || ch == '.')).unwrap_or(s.len());
+    let split = s
+        .find(|ch: char| !(ch.is_ascii_digit() || ch == '.'))
+        .unwrap_or(s.len());
     let (amount, denom) = s.split_at(split);
-    let amount: f64 = amount.parse().map_err(|_| format!("`{s}` is not a gas price like \"0.025stake\""))?;
+    let amount: f64 = amount
+        .parse()
+        .map_err(|_| format!("`{s}` is not a gas price like \"0.025stake\""))?;
     if denom.is_empty() || !amount.is_finite() || amount < 0.0 {
         return Err(format!("`{s}` is not a gas price like \"0.025stake\""));
     }
-    Ok(GasPrice { amount, denom: denom.to_string() })
+    Ok(GasPrice {
+        amount,
+        denom: denom.to_string(),
+    })
 }
 
 fn parse_fraction(s: &str) -> Result<(u64, u64), String> {
     let bad = || format!("`{s}` must be a fraction between 1/3 and 1, like \"1/3\" or \"2/3\"");
     let (n, d) = s.split_once('/').ok_or_else(bad)?;
-    let (n, d): (u64, u64) = (n.trim().parse().map_err(|_| bad())?, d.trim().parse().map_err(|_| bad())?);
+    let (n, d): (u64, u64) = (
+        n.trim().parse().map_err(|_| bad())?,
+        d.trim().parse().map_err(|_| bad())?,
+    );
     // 1/3 <= n/d <= 1, in integers.
     if d == 0 || n > d || 3 * n < d {
         return Err(bad());
@@ -295,25 +416,53 @@ b = { chain = "b-1" }
         let (cfg, issues) = validate(&raw);
         assert!(issues.is_empty(), "{issues:?}");
         let cfg = cfg.unwrap();
-        assert_eq!(cfg.chains[0].gas_price, GasPrice { amount: 0.01, denom: "stake".into() });
+        assert_eq!(
+            cfg.chains[0].gas_price,
+            GasPrice {
+                amount: 0.01,
+                denom: "stake".into()
+            }
+        );
         assert_eq!(cfg.chains[0].trust_threshold, (1, 3));
         assert_eq!(cfg.paths[0].a.port.as_str(), "transfer");
     }
 
     #[test]
     fn errors_name_the_key() {
-        let bad = GOOD.replace("0.01stake", "cheap").replace("\"b-1\" }", "\"c-1\" }");
+        let bad = GOOD
+            .replace("0.01stake", "cheap")
+            .replace("\"b-1\" }", "\"c-1\" }");
         let found = issues(&bad);
-        assert!(found.iter().any(|i| i.key == "chains[0].gas_price" && i.severity == Severity::Error), "{found:?}");
-        assert!(found.iter().any(|i| i.key == "paths[0].b.chain" && i.reason.contains("not configured")), "{found:?}");
+        assert!(
+            found
+                .iter()
+                .any(|i| i.key == "chains[0].gas_price" && i.severity == Severity::Error),
+            "{found:?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|i| i.key == "paths[0].b.chain" && i.reason.contains("not configured")),
+            "{found:?}"
+        );
     }
 
     #[test]
     fn bad_duration_and_threshold() {
-        let bad = GOOD.replacen("key = \"relayer\"", "key = \"relayer\"\ntrusting_period = \"two weeks\"\ntrust_threshold = \"1/4\"", 1);
+        let bad = GOOD.replacen(
+            "key = \"relayer\"",
+            "key = \"relayer\"\ntrusting_period = \"two weeks\"\ntrust_threshold = \"1/4\"",
+            1,
+        );
         let found = issues(&bad);
-        assert!(found.iter().any(|i| i.key == "chains[0].trusting_period"), "{found:?}");
-        assert!(found.iter().any(|i| i.key == "chains[0].trust_threshold"), "{found:?}");
+        assert!(
+            found.iter().any(|i| i.key == "chains[0].trusting_period"),
+            "{found:?}"
+        );
+        assert!(
+            found.iter().any(|i| i.key == "chains[0].trust_threshold"),
+            "{found:?}"
+        );
     }
 
     #[test]
@@ -326,7 +475,11 @@ b = { chain = "b-1" }
 
     #[test]
     fn unknown_keys_are_rejected() {
-        let err = super::super::raw::parse(&GOOD.replace("gas_price = \"0stake\"", "gas_price = \"0stake\"\ngas_prize = 1")).unwrap_err();
+        let err = super::super::raw::parse(&GOOD.replace(
+            "gas_price = \"0stake\"",
+            "gas_price = \"0stake\"\ngas_prize = 1",
+        ))
+        .unwrap_err();
         assert!(err.contains("gas_prize"), "{err}");
     }
 }

@@ -2,6 +2,7 @@
 //! with funded deterministic test keys, free ports, and logs and pid files under one folder. The CLI
 //! (`ferry devnet up|down|status|demo`) and the integration tests share this module.
 
+pub mod fork;
 mod node;
 mod simd;
 
@@ -29,15 +30,25 @@ pub enum DevnetError {
     #[error("`{cmd}` failed: {detail}")]
     Command { cmd: String, detail: String },
     #[error("devnet I/O on {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("chain {chain} did not serve RPC within {secs}s; see {log}")]
-    NotReady { chain: String, secs: u64, log: PathBuf },
+    NotReady {
+        chain: String,
+        secs: u64,
+        log: PathBuf,
+    },
     #[error("{0}")]
     Other(String),
 }
 
 pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DevnetError + '_ {
-    move |source| DevnetError::Io { path: path.to_path_buf(), source }
+    move |source| DevnetError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -79,7 +90,9 @@ impl Devnet {
 
     /// `$FERRY_DEVNET_DIR`, else `<ferry home>/devnet`.
     pub fn default_dir() -> PathBuf {
-        std::env::var_os("FERRY_DEVNET_DIR").map(PathBuf::from).unwrap_or_else(|| crate::config::default_home().join("devnet"))
+        std::env::var_os("FERRY_DEVNET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| crate::config::default_home().join("devnet"))
     }
 
     pub fn ferry_home(&self) -> PathBuf {
@@ -126,10 +139,22 @@ impl Devnet {
         let ferry_home = self.write_ferry_home(&nodes, &metrics)?;
         let mut addresses = std::collections::BTreeMap::new();
         for role in ROLES {
-            let key = crate::keys::Key::from_mnemonic(role, &mnemonic(role)).map_err(|e| DevnetError::Other(e.to_string()))?;
-            addresses.insert(role.to_string(), key.address("cosmos").map_err(|e| DevnetError::Other(e.to_string()))?);
+            let key = crate::keys::Key::from_mnemonic(role, &mnemonic(role))
+                .map_err(|e| DevnetError::Other(e.to_string()))?;
+            addresses.insert(
+                role.to_string(),
+                key.address("cosmos")
+                    .map_err(|e| DevnetError::Other(e.to_string()))?,
+            );
         }
-        let state = DevnetState { dir: self.dir.clone(), simd, nodes, ferry_home, metrics, addresses };
+        let state = DevnetState {
+            dir: self.dir.clone(),
+            simd,
+            nodes,
+            ferry_home,
+            metrics,
+            addresses,
+        };
         let body = serde_json::to_vec_pretty(&state).expect("state serialises");
         std::fs::write(self.state_file(), body).map_err(io(&self.state_file()))?;
         Ok(state)
@@ -139,7 +164,8 @@ impl Devnet {
     fn write_ferry_home(&self, nodes: &[NodeInfo], metrics: &str) -> Result<PathBuf, DevnetError> {
         let home = self.ferry_home();
         std::fs::create_dir_all(&home).map_err(io(&home))?;
-        let mut raw: crate::config::raw::RawConfig = toml::from_str(DEVNET_TOML).map_err(|e| DevnetError::Other(format!("embedded devnet.toml: {e}")))?;
+        let mut raw: crate::config::raw::RawConfig = toml::from_str(DEVNET_TOML)
+            .map_err(|e| DevnetError::Other(format!("embedded devnet.toml: {e}")))?;
         for chain in &mut raw.chains {
             if let Some(n) = nodes.iter().find(|n| n.chain_id == chain.id) {
                 chain.rpc = vec![n.rpc.clone()];
@@ -148,7 +174,11 @@ impl Devnet {
         raw.telemetry.listen = metrics.to_string();
         let path = home.join("config.toml");
         let text = toml::to_string_pretty(&raw).map_err(|e| DevnetError::Other(e.to_string()))?;
-        std::fs::write(&path, format!("# Written by `ferry devnet up` from config/devnet.toml.\n{text}")).map_err(io(&path))?;
+        std::fs::write(
+            &path,
+            format!("# Written by `ferry devnet up` from config/devnet.toml.\n{text}"),
+        )
+        .map_err(io(&path))?;
         let ks = crate::keys::KeyStore::new(&home);
         for role in ["relayer", "user"] {
             match ks.import(role, &mnemonic(role)) {
@@ -161,7 +191,9 @@ impl Devnet {
 
     /// Stop exactly the processes `up` started (by pid, checked against their home folder).
     pub fn down(&self) -> Result<Vec<(String, u32, bool)>, DevnetError> {
-        let Some(state) = self.state() else { return Ok(vec![]) };
+        let Some(state) = self.state() else {
+            return Ok(vec![]);
+        };
         let mut out = Vec::new();
         for n in &state.nodes {
             let was = node::alive(n.pid, &n.home);

@@ -16,7 +16,10 @@ pub fn free_ports(n: usize) -> Result<Vec<u16>, DevnetError> {
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
         .collect::<Result<_, _>>()
         .map_err(|e| DevnetError::Other(format!("no free port: {e}")))?;
-    Ok(listeners.iter().map(|l| l.local_addr().expect("bound").port()).collect())
+    Ok(listeners
+        .iter()
+        .map(|l| l.local_addr().expect("bound").port())
+        .collect())
 }
 
 /// 127.0.0.1:9464 when free, else the spare free port.
@@ -29,15 +32,30 @@ pub fn metrics_addr(spare: u16) -> String {
 
 async fn simd(simd: &Path, args: &[&str], stdin: Option<&str>) -> Result<String, DevnetError> {
     let mut cmd = tokio::process::Command::new(simd);
-    cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|e| DevnetError::Command { cmd: format!("simd {}", args.join(" ")), detail: e.to_string() })?;
+    cmd.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| DevnetError::Command {
+        cmd: format!("simd {}", args.join(" ")),
+        detail: e.to_string(),
+    })?;
     if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
         let _ = pipe.write_all(format!("{input}\n").as_bytes()).await;
     }
-    let out = child.wait_with_output().await.map_err(|e| DevnetError::Command { cmd: args.join(" "), detail: e.to_string() })?;
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|e| DevnetError::Command {
+            cmd: args.join(" "),
+            detail: e.to_string(),
+        })?;
     if !out.status.success() {
         // Keys commands are given `--recover`: the mnemonic is on stdin, never in argv or errors.
-        return Err(DevnetError::Command { cmd: format!("simd {}", args.join(" ")), detail: String::from_utf8_lossy(&out.stderr).into_owned() });
+        return Err(DevnetError::Command {
+            cmd: format!("simd {}", args.join(" ")),
+            detail: String::from_utf8_lossy(&out.stderr).into_owned(),
+        });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -71,15 +89,80 @@ fn edit(path: &Path, edits: &[(&str, &str, &str)]) -> Result<(), DevnetError> {
     std::fs::write(path, text).map_err(io(path))
 }
 
-pub async fn init_and_start(bin: &Path, dir: &Path, chain_id: &str, rpc: u16, grpc: u16, p2p: u16) -> Result<NodeInfo, DevnetError> {
+pub async fn init_and_start(
+    bin: &Path,
+    dir: &Path,
+    chain_id: &str,
+    rpc: u16,
+    grpc: u16,
+    p2p: u16,
+) -> Result<NodeInfo, DevnetError> {
     let home = dir.join(chain_id);
-    let h = home.to_str().ok_or_else(|| DevnetError::Other("devnet path is not UTF-8".into()))?;
-    simd(bin, &["init", &format!("ferry-{chain_id}"), "--chain-id", chain_id, "--home", h], None).await?;
+    let h = home
+        .to_str()
+        .ok_or_else(|| DevnetError::Other("devnet path is not UTF-8".into()))?;
+    simd(
+        bin,
+        &[
+            "init",
+            &format!("ferry-{chain_id}"),
+            "--chain-id",
+            chain_id,
+            "--home",
+            h,
+        ],
+        None,
+    )
+    .await?;
     for role in ROLES {
-        simd(bin, &["keys", "add", role, "--recover", "--keyring-backend", "test", "--home", h], Some(&mnemonic(role))).await?;
-        simd(bin, &["genesis", "add-genesis-account", role, GENESIS_COINS, "--keyring-backend", "test", "--home", h], None).await?;
+        simd(
+            bin,
+            &[
+                "keys",
+                "add",
+                role,
+                "--recover",
+                "--keyring-backend",
+                "test",
+                "--home",
+                h,
+            ],
+            Some(&mnemonic(role)),
+        )
+        .await?;
+        simd(
+            bin,
+            &[
+                "genesis",
+                "add-genesis-account",
+                role,
+                GENESIS_COINS,
+                "--keyring-backend",
+                "test",
+                "--home",
+                h,
+            ],
+            None,
+        )
+        .await?;
     }
-    simd(bin, &["genesis", "gentx", "validator", "1000000000stake", "--chain-id", chain_id, "--keyring-backend", "test", "--home", h], None).await?;
+    simd(
+        bin,
+        &[
+            "genesis",
+            "gentx",
+            "validator",
+            "1000000000stake",
+            "--chain-id",
+            chain_id,
+            "--keyring-backend",
+            "test",
+            "--home",
+            h,
+        ],
+        None,
+    )
+    .await?;
     simd(bin, &["genesis", "collect-gentxs", "--home", h], None).await?;
     edit(
         &home.join("config/config.toml"),
@@ -93,24 +176,58 @@ pub async fn init_and_start(bin: &Path, dir: &Path, chain_id: &str, rpc: u16, gr
             ("rpc", "experimental_websocket_write_buffer_size", "2000"),
         ],
     )?;
-    edit(&home.join("config/app.toml"), &[("", "minimum-gas-prices", "\"0stake\""), ("grpc", "enable", "true")])?;
+    edit(
+        &home.join("config/app.toml"),
+        &[
+            ("", "minimum-gas-prices", "\"0stake\""),
+            ("grpc", "enable", "true"),
+        ],
+    )?;
 
     let log = dir.join(format!("{chain_id}.log"));
     let log_file = std::fs::File::create(&log).map_err(io(&log))?;
     let err_file = log_file.try_clone().map_err(io(&log))?;
-    let (rpc_addr, grpc_addr, p2p_addr) = (format!("tcp://127.0.0.1:{rpc}"), format!("127.0.0.1:{grpc}"), format!("tcp://127.0.0.1:{p2p}"));
+    let (rpc_addr, grpc_addr, p2p_addr) = (
+        format!("tcp://127.0.0.1:{rpc}"),
+        format!("127.0.0.1:{grpc}"),
+        format!("tcp://127.0.0.1:{p2p}"),
+    );
     let child = std::process::Command::new(bin)
-        .args(["start", "--home", h, "--pruning", "nothing", "--rpc.laddr", &rpc_addr, "--grpc.address", &grpc_addr, "--p2p.laddr", &p2p_addr, "--api.enable=false"])
+        .args([
+            "start",
+            "--home",
+            h,
+            "--pruning",
+            "nothing",
+            "--rpc.laddr",
+            &rpc_addr,
+            "--grpc.address",
+            &grpc_addr,
+            "--p2p.laddr",
+            &p2p_addr,
+            "--api.enable=false",
+        ])
         .stdin(Stdio::null())
         .stdout(log_file)
         .stderr(err_file)
         // Its own process group: Ctrl-C on `ferry devnet up` must not take the chain down with it.
         .process_group(0)
         .spawn()
-        .map_err(|e| DevnetError::Command { cmd: "simd start".into(), detail: e.to_string() })?;
+        .map_err(|e| DevnetError::Command {
+            cmd: "simd start".into(),
+            detail: e.to_string(),
+        })?;
     let pid = child.id();
     std::fs::write(dir.join(format!("{chain_id}.pid")), pid.to_string()).map_err(io(dir))?;
-    Ok(NodeInfo { chain_id: chain_id.into(), home, rpc: format!("http://127.0.0.1:{rpc}"), grpc: grpc_addr, p2p: p2p_addr, pid, log })
+    Ok(NodeInfo {
+        chain_id: chain_id.into(),
+        home,
+        rpc: format!("http://127.0.0.1:{rpc}"),
+        grpc: grpc_addr,
+        p2p: p2p_addr,
+        pid,
+        log,
+    })
 }
 
 /// Wait until the node has produced a block.
@@ -123,7 +240,10 @@ pub async fn wait_ready(n: &NodeInfo, secs: u64) -> Result<(), DevnetError> {
         }
         if let Ok(r) = client.get(format!("{}/status", n.rpc)).send().await {
             if let Ok(v) = r.json::<serde_json::Value>().await {
-                let h = v["result"]["sync_info"]["latest_block_height"].as_str().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+                let h = v["result"]["sync_info"]["latest_block_height"]
+                    .as_str()
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .unwrap_or(0);
                 if h >= 2 {
                     return Ok(());
                 }
@@ -131,18 +251,26 @@ pub async fn wait_ready(n: &NodeInfo, secs: u64) -> Result<(), DevnetError> {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    Err(DevnetError::NotReady { chain: n.chain_id.clone(), secs, log: n.log.clone() })
+    Err(DevnetError::NotReady {
+        chain: n.chain_id.clone(),
+        secs,
+        log: n.log.clone(),
+    })
 }
 
 /// The pid is alive and is the simd we started for `home` (not a reused pid).
 pub fn alive(pid: u32, home: &Path) -> bool {
-    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
     let cmdline = String::from_utf8_lossy(&cmdline);
     if !cmdline.contains(home.to_str().unwrap_or("\u{0}")) {
         return false;
     }
     // A zombie still has a cmdline on some kernels; check its state.
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false)
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.contains(") Z "))
+        .unwrap_or(false)
 }
 
 pub fn stop(pid: u32, home: &Path) {
@@ -166,16 +294,19 @@ fn reap(pid: u32) {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn edits_keys_in_their_section() {
-        let text = "a = 1\n[consensus]\ntimeout_commit = \"5s\"\n[other]\ntimeout_commit = \"9s\"\n";
+        let text =
+            "a = 1\n[consensus]\ntimeout_commit = \"5s\"\n[other]\ntimeout_commit = \"9s\"\n";
         let out = set_toml(text, "consensus", "timeout_commit", "\"1s\"");
-        assert_eq!(out, "a = 1\n[consensus]\ntimeout_commit = \"1s\"\n[other]\ntimeout_commit = \"9s\"\n");
+        assert_eq!(
+            out,
+            "a = 1\n[consensus]\ntimeout_commit = \"1s\"\n[other]\ntimeout_commit = \"9s\"\n"
+        );
         assert!(set_toml(text, "", "a", "2").starts_with("a = 2\n"));
     }
 

@@ -14,12 +14,16 @@ const MAIN_GO: &str = include_str!("../../../deploy/devnet/simd/main.go");
 pub fn cache_dir() -> PathBuf {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| ".".into())).join(".cache"));
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| ".".into())).join(".cache")
+        });
     let mut h = Sha256::new();
     for part in [GO_MOD, GO_SUM, MAIN_GO] {
         h.update(part.as_bytes());
     }
-    base.join("ferry").join("simd").join(hex::encode(&h.finalize()[..8]))
+    base.join("ferry")
+        .join("simd")
+        .join(hex::encode(&h.finalize()[..8]))
 }
 
 /// The path of a runnable `simd`: `$FERRY_SIMD` if set, else the cached build (built now if missing).
@@ -37,7 +41,10 @@ pub async fn ensure_simd() -> Result<PathBuf, DevnetError> {
     for (name, body) in [("go.mod", GO_MOD), ("go.sum", GO_SUM), ("main.go", MAIN_GO)] {
         std::fs::write(src.join(name), body).map_err(io(&src))?;
     }
-    eprintln!("building simd (ibc-go v8.8.0) from Go modules into {}; first time only, takes minutes", dir.display());
+    eprintln!(
+        "building simd (ibc-go v8.8.0) from Go modules into {}; first time only, takes minutes",
+        dir.display()
+    );
     let tmp = dir.join("simd.partial");
     let out = tokio::process::Command::new("go")
         .args(["build", "-o"])
@@ -47,9 +54,15 @@ pub async fn ensure_simd() -> Result<PathBuf, DevnetError> {
         .env("GOFLAGS", "-mod=mod")
         .output()
         .await
-        .map_err(|e| DevnetError::Command { cmd: "go build".into(), detail: format!("{e} (is Go installed?)") })?;
+        .map_err(|e| DevnetError::Command {
+            cmd: "go build".into(),
+            detail: format!("{e} (is Go installed?)"),
+        })?;
     if !out.status.success() {
-        return Err(DevnetError::Command { cmd: "go build (simd)".into(), detail: String::from_utf8_lossy(&out.stderr).into_owned() });
+        return Err(DevnetError::Command {
+            cmd: "go build (simd)".into(),
+            detail: String::from_utf8_lossy(&out.stderr).into_owned(),
+        });
     }
     std::fs::rename(&tmp, &bin).map_err(io(&bin))?;
     Ok(bin)

@@ -22,7 +22,9 @@ pub enum KeyError {
     Exists(String),
     #[error("key name `{0}` must be 1-64 letters, digits, `-` or `_`")]
     BadName(String),
-    #[error("key file {path} has mode {mode:o}: group or others can read it; run `chmod 600 {path}`")]
+    #[error(
+        "key file {path} has mode {mode:o}: group or others can read it; run `chmod 600 {path}`"
+    )]
     Permissions { path: PathBuf, mode: u32 },
     #[error("the mnemonic is not a valid BIP-39 phrase: {0}")]
     BadMnemonic(String),
@@ -31,7 +33,10 @@ pub enum KeyError {
     #[error("cannot derive key at {path}: {reason}")]
     Derive { path: String, reason: String },
     #[error("keystore I/O on {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -49,7 +54,9 @@ pub struct Key {
 
 impl std::fmt::Debug for Key {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Key").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Key")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -69,7 +76,10 @@ impl Key {
         self.public_key()
             .account_id(prefix)
             .map(|a| a.to_string())
-            .map_err(|e| KeyError::Derive { path: prefix.into(), reason: e.to_string() })
+            .map_err(|e| KeyError::Derive {
+                path: prefix.into(),
+                reason: e.to_string(),
+            })
     }
 }
 
@@ -79,11 +89,17 @@ pub struct KeyStore {
 
 impl KeyStore {
     pub fn new(home: &Path) -> Self {
-        KeyStore { dir: home.join("keys") }
+        KeyStore {
+            dir: home.join("keys"),
+        }
     }
 
     fn path(&self, name: &str) -> Result<PathBuf, KeyError> {
-        let ok = !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !ok {
             return Err(KeyError::BadName(name.into()));
         }
@@ -92,7 +108,8 @@ impl KeyStore {
 
     /// Create a key from a fresh 24-word mnemonic.
     pub fn add(&self, name: &str) -> Result<Key, KeyError> {
-        let mnemonic = bip39::Mnemonic::generate(24).map_err(|e| KeyError::BadMnemonic(e.to_string()))?;
+        let mnemonic =
+            bip39::Mnemonic::generate(24).map_err(|e| KeyError::BadMnemonic(e.to_string()))?;
         self.import(name, &mnemonic.to_string())
     }
 
@@ -101,17 +118,30 @@ impl KeyStore {
         let path = self.path(name)?;
         let phrase = mnemonic.split_whitespace().collect::<Vec<_>>().join(" ");
         let key = derive(name, &phrase, COSMOS_HD_PATH)?;
-        let io = |source| KeyError::Io { path: path.clone(), source };
+        let io = |source| KeyError::Io {
+            path: path.clone(),
+            source,
+        };
         fs::create_dir_all(&self.dir).map_err(io)?;
         fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700)).map_err(io)?;
-        let file = KeyFile { name: name.into(), mnemonic: phrase, hd_path: COSMOS_HD_PATH.into() };
+        let file = KeyFile {
+            name: name.into(),
+            mnemonic: phrase,
+            hd_path: COSMOS_HD_PATH.into(),
+        };
         let body = serde_json::to_vec_pretty(&file).expect("key file serialises");
         let mut f = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(&path)
-            .map_err(|e| if e.kind() == std::io::ErrorKind::AlreadyExists { KeyError::Exists(name.into()) } else { io(e) })?;
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    KeyError::Exists(name.into())
+                } else {
+                    io(e)
+                }
+            })?;
         f.write_all(&body).map_err(io)?;
         Ok(key)
     }
@@ -119,16 +149,27 @@ impl KeyStore {
     pub fn load(&self, name: &str) -> Result<Key, KeyError> {
         let path = self.path(name)?;
         let meta = fs::metadata(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => KeyError::NotFound { name: name.into(), path: path.clone() },
-            _ => KeyError::Io { path: path.clone(), source: e },
+            std::io::ErrorKind::NotFound => KeyError::NotFound {
+                name: name.into(),
+                path: path.clone(),
+            },
+            _ => KeyError::Io {
+                path: path.clone(),
+                source: e,
+            },
         })?;
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             return Err(KeyError::Permissions { path, mode });
         }
-        let body = fs::read(&path).map_err(|source| KeyError::Io { path: path.clone(), source })?;
-        let file: KeyFile =
-            serde_json::from_slice(&body).map_err(|e| KeyError::Corrupt { path: path.clone(), reason: e.to_string() })?;
+        let body = fs::read(&path).map_err(|source| KeyError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let file: KeyFile = serde_json::from_slice(&body).map_err(|e| KeyError::Corrupt {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
         derive(name, &file.mnemonic, &file.hd_path)
     }
 
@@ -136,11 +177,21 @@ impl KeyStore {
         let entries = match fs::read_dir(&self.dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-            Err(source) => return Err(KeyError::Io { path: self.dir.clone(), source }),
+            Err(source) => {
+                return Err(KeyError::Io {
+                    path: self.dir.clone(),
+                    source,
+                })
+            }
         };
         let mut names: Vec<String> = entries
             .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".json").map(String::from))
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()?
+                    .strip_suffix(".json")
+                    .map(String::from)
+            })
             .collect();
         names.sort();
         Ok(names)
@@ -149,27 +200,46 @@ impl KeyStore {
     pub fn delete(&self, name: &str) -> Result<(), KeyError> {
         let path = self.path(name)?;
         fs::remove_file(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => KeyError::NotFound { name: name.into(), path: path.clone() },
-            _ => KeyError::Io { path: path.clone(), source: e },
+            std::io::ErrorKind::NotFound => KeyError::NotFound {
+                name: name.into(),
+                path: path.clone(),
+            },
+            _ => KeyError::Io {
+                path: path.clone(),
+                source: e,
+            },
         })
     }
 }
 
 fn derive(name: &str, phrase: &str, hd_path: &str) -> Result<Key, KeyError> {
-    let mnemonic = bip39::Mnemonic::parse_normalized(phrase).map_err(|e| KeyError::BadMnemonic(e.to_string()))?;
+    let mnemonic = bip39::Mnemonic::parse_normalized(phrase)
+        .map_err(|e| KeyError::BadMnemonic(e.to_string()))?;
     let seed = mnemonic.to_seed("");
     let path: cosmrs::bip32::DerivationPath =
-        hd_path.parse().map_err(|e: cosmrs::bip32::Error| KeyError::Derive { path: hd_path.into(), reason: e.to_string() })?;
-    let signing_key =
-        SigningKey::derive_from_path(seed, &path).map_err(|e| KeyError::Derive { path: hd_path.into(), reason: e.to_string() })?;
-    Ok(Key { name: name.into(), signing_key })
+        hd_path
+            .parse()
+            .map_err(|e: cosmrs::bip32::Error| KeyError::Derive {
+                path: hd_path.into(),
+                reason: e.to_string(),
+            })?;
+    let signing_key = SigningKey::derive_from_path(seed, &path).map_err(|e| KeyError::Derive {
+        path: hd_path.into(),
+        reason: e.to_string(),
+    })?;
+    Ok(Key {
+        name: name.into(),
+        signing_key,
+    })
 }
 
 /// A valid mnemonic derived from a label: for devnet test accounts only, never for real funds.
 pub fn deterministic_mnemonic(label: &str) -> String {
     use sha2::{Digest, Sha256};
     let entropy = Sha256::digest(label.as_bytes());
-    bip39::Mnemonic::from_entropy(&entropy).expect("32 bytes is valid entropy").to_string()
+    bip39::Mnemonic::from_entropy(&entropy)
+        .expect("32 bytes is valid entropy")
+        .to_string()
 }
 
 #[cfg(test)]
@@ -190,11 +260,24 @@ mod tests {
         let home = temp_home("roundtrip");
         let ks = KeyStore::new(&home);
         let k = ks.import("relayer", PHRASE).unwrap();
-        assert_eq!(k.address("cosmos").unwrap(), "cosmos19rl4cm2hmr8afy4kldpxz3fka4jguq0auqdal4");
-        assert!(matches!(ks.import("relayer", PHRASE), Err(KeyError::Exists(_))));
-        let mode = fs::metadata(home.join("keys/relayer.json")).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            k.address("cosmos").unwrap(),
+            "cosmos19rl4cm2hmr8afy4kldpxz3fka4jguq0auqdal4"
+        );
+        assert!(matches!(
+            ks.import("relayer", PHRASE),
+            Err(KeyError::Exists(_))
+        ));
+        let mode = fs::metadata(home.join("keys/relayer.json"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600);
-        assert_eq!(ks.load("relayer").unwrap().address("cosmos").unwrap(), k.address("cosmos").unwrap());
+        assert_eq!(
+            ks.load("relayer").unwrap().address("cosmos").unwrap(),
+            k.address("cosmos").unwrap()
+        );
         assert_eq!(ks.list().unwrap(), vec!["relayer".to_string()]);
         assert!(!format!("{k:?}").contains("abandon"));
         ks.delete("relayer").unwrap();
@@ -209,7 +292,10 @@ mod tests {
         ks.import("k", PHRASE).unwrap();
         fs::set_permissions(home.join("keys/k.json"), fs::Permissions::from_mode(0o644)).unwrap();
         let err = ks.load("k").unwrap_err();
-        assert!(matches!(err, KeyError::Permissions { mode: 0o644, .. }), "{err}");
+        assert!(
+            matches!(err, KeyError::Permissions { mode: 0o644, .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("chmod 600"));
         fs::remove_dir_all(home).unwrap();
     }
@@ -217,8 +303,14 @@ mod tests {
     #[test]
     fn bad_mnemonic_and_name() {
         let ks = KeyStore::new(&temp_home("bad"));
-        assert!(matches!(ks.import("k", "not a mnemonic"), Err(KeyError::BadMnemonic(_))));
-        assert!(matches!(ks.import("../x", PHRASE), Err(KeyError::BadName(_))));
+        assert!(matches!(
+            ks.import("k", "not a mnemonic"),
+            Err(KeyError::BadMnemonic(_))
+        ));
+        assert!(matches!(
+            ks.import("../x", PHRASE),
+            Err(KeyError::BadName(_))
+        ));
         assert_ne!(deterministic_mnemonic("a"), deterministic_mnemonic("b"));
         assert!(bip39::Mnemonic::parse(deterministic_mnemonic("a")).is_ok());
     }

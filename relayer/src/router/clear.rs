@@ -13,13 +13,24 @@ use crate::ibc::PacketEvent;
 const MAX_PER_ROUND: usize = 500;
 const LOOKUP_CONCURRENCY: usize = 8;
 
-pub async fn run(a: Side, b: Side, tx_a: mpsc::Sender<PacketEvent>, tx_b: mpsc::Sender<PacketEvent>, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    a: Side,
+    b: Side,
+    tx_a: mpsc::Sender<PacketEvent>,
+    tx_b: mpsc::Sender<PacketEvent>,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         for (src, dst, src_tx, dst_tx) in [(&a, &b, &tx_a, &tx_b), (&b, &a, &tx_b, &tx_a)] {
             match clear_direction(src, dst, src_tx, dst_tx).await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(src = %src.id(), dst = %dst.id(), packets = n, "clearing found pending packets"),
-                Err(e) => tracing::warn!(src = %src.id(), dst = %dst.id(), error = %e, "clearing failed; will retry"),
+                Ok(n) => {
+                    tracing::info!(src = %src.id(), dst = %dst.id(), packets = n, "clearing found pending packets")
+                }
+                Err(e) => {
+                    tracing::warn!(src = %src.id(), dst = %dst.id(), error = %e, "clearing failed; will retry")
+                }
             }
         }
         tokio::select! {
@@ -31,14 +42,23 @@ pub async fn run(a: Side, b: Side, tx_a: mpsc::Sender<PacketEvent>, tx_b: mpsc::
 
 /// Packets sent on `src` that still have a commitment: unreceived ones need a receive (or timeout),
 /// received ones need their ack relayed back.
-async fn clear_direction(src: &Side, dst: &Side, src_tx: &mpsc::Sender<PacketEvent>, dst_tx: &mpsc::Sender<PacketEvent>) -> crate::chain::Result<usize> {
+async fn clear_direction(
+    src: &Side,
+    dst: &Side,
+    src_tx: &mpsc::Sender<PacketEvent>,
+    dst_tx: &mpsc::Sender<PacketEvent>,
+) -> crate::chain::Result<usize> {
     let mut seqs = src.chain.commitments(&src.port, &src.channel).await?;
     seqs.truncate(MAX_PER_ROUND);
     if seqs.is_empty() {
         return Ok(0);
     }
     let unreceived = dst.chain.unreceived(&dst.port, &dst.channel, &seqs).await?;
-    let received: Vec<u64> = seqs.iter().copied().filter(|s| !unreceived.contains(s)).collect();
+    let received: Vec<u64> = seqs
+        .iter()
+        .copied()
+        .filter(|s| !unreceived.contains(s))
+        .collect();
     let sends = stream::iter(unreceived.iter().copied())
         .map(|s| async move { src.chain.sent_packet(&src.port, &src.channel, s).await })
         .buffer_unordered(LOOKUP_CONCURRENCY)

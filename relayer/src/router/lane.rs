@@ -66,7 +66,14 @@ impl Item {
 
 impl Lane {
     pub fn new(dst: Side, src: Side) -> Lane {
-        Lane { dst, src, recv: BTreeMap::new(), acks: BTreeMap::new(), timeouts: BTreeMap::new(), done: VecDeque::new() }
+        Lane {
+            dst,
+            src,
+            recv: BTreeMap::new(),
+            acks: BTreeMap::new(),
+            timeouts: BTreeMap::new(),
+            done: VecDeque::new(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -86,19 +93,34 @@ impl Lane {
 
     pub fn add_recv(&mut self, ev: PacketEvent) {
         let seq = ev.packet.sequence;
-        if self.is_done(PacketKind::Recv, seq) || self.is_done(PacketKind::Timeout, seq) || self.timeouts.contains_key(&seq) {
+        if self.is_done(PacketKind::Recv, seq)
+            || self.is_done(PacketKind::Timeout, seq)
+            || self.timeouts.contains_key(&seq)
+        {
             return;
         }
-        self.recv.entry(seq).or_insert(Pending { packet: ev.packet, height: ev.height, ack: vec![], seen: Instant::now() });
+        self.recv.entry(seq).or_insert(Pending {
+            packet: ev.packet,
+            height: ev.height,
+            ack: vec![],
+            seen: Instant::now(),
+        });
     }
 
     pub fn add_ack(&mut self, ev: PacketEvent) {
         let seq = ev.packet.sequence;
-        let PacketEventKind::WriteAck { ack } = ev.kind else { return };
+        let PacketEventKind::WriteAck { ack } = ev.kind else {
+            return;
+        };
         if self.is_done(PacketKind::Ack, seq) {
             return;
         }
-        self.acks.entry(seq).or_insert(Pending { packet: ev.packet, height: ev.height, ack, seen: Instant::now() });
+        self.acks.entry(seq).or_insert(Pending {
+            packet: ev.packet,
+            height: ev.height,
+            ack,
+            seen: Instant::now(),
+        });
     }
 
     pub fn add_timeouts(&mut self, items: Vec<Pending>) {
@@ -112,11 +134,20 @@ impl Lane {
 
     /// Oldest item waiting in this lane, for the backlog age gauge.
     fn oldest_age(&self) -> f64 {
-        self.recv.values().chain(self.acks.values()).chain(self.timeouts.values()).map(|p| p.seen.elapsed().as_secs_f64()).fold(0.0, f64::max)
+        self.recv
+            .values()
+            .chain(self.acks.values())
+            .chain(self.timeouts.values())
+            .map(|p| p.seen.elapsed().as_secs_f64())
+            .fold(0.0, f64::max)
     }
 
     fn labels(&self) -> (String, String, String) {
-        (self.dst.id().to_string(), self.src.id().to_string(), self.dst.channel.to_string())
+        (
+            self.dst.id().to_string(),
+            self.src.id().to_string(),
+            self.dst.channel.to_string(),
+        )
     }
 
     /// Relay what is queued. Failures leave items queued for the next flush; a flush that takes
@@ -126,13 +157,37 @@ impl Lane {
         let (dst_id, src_id, channel) = self.labels();
         match tokio::time::timeout(FLUSH_LIMIT, self.flush_inner(&mut report)).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(dst = %dst_id, src = %src_id, error = %e, "relay attempt failed; will retry"),
-            Err(_) => tracing::warn!(dst = %dst_id, src = %src_id, "relay attempt took over {}s; abandoned, will retry", FLUSH_LIMIT.as_secs()),
+            Ok(Err(e)) => {
+                tracing::warn!(dst = %dst_id, src = %src_id, error = %e, "relay attempt failed; will retry")
+            }
+            Err(_) => {
+                tracing::warn!(dst = %dst_id, src = %src_id, "relay attempt took over {}s; abandoned, will retry", FLUSH_LIMIT.as_secs())
+            }
         }
         let (src_chan, dst_chan) = (self.src.channel.to_string(), channel);
         // Backlog seen from the packets' source chain: recvs pending here were sent on src.
-        metrics().backlog(&src_id, &dst_id, &src_chan, self.recv.len(), if self.recv.is_empty() { 0.0 } else { self.oldest_age() });
-        metrics().backlog(&dst_id, &src_id, &dst_chan, self.acks.len() + self.timeouts.len(), if self.acks.is_empty() && self.timeouts.is_empty() { 0.0 } else { self.oldest_age() });
+        metrics().backlog(
+            &src_id,
+            &dst_id,
+            &src_chan,
+            self.recv.len(),
+            if self.recv.is_empty() {
+                0.0
+            } else {
+                self.oldest_age()
+            },
+        );
+        metrics().backlog(
+            &dst_id,
+            &src_id,
+            &dst_chan,
+            self.acks.len() + self.timeouts.len(),
+            if self.acks.is_empty() && self.timeouts.is_empty() {
+                0.0
+            } else {
+                self.oldest_age()
+            },
+        );
         report
     }
 
@@ -140,14 +195,27 @@ impl Lane {
         let (dst_id, src_id, channel) = self.labels();
         // 1. Drop what the destination already has, never paying for it.
         let seqs: Vec<u64> = self.recv.keys().copied().collect();
-        let unreceived = self.dst.chain.unreceived(&self.dst.port, &self.dst.channel, &seqs).await?;
+        let unreceived = self
+            .dst
+            .chain
+            .unreceived(&self.dst.port, &self.dst.channel, &seqs)
+            .await?;
         for s in seqs.iter().filter(|s| !unreceived.contains(s)) {
             self.recv.remove(s);
             self.mark_done(PacketKind::Recv, *s);
             metrics().packet_skipped(&dst_id, &src_id, &channel, PacketKind::Recv);
         }
-        let ack_seqs: Vec<u64> = self.acks.keys().chain(self.timeouts.keys()).copied().collect();
-        let open = self.dst.chain.unreceived_acks(&self.dst.port, &self.dst.channel, &ack_seqs).await?;
+        let ack_seqs: Vec<u64> = self
+            .acks
+            .keys()
+            .chain(self.timeouts.keys())
+            .copied()
+            .collect();
+        let open = self
+            .dst
+            .chain
+            .unreceived_acks(&self.dst.port, &self.dst.channel, &ack_seqs)
+            .await?;
         for s in ack_seqs.iter().filter(|s| !open.contains(s)) {
             if self.acks.remove(s).is_some() {
                 self.mark_done(PacketKind::Ack, *s);
@@ -160,10 +228,18 @@ impl Lane {
         }
         // 2. Packets the destination can no longer receive become timeouts on their source.
         let (dst_h, dst_time) = self.dst.chain.latest().await?;
-        let expired: Vec<u64> = self.recv.values().filter(|p| p.packet.timed_out(dst_h, dst_time)).map(|p| p.packet.sequence).collect();
+        let expired: Vec<u64> = self
+            .recv
+            .values()
+            .filter(|p| p.packet.timed_out(dst_h, dst_time))
+            .map(|p| p.packet.sequence)
+            .collect();
         for s in expired {
             if let Some(mut p) = self.recv.remove(&s) {
-                tracing::info!(sequence = s, "packet timed out on {dst_id}; timing it out on {src_id}");
+                tracing::info!(
+                    sequence = s,
+                    "packet timed out on {dst_id}; timing it out on {src_id}"
+                );
                 // Its height was the send height on this lane's source; a timeout is proven by the
                 // other chain at a fresh height instead, so it needs no event height.
                 p.height = 0;
@@ -194,9 +270,26 @@ impl Lane {
             async move {
                 let p = &item.pending().packet;
                 let proof = match &item {
-                    Item::Recv(_) => src.chain.prove_commitment(&p.source_port, &p.source_channel, p.sequence, at).await,
-                    Item::Ack(_) => src.chain.prove_ack(&p.destination_port, &p.destination_channel, p.sequence, at).await,
-                    Item::Timeout(_) => src.chain.prove_non_receipt(&p.destination_port, &p.destination_channel, p.sequence, at).await,
+                    Item::Recv(_) => {
+                        src.chain
+                            .prove_commitment(&p.source_port, &p.source_channel, p.sequence, at)
+                            .await
+                    }
+                    Item::Ack(_) => {
+                        src.chain
+                            .prove_ack(&p.destination_port, &p.destination_channel, p.sequence, at)
+                            .await
+                    }
+                    Item::Timeout(_) => {
+                        src.chain
+                            .prove_non_receipt(
+                                &p.destination_port,
+                                &p.destination_channel,
+                                p.sequence,
+                                at,
+                            )
+                            .await
+                    }
                 }?;
                 Ok::<_, ChainError>((item, proof))
             }
@@ -294,7 +387,11 @@ impl Lane {
 
     /// Client-update messages (maybe none) and the proof height to use: the destination's client of
     /// the source must hold a consensus state above `need` (and, for timeouts, a recent one).
-    async fn prepare_client(&self, need: u64, fresh: bool) -> Result<(Vec<Msg>, Height), ChainError> {
+    async fn prepare_client(
+        &self,
+        need: u64,
+        fresh: bool,
+    ) -> Result<(Vec<Msg>, Height), ChainError> {
         let (dst_id, client) = (self.dst.id().to_string(), self.dst.client.clone());
         let trusted = self.dst.chain.client_latest_height(&client).await?;
         if !fresh && trusted.revision_height > need {
@@ -305,7 +402,10 @@ impl Lane {
         let waited = Instant::now();
         while target.revision_height <= need {
             if waited.elapsed() > std::time::Duration::from_secs(30) {
-                return Err(ChainError::Other(format!("{} did not pass height {need} in 30s", self.src.id())));
+                return Err(ChainError::Other(format!(
+                    "{} did not pass height {need} in 30s",
+                    self.src.id()
+                )));
             }
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             target = self.src.chain.latest().await?.0;
@@ -315,8 +415,18 @@ impl Lane {
             return Ok((vec![], trusted));
         }
         let anchor = self.dst.chain.consensus_anchor(&client, trusted).await?;
-        let headers = self.src.chain.client_headers(trusted, target, &anchor).await?;
+        let headers = self
+            .src
+            .chain
+            .client_headers(trusted, target, &anchor)
+            .await?;
         metrics().client_update(&dst_id, client.as_str(), true);
-        Ok((headers.into_iter().map(|h| self.dst.chain.update_client_msg(&client, h)).collect(), target))
+        Ok((
+            headers
+                .into_iter()
+                .map(|h| self.dst.chain.update_client_msg(&client, h))
+                .collect(),
+            target,
+        ))
     }
 }

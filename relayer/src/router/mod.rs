@@ -46,7 +46,8 @@ pub struct PathWorker {
 impl PathWorker {
     /// Relay until `shutdown` turns true; in-flight transactions are confirmed before returning.
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
-        let span = tracing::info_span!("path", path = %self.name, a = %self.a.id(), b = %self.b.id());
+        let span =
+            tracing::info_span!("path", path = %self.name, a = %self.a.id(), b = %self.b.id());
         self.relay(shutdown).instrument(span).await
     }
 
@@ -57,11 +58,36 @@ impl PathWorker {
         }
         let (tx_a, mut rx_a) = mpsc::channel::<PacketEvent>(100_000);
         let (tx_b, mut rx_b) = mpsc::channel::<PacketEvent>(100_000);
-        let start_a = self.a.chain.latest().await.map(|(h, _)| h.revision_height).unwrap_or(1);
-        let start_b = self.b.chain.latest().await.map(|(h, _)| h.revision_height).unwrap_or(1);
-        self.a.chain.clone().subscribe(start_a, tx_a.clone(), shutdown.clone());
-        self.b.chain.clone().subscribe(start_b, tx_b.clone(), shutdown.clone());
-        let clearer = tokio::spawn(clear::run(self.a.clone(), self.b.clone(), tx_a, tx_b, self.clear_interval, shutdown.clone()));
+        let start_a = self
+            .a
+            .chain
+            .latest()
+            .await
+            .map(|(h, _)| h.revision_height)
+            .unwrap_or(1);
+        let start_b = self
+            .b
+            .chain
+            .latest()
+            .await
+            .map(|(h, _)| h.revision_height)
+            .unwrap_or(1);
+        self.a
+            .chain
+            .clone()
+            .subscribe(start_a, tx_a.clone(), shutdown.clone());
+        self.b
+            .chain
+            .clone()
+            .subscribe(start_b, tx_b.clone(), shutdown.clone());
+        let clearer = tokio::spawn(clear::run(
+            self.a.clone(),
+            self.b.clone(),
+            tx_a,
+            tx_b,
+            self.clear_interval,
+            shutdown.clone(),
+        ));
 
         let mut to_b = Lane::new(self.b.clone(), self.a.clone());
         let mut to_a = Lane::new(self.a.clone(), self.b.clone());
@@ -101,8 +127,12 @@ impl PathWorker {
 fn route(ev: PacketEvent, on: &Side, to_other: &mut Lane) {
     let p = &ev.packet;
     match &ev.kind {
-        PacketEventKind::Send if p.source_port == on.port && p.source_channel == on.channel => to_other.add_recv(ev),
-        PacketEventKind::WriteAck { .. } if p.destination_port == on.port && p.destination_channel == on.channel => {
+        PacketEventKind::Send if p.source_port == on.port && p.source_channel == on.channel => {
+            to_other.add_recv(ev)
+        }
+        PacketEventKind::WriteAck { .. }
+            if p.destination_port == on.port && p.destination_channel == on.channel =>
+        {
             to_other.add_ack(ev)
         }
         _ => {}

@@ -7,8 +7,8 @@ mod server;
 use std::sync::OnceLock;
 
 use prometheus::{
-    exponential_buckets, CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    exponential_buckets, CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 pub use server::{serve, Readiness};
@@ -110,8 +110,15 @@ fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
     r.register(Box::new(m.clone())).expect("unique metric");
     m
 }
-fn histogram(r: &Registry, name: &str, help: &str, labels: &[&str], buckets: Vec<f64>) -> HistogramVec {
-    let m = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels).expect("valid metric");
+fn histogram(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: Vec<f64>,
+) -> HistogramVec {
+    let m = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
+        .expect("valid metric");
     r.register(Box::new(m.clone())).expect("unique metric");
     m
 }
@@ -122,43 +129,188 @@ impl Metrics {
     fn new() -> Metrics {
         let r = Registry::new();
         let latency = exponential_buckets(0.25, 2.0, 12).expect("buckets");
-        let info = int_gauge(&r, "ferry_build_info", "Build information", &["version", "git_commit"]);
-        info.with_label_values(&[env!("CARGO_PKG_VERSION"), option_env!("FERRY_GIT_COMMIT").unwrap_or("unknown")]).set(1);
+        let info = int_gauge(
+            &r,
+            "ferry_build_info",
+            "Build information",
+            &["version", "git_commit"],
+        );
+        info.with_label_values(&[
+            env!("CARGO_PKG_VERSION"),
+            option_env!("FERRY_GIT_COMMIT").unwrap_or("unknown"),
+        ])
+        .set(1);
         Metrics {
             up: int_gauge(&r, "ferry_up", "1 while the Ferry daemon runs", &[]),
-            packets_relayed: counter(&r, "ferry_packets_relayed_total", "Packet messages delivered", &["chain", "counterparty", "channel", "kind"]),
-            packets_skipped: counter(&r, "ferry_packets_skipped_total", "Packets found already delivered and not paid for", &["chain", "counterparty", "channel", "kind"]),
-            backlog: int_gauge(&r, "ferry_backlog_packets", "Packets sent and not yet received or acknowledged", PATH),
-            backlog_age: gauge(&r, "ferry_backlog_oldest_age_seconds", "Age of the oldest unrelayed packet", PATH),
-            recv_latency: histogram(&r, "ferry_packet_recv_latency_seconds", "Send to receive latency", PATH, latency.clone()),
-            ack_latency: histogram(&r, "ferry_packet_ack_latency_seconds", "Send to acknowledgement latency", PATH, latency.clone()),
-            txs_submitted: counter(&r, "ferry_txs_submitted_total", "Transactions broadcast", &["chain"]),
-            txs_confirmed: counter(&r, "ferry_txs_confirmed_total", "Transactions committed successfully", &["chain"]),
-            txs_failed: counter(&r, "ferry_txs_failed_total", "Transactions that failed, by error kind", &["chain", "error"]),
-            gas_used: counter(&r, "ferry_gas_used_total", "Gas used by confirmed transactions", &["chain"]),
-            fees_paid: float_counter(&r, "ferry_fees_paid_total", "Fees paid, in base units of the fee denom", &["chain", "denom"]),
-            fee_per_packet: histogram(&r, "ferry_fee_per_packet", "Fee per relayed packet, base units", &["chain", "denom"], exponential_buckets(1.0, 4.0, 14).expect("buckets")),
-            wallet_balance: gauge(&r, "ferry_wallet_balance", "Relayer wallet balance, base units", &["chain", "wallet", "denom"]),
-            wallet_runway: gauge(&r, "ferry_wallet_runway_seconds", "Seconds until the wallet is empty at the recent spend rate", &["chain", "wallet", "denom"]),
-            client_updates_submitted: counter(&r, "ferry_client_updates_submitted_total", "Client updates submitted", &["chain", "client"]),
-            client_updates_skipped: counter(&r, "ferry_client_updates_skipped_total", "Client updates not needed (consensus state already present)", &["chain", "client"]),
-            verification_failures: counter(&r, "ferry_light_client_verification_failures_total", "Headers rejected by Ferry's light client", &["chain", "reason"]),
-            misbehaviour: counter(&r, "ferry_misbehaviour_detected_total", "Conflicting headers detected", &["chain", "client"]),
-            trusting_remaining: gauge(&r, "ferry_client_trusting_period_remaining_seconds", "Seconds until the client's trusting period ends", &["chain", "client", "counterparty"]),
-            trusting_period: gauge(&r, "ferry_client_trusting_period_seconds", "The client's full trusting period", &["chain", "client", "counterparty"]),
-            rpc_requests: counter(&r, "ferry_rpc_requests_total", "RPC requests", &["chain", "method"]),
-            rpc_errors: counter(&r, "ferry_rpc_errors_total", "RPC requests that failed", &["chain", "method"]),
-            rpc_duration: histogram(&r, "ferry_rpc_request_duration_seconds", "RPC request latency", &["chain", "method"], exponential_buckets(0.001, 2.0, 14).expect("buckets")),
-            rpc_up: int_gauge(&r, "ferry_rpc_up", "1 when the last RPC probe of the chain succeeded", &["chain"]),
-            ws_reconnects: counter(&r, "ferry_websocket_reconnects_total", "WebSocket reconnects", &["chain"]),
-            latest_height: int_gauge(&r, "ferry_chain_latest_height", "Latest height seen", &["chain"]),
+            packets_relayed: counter(
+                &r,
+                "ferry_packets_relayed_total",
+                "Packet messages delivered",
+                &["chain", "counterparty", "channel", "kind"],
+            ),
+            packets_skipped: counter(
+                &r,
+                "ferry_packets_skipped_total",
+                "Packets found already delivered and not paid for",
+                &["chain", "counterparty", "channel", "kind"],
+            ),
+            backlog: int_gauge(
+                &r,
+                "ferry_backlog_packets",
+                "Packets sent and not yet received or acknowledged",
+                PATH,
+            ),
+            backlog_age: gauge(
+                &r,
+                "ferry_backlog_oldest_age_seconds",
+                "Age of the oldest unrelayed packet",
+                PATH,
+            ),
+            recv_latency: histogram(
+                &r,
+                "ferry_packet_recv_latency_seconds",
+                "Send to receive latency",
+                PATH,
+                latency.clone(),
+            ),
+            ack_latency: histogram(
+                &r,
+                "ferry_packet_ack_latency_seconds",
+                "Send to acknowledgement latency",
+                PATH,
+                latency.clone(),
+            ),
+            txs_submitted: counter(
+                &r,
+                "ferry_txs_submitted_total",
+                "Transactions broadcast",
+                &["chain"],
+            ),
+            txs_confirmed: counter(
+                &r,
+                "ferry_txs_confirmed_total",
+                "Transactions committed successfully",
+                &["chain"],
+            ),
+            txs_failed: counter(
+                &r,
+                "ferry_txs_failed_total",
+                "Transactions that failed, by error kind",
+                &["chain", "error"],
+            ),
+            gas_used: counter(
+                &r,
+                "ferry_gas_used_total",
+                "Gas used by confirmed transactions",
+                &["chain"],
+            ),
+            fees_paid: float_counter(
+                &r,
+                "ferry_fees_paid_total",
+                "Fees paid, in base units of the fee denom",
+                &["chain", "denom"],
+            ),
+            fee_per_packet: histogram(
+                &r,
+                "ferry_fee_per_packet",
+                "Fee per relayed packet, base units",
+                &["chain", "denom"],
+                exponential_buckets(1.0, 4.0, 14).expect("buckets"),
+            ),
+            wallet_balance: gauge(
+                &r,
+                "ferry_wallet_balance",
+                "Relayer wallet balance, base units",
+                &["chain", "wallet", "denom"],
+            ),
+            wallet_runway: gauge(
+                &r,
+                "ferry_wallet_runway_seconds",
+                "Seconds until the wallet is empty at the recent spend rate",
+                &["chain", "wallet", "denom"],
+            ),
+            client_updates_submitted: counter(
+                &r,
+                "ferry_client_updates_submitted_total",
+                "Client updates submitted",
+                &["chain", "client"],
+            ),
+            client_updates_skipped: counter(
+                &r,
+                "ferry_client_updates_skipped_total",
+                "Client updates not needed (consensus state already present)",
+                &["chain", "client"],
+            ),
+            verification_failures: counter(
+                &r,
+                "ferry_light_client_verification_failures_total",
+                "Headers rejected by Ferry's light client",
+                &["chain", "reason"],
+            ),
+            misbehaviour: counter(
+                &r,
+                "ferry_misbehaviour_detected_total",
+                "Conflicting headers detected",
+                &["chain", "client"],
+            ),
+            trusting_remaining: gauge(
+                &r,
+                "ferry_client_trusting_period_remaining_seconds",
+                "Seconds until the client's trusting period ends",
+                &["chain", "client", "counterparty"],
+            ),
+            trusting_period: gauge(
+                &r,
+                "ferry_client_trusting_period_seconds",
+                "The client's full trusting period",
+                &["chain", "client", "counterparty"],
+            ),
+            rpc_requests: counter(
+                &r,
+                "ferry_rpc_requests_total",
+                "RPC requests",
+                &["chain", "method"],
+            ),
+            rpc_errors: counter(
+                &r,
+                "ferry_rpc_errors_total",
+                "RPC requests that failed",
+                &["chain", "method"],
+            ),
+            rpc_duration: histogram(
+                &r,
+                "ferry_rpc_request_duration_seconds",
+                "RPC request latency",
+                &["chain", "method"],
+                exponential_buckets(0.001, 2.0, 14).expect("buckets"),
+            ),
+            rpc_up: int_gauge(
+                &r,
+                "ferry_rpc_up",
+                "1 when the last RPC probe of the chain succeeded",
+                &["chain"],
+            ),
+            ws_reconnects: counter(
+                &r,
+                "ferry_websocket_reconnects_total",
+                "WebSocket reconnects",
+                &["chain"],
+            ),
+            latest_height: int_gauge(
+                &r,
+                "ferry_chain_latest_height",
+                "Latest height seen",
+                &["chain"],
+            ),
             registry: r,
         }
     }
 
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut buf).expect("text encoding");
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("text encoding");
         String::from_utf8(buf).expect("utf-8")
     }
 
@@ -166,20 +318,39 @@ impl Metrics {
         self.up.with_label_values(&[] as &[&str]).set(up as i64);
     }
     pub fn packet_relayed(&self, chain: &str, counterparty: &str, channel: &str, kind: PacketKind) {
-        self.packets_relayed.with_label_values(&[chain, counterparty, channel, kind.label()]).inc();
+        self.packets_relayed
+            .with_label_values(&[chain, counterparty, channel, kind.label()])
+            .inc();
     }
     pub fn packet_skipped(&self, chain: &str, counterparty: &str, channel: &str, kind: PacketKind) {
-        self.packets_skipped.with_label_values(&[chain, counterparty, channel, kind.label()]).inc();
+        self.packets_skipped
+            .with_label_values(&[chain, counterparty, channel, kind.label()])
+            .inc();
     }
-    pub fn backlog(&self, chain: &str, counterparty: &str, channel: &str, size: usize, oldest_age_secs: f64) {
-        self.backlog.with_label_values(&[chain, counterparty, channel]).set(size as i64);
-        self.backlog_age.with_label_values(&[chain, counterparty, channel]).set(oldest_age_secs);
+    pub fn backlog(
+        &self,
+        chain: &str,
+        counterparty: &str,
+        channel: &str,
+        size: usize,
+        oldest_age_secs: f64,
+    ) {
+        self.backlog
+            .with_label_values(&[chain, counterparty, channel])
+            .set(size as i64);
+        self.backlog_age
+            .with_label_values(&[chain, counterparty, channel])
+            .set(oldest_age_secs);
     }
     pub fn recv_latency(&self, chain: &str, counterparty: &str, channel: &str, secs: f64) {
-        self.recv_latency.with_label_values(&[chain, counterparty, channel]).observe(secs);
+        self.recv_latency
+            .with_label_values(&[chain, counterparty, channel])
+            .observe(secs);
     }
     pub fn ack_latency(&self, chain: &str, counterparty: &str, channel: &str, secs: f64) {
-        self.ack_latency.with_label_values(&[chain, counterparty, channel]).observe(secs);
+        self.ack_latency
+            .with_label_values(&[chain, counterparty, channel])
+            .observe(secs);
     }
     pub fn tx_submitted(&self, chain: &str) {
         self.txs_submitted.with_label_values(&[chain]).inc();
@@ -188,7 +359,9 @@ impl Metrics {
     pub fn tx_confirmed(&self, chain: &str, gas_used: u64, fee: u128, denom: &str, packets: usize) {
         self.txs_confirmed.with_label_values(&[chain]).inc();
         self.gas_used.with_label_values(&[chain]).inc_by(gas_used);
-        self.fees_paid.with_label_values(&[chain, denom]).inc_by(fee as f64);
+        self.fees_paid
+            .with_label_values(&[chain, denom])
+            .inc_by(fee as f64);
         if packets > 0 {
             let per = fee as f64 / packets as f64;
             let h = self.fee_per_packet.with_label_values(&[chain, denom]);
@@ -198,29 +371,54 @@ impl Metrics {
         }
     }
     pub fn tx_failed(&self, chain: &str, kind: TxErrorKind) {
-        self.txs_failed.with_label_values(&[chain, kind.label()]).inc();
+        self.txs_failed
+            .with_label_values(&[chain, kind.label()])
+            .inc();
     }
     pub fn wallet(&self, chain: &str, wallet: &str, denom: &str, balance: f64, runway_secs: f64) {
-        self.wallet_balance.with_label_values(&[chain, wallet, denom]).set(balance);
-        self.wallet_runway.with_label_values(&[chain, wallet, denom]).set(runway_secs);
+        self.wallet_balance
+            .with_label_values(&[chain, wallet, denom])
+            .set(balance);
+        self.wallet_runway
+            .with_label_values(&[chain, wallet, denom])
+            .set(runway_secs);
     }
     pub fn client_update(&self, chain: &str, client: &str, submitted: bool) {
-        let m = if submitted { &self.client_updates_submitted } else { &self.client_updates_skipped };
+        let m = if submitted {
+            &self.client_updates_submitted
+        } else {
+            &self.client_updates_skipped
+        };
         m.with_label_values(&[chain, client]).inc();
     }
     pub fn verification_failure(&self, chain: &str, reason: &'static str) {
-        self.verification_failures.with_label_values(&[chain, reason]).inc();
+        self.verification_failures
+            .with_label_values(&[chain, reason])
+            .inc();
     }
     pub fn misbehaviour(&self, chain: &str, client: &str) {
         self.misbehaviour.with_label_values(&[chain, client]).inc();
     }
-    pub fn client_trust(&self, chain: &str, client: &str, counterparty: &str, remaining_secs: f64, period_secs: f64) {
-        self.trusting_remaining.with_label_values(&[chain, client, counterparty]).set(remaining_secs);
-        self.trusting_period.with_label_values(&[chain, client, counterparty]).set(period_secs);
+    pub fn client_trust(
+        &self,
+        chain: &str,
+        client: &str,
+        counterparty: &str,
+        remaining_secs: f64,
+        period_secs: f64,
+    ) {
+        self.trusting_remaining
+            .with_label_values(&[chain, client, counterparty])
+            .set(remaining_secs);
+        self.trusting_period
+            .with_label_values(&[chain, client, counterparty])
+            .set(period_secs);
     }
     pub fn rpc(&self, chain: &str, method: &'static str, secs: f64, ok: bool) {
         self.rpc_requests.with_label_values(&[chain, method]).inc();
-        self.rpc_duration.with_label_values(&[chain, method]).observe(secs);
+        self.rpc_duration
+            .with_label_values(&[chain, method])
+            .observe(secs);
         if !ok {
             self.rpc_errors.with_label_values(&[chain, method]).inc();
         }
@@ -232,7 +430,9 @@ impl Metrics {
         self.ws_reconnects.with_label_values(&[chain]).inc();
     }
     pub fn latest_height(&self, chain: &str, height: u64) {
-        self.latest_height.with_label_values(&[chain]).set(height as i64);
+        self.latest_height
+            .with_label_values(&[chain])
+            .set(height as i64);
     }
     /// Total RPC requests so far across chains (for benchmarks).
     pub fn rpc_requests_total(&self) -> u64 {
@@ -240,7 +440,11 @@ impl Metrics {
             .gather()
             .iter()
             .filter(|f| f.name() == "ferry_rpc_requests_total")
-            .flat_map(|f| f.get_metric().iter().map(|m| m.get_counter().value() as u64))
+            .flat_map(|f| {
+                f.get_metric()
+                    .iter()
+                    .map(|m| m.get_counter().value() as u64)
+            })
             .sum()
     }
 }

@@ -22,16 +22,26 @@ impl Readiness {
 }
 
 /// Bind and serve until the task is dropped. Returns the bound address (port 0 picks one).
-pub async fn serve(addr: SocketAddr, ready: Readiness) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+pub async fn serve(
+    addr: SocketAddr,
+    ready: Readiness,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let task = tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else { continue };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                continue;
+            };
             let ready = ready.clone();
             tokio::spawn(async move {
                 let mut buf = [0u8; 2048];
-                let n = match tokio::time::timeout(std::time::Duration::from_secs(5), sock.read(&mut buf)).await {
+                let n = match tokio::time::timeout(
+                    std::time::Duration::from_secs(5),
+                    sock.read(&mut buf),
+                )
+                .await
+                {
                     Ok(Ok(n)) => n,
                     _ => return,
                 };
@@ -53,10 +63,18 @@ pub async fn serve(addr: SocketAddr, ready: Readiness) -> std::io::Result<(Socke
 
 fn route(target: &str, ready: &Readiness) -> (&'static str, &'static str, String) {
     match target.split('?').next().unwrap_or("/") {
-        "/metrics" => ("200 OK", "text/plain; version=0.0.4", super::metrics().render()),
+        "/metrics" => (
+            "200 OK",
+            "text/plain; version=0.0.4",
+            super::metrics().render(),
+        ),
         "/healthz" => ("200 OK", "text/plain", "ok\n".into()),
         "/readyz" if ready.get() => ("200 OK", "text/plain", "ready\n".into()),
-        "/readyz" => ("503 Service Unavailable", "text/plain", "not ready\n".into()),
+        "/readyz" => (
+            "503 Service Unavailable",
+            "text/plain",
+            "not ready\n".into(),
+        ),
         _ => ("404 Not Found", "text/plain", "not found\n".into()),
     }
 }

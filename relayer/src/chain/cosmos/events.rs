@@ -25,7 +25,12 @@ pub fn flatten(events: &[Event]) -> Vec<(String, Vec<(String, String)>)> {
             let attrs = e
                 .attributes
                 .iter()
-                .filter_map(|a| Some((a.key_str().ok()?.to_string(), a.value_str().ok()?.to_string())))
+                .filter_map(|a| {
+                    Some((
+                        a.key_str().ok()?.to_string(),
+                        a.value_str().ok()?.to_string(),
+                    ))
+                })
                 .collect();
             (e.kind.clone(), attrs)
         })
@@ -33,16 +38,24 @@ pub fn flatten(events: &[Event]) -> Vec<(String, Vec<(String, String)>)> {
 }
 
 fn attr<'a>(attrs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    attrs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    attrs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 /// Parse one ibc-go `send_packet` or `write_acknowledgement` event. `Ok(None)` for other events;
 /// an error for a packet event with missing or malformed attributes.
-pub fn parse_packet_event(kind: &str, attrs: &[(String, String)], height: u64) -> std::result::Result<Option<PacketEvent>, String> {
+pub fn parse_packet_event(
+    kind: &str,
+    attrs: &[(String, String)],
+    height: u64,
+) -> std::result::Result<Option<PacketEvent>, String> {
     let event_kind = match kind {
         "send_packet" => PacketEventKind::Send,
         "write_acknowledgement" => {
-            let ack = hex::decode(attr(attrs, "packet_ack_hex").ok_or("missing packet_ack_hex")?).map_err(|e| format!("packet_ack_hex: {e}"))?;
+            let ack = hex::decode(attr(attrs, "packet_ack_hex").ok_or("missing packet_ack_hex")?)
+                .map_err(|e| format!("packet_ack_hex: {e}"))?;
             PacketEventKind::WriteAck { ack }
         }
         _ => return Ok(None),
@@ -52,16 +65,32 @@ pub fn parse_packet_event(kind: &str, attrs: &[(String, String)], height: u64) -
         move |e| format!("{k}: {e}")
     }
     let packet = Packet {
-        sequence: get("packet_sequence")?.parse().map_err(|e| format!("packet_sequence: {e}"))?,
-        source_port: get("packet_src_port")?.parse().map_err(id_err("packet_src_port"))?,
-        source_channel: get("packet_src_channel")?.parse().map_err(id_err("packet_src_channel"))?,
-        destination_port: get("packet_dst_port")?.parse().map_err(id_err("packet_dst_port"))?,
-        destination_channel: get("packet_dst_channel")?.parse().map_err(id_err("packet_dst_channel"))?,
+        sequence: get("packet_sequence")?
+            .parse()
+            .map_err(|e| format!("packet_sequence: {e}"))?,
+        source_port: get("packet_src_port")?
+            .parse()
+            .map_err(id_err("packet_src_port"))?,
+        source_channel: get("packet_src_channel")?
+            .parse()
+            .map_err(id_err("packet_src_channel"))?,
+        destination_port: get("packet_dst_port")?
+            .parse()
+            .map_err(id_err("packet_dst_port"))?,
+        destination_channel: get("packet_dst_channel")?
+            .parse()
+            .map_err(id_err("packet_dst_channel"))?,
         data: hex::decode(get("packet_data_hex")?).map_err(|e| format!("packet_data_hex: {e}"))?,
         timeout_height: get("packet_timeout_height")?.parse::<Height>()?,
-        timeout_timestamp: get("packet_timeout_timestamp")?.parse().map_err(|e| format!("packet_timeout_timestamp: {e}"))?,
+        timeout_timestamp: get("packet_timeout_timestamp")?
+            .parse()
+            .map_err(|e| format!("packet_timeout_timestamp: {e}"))?,
     };
-    Ok(Some(PacketEvent { kind: event_kind, packet, height }))
+    Ok(Some(PacketEvent {
+        kind: event_kind,
+        packet,
+        height,
+    }))
 }
 
 impl CosmosChain {
@@ -83,8 +112,14 @@ impl CosmosChain {
 
     /// Packet events of every tx in block `height`.
     pub async fn block_packet_events(&self, height: u64) -> Result<Vec<PacketEvent>> {
-        let h = tendermint::block::Height::try_from(height).map_err(|e| ChainError::Other(e.to_string()))?;
-        let res = self.rpc.call("block_results", |c| tendermint_rpc::Client::block_results(c, h)).await?;
+        let h = tendermint::block::Height::try_from(height)
+            .map_err(|e| ChainError::Other(e.to_string()))?;
+        let res = self
+            .rpc
+            .call("block_results", |c| {
+                tendermint_rpc::Client::block_results(c, h)
+            })
+            .await?;
         let mut out = Vec::new();
         for tx in res.txs_results.unwrap_or_default() {
             if tx.code.is_ok() {
@@ -96,18 +131,33 @@ impl CosmosChain {
 
     /// The packet event matching `want` in the txs that `query` finds. A tx can carry many packet
     /// events (one per message), so the match is on the event, not the tx.
-    async fn search_one(&self, query: Query, want: impl Fn(&PacketEvent) -> bool) -> Result<Option<PacketEvent>> {
+    async fn search_one(
+        &self,
+        query: Query,
+        want: impl Fn(&PacketEvent) -> bool,
+    ) -> Result<Option<PacketEvent>> {
         let res = self
             .rpc
             .call("tx_search", |c| {
-                tendermint_rpc::Client::tx_search(c, query.clone(), false, 1, 10, tendermint_rpc::Order::Ascending)
+                tendermint_rpc::Client::tx_search(
+                    c,
+                    query.clone(),
+                    false,
+                    1,
+                    10,
+                    tendermint_rpc::Order::Ascending,
+                )
             })
             .await?;
         for tx in res.txs {
             if tx.tx_result.code.is_err() {
                 continue;
             }
-            if let Some(ev) = self.packet_events_of(&tx.tx_result.events, tx.height.value()).into_iter().find(&want) {
+            if let Some(ev) = self
+                .packet_events_of(&tx.tx_result.events, tx.height.value())
+                .into_iter()
+                .find(&want)
+            {
                 return Ok(Some(ev));
             }
         }
@@ -126,7 +176,12 @@ impl CosmosChain {
         Ok(())
     }
 
-    async fn poll_loop(self: Arc<Self>, mut next: u64, sink: mpsc::Sender<PacketEvent>, mut shutdown: watch::Receiver<bool>) {
+    async fn poll_loop(
+        self: Arc<Self>,
+        mut next: u64,
+        sink: mpsc::Sender<PacketEvent>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         loop {
             if *shutdown.borrow() {
                 return;
@@ -136,7 +191,9 @@ impl CosmosChain {
                     let to = latest.revision_height;
                     match self.pull_range(next, to, &sink).await {
                         Ok(()) => next = to + 1,
-                        Err(e) => tracing::warn!(chain = %self.id, error = %e, "block_results polling failed"),
+                        Err(e) => {
+                            tracing::warn!(chain = %self.id, error = %e, "block_results polling failed")
+                        }
                     }
                 }
                 Ok(_) => {}
@@ -151,14 +208,26 @@ impl CosmosChain {
 
     /// One WebSocket session: Tx events pushed, NewBlock heights used to spot gaps. Returns the next
     /// height not known to be fully seen, when the connection ends.
-    async fn ws_session(&self, mut next: u64, sink: &mpsc::Sender<PacketEvent>, shutdown: &mut watch::Receiver<bool>) -> std::result::Result<u64, (u64, String)> {
+    async fn ws_session(
+        &self,
+        mut next: u64,
+        sink: &mpsc::Sender<PacketEvent>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> std::result::Result<u64, (u64, String)> {
         let url = crate::chain::cosmos::headers::ws_url(self.rpc.active_url());
-        let (client, driver) = WebSocketClient::new(url.as_str()).await.map_err(|e| (next, e.to_string()))?;
+        let (client, driver) = WebSocketClient::new(url.as_str())
+            .await
+            .map_err(|e| (next, e.to_string()))?;
         let driver_task = tokio::spawn(async move { driver.run().await });
         let t = std::time::Instant::now();
         let txs = client.subscribe(Query::from(EventType::Tx)).await;
         let blocks = client.subscribe(Query::from(EventType::NewBlock)).await;
-        metrics().rpc(self.id.as_str(), "subscribe", t.elapsed().as_secs_f64(), txs.is_ok() && blocks.is_ok());
+        metrics().rpc(
+            self.id.as_str(),
+            "subscribe",
+            t.elapsed().as_secs_f64(),
+            txs.is_ok() && blocks.is_ok(),
+        );
         let (mut txs, mut blocks) = match (txs, blocks) {
             (Ok(a), Ok(b)) => (a, b),
             (Err(e), _) | (_, Err(e)) => {
@@ -169,7 +238,9 @@ impl CosmosChain {
         // Catch up on what happened before the subscription started.
         if let Ok((latest, _)) = crate::chain::Heights::latest(self).await {
             if latest.revision_height >= next {
-                self.pull_range(next, latest.revision_height, sink).await.map_err(|e| (next, e.to_string()))?;
+                self.pull_range(next, latest.revision_height, sink)
+                    .await
+                    .map_err(|e| (next, e.to_string()))?;
                 next = latest.revision_height + 1;
             }
         }
@@ -206,7 +277,12 @@ impl CosmosChain {
         result
     }
 
-    async fn ws_loop(self: Arc<Self>, mut next: u64, sink: mpsc::Sender<PacketEvent>, mut shutdown: watch::Receiver<bool>) {
+    async fn ws_loop(
+        self: Arc<Self>,
+        mut next: u64,
+        sink: mpsc::Sender<PacketEvent>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         let mut backoff = Duration::from_millis(200);
         loop {
             match self.ws_session(next, &sink, &mut shutdown).await {
@@ -228,27 +304,48 @@ impl CosmosChain {
 
 #[async_trait]
 impl PacketEvents for CosmosChain {
-    fn subscribe(self: Arc<Self>, from_height: u64, sink: mpsc::Sender<PacketEvent>, shutdown: watch::Receiver<bool>) {
+    fn subscribe(
+        self: Arc<Self>,
+        from_height: u64,
+        sink: mpsc::Sender<PacketEvent>,
+        shutdown: watch::Receiver<bool>,
+    ) {
         match self.config.event_source {
             EventSource::WebSocket => tokio::spawn(self.ws_loop(from_height, sink, shutdown)),
             EventSource::Poll => tokio::spawn(self.poll_loop(from_height, sink, shutdown)),
         };
     }
 
-    async fn sent_packet(&self, port: &PortId, channel: &ChannelId, sequence: u64) -> Result<Option<PacketEvent>> {
+    async fn sent_packet(
+        &self,
+        port: &PortId,
+        channel: &ChannelId,
+        sequence: u64,
+    ) -> Result<Option<PacketEvent>> {
         let q = Query::eq("send_packet.packet_src_port", port.as_str())
             .and_eq("send_packet.packet_src_channel", channel.as_str())
             .and_eq("send_packet.packet_sequence", sequence.to_string());
         self.search_one(q, |e| {
-            e.kind == PacketEventKind::Send && e.packet.sequence == sequence && &e.packet.source_channel == channel && &e.packet.source_port == port
+            e.kind == PacketEventKind::Send
+                && e.packet.sequence == sequence
+                && &e.packet.source_channel == channel
+                && &e.packet.source_port == port
         })
         .await
     }
 
-    async fn written_ack(&self, port: &PortId, channel: &ChannelId, sequence: u64) -> Result<Option<PacketEvent>> {
+    async fn written_ack(
+        &self,
+        port: &PortId,
+        channel: &ChannelId,
+        sequence: u64,
+    ) -> Result<Option<PacketEvent>> {
         let q = Query::eq("write_acknowledgement.packet_dst_port", port.as_str())
             .and_eq("write_acknowledgement.packet_dst_channel", channel.as_str())
-            .and_eq("write_acknowledgement.packet_sequence", sequence.to_string());
+            .and_eq(
+                "write_acknowledgement.packet_sequence",
+                sequence.to_string(),
+            );
         self.search_one(q, |e| {
             matches!(e.kind, PacketEventKind::WriteAck { .. })
                 && e.packet.sequence == sequence
@@ -264,7 +361,10 @@ mod tests {
     use super::*;
 
     fn attrs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     const SEND: &[(&str, &str)] = &[
@@ -280,7 +380,9 @@ mod tests {
 
     #[test]
     fn parses_send_packet() {
-        let ev = parse_packet_event("send_packet", &attrs(SEND), 12).unwrap().unwrap();
+        let ev = parse_packet_event("send_packet", &attrs(SEND), 12)
+            .unwrap()
+            .unwrap();
         assert_eq!(ev.packet.sequence, 7);
         assert_eq!(ev.packet.data, b"{}");
         assert_eq!(ev.packet.destination_channel.as_str(), "channel-3");
@@ -292,11 +394,18 @@ mod tests {
     fn malformed_packet_events_are_errors() {
         let mut bad = attrs(SEND);
         bad.retain(|(k, _)| k != "packet_sequence");
-        assert!(parse_packet_event("send_packet", &bad, 1).unwrap_err().contains("packet_sequence"));
+        assert!(parse_packet_event("send_packet", &bad, 1)
+            .unwrap_err()
+            .contains("packet_sequence"));
         let mut bad = attrs(SEND);
         bad[0].1 = "zz".into();
         assert!(parse_packet_event("send_packet", &bad, 1).is_err());
-        assert!(parse_packet_event("write_acknowledgement", &attrs(SEND), 1).unwrap_err().contains("packet_ack_hex"));
-        assert_eq!(parse_packet_event("transfer", &attrs(SEND), 1).unwrap(), None);
+        assert!(parse_packet_event("write_acknowledgement", &attrs(SEND), 1)
+            .unwrap_err()
+            .contains("packet_ack_hex"));
+        assert_eq!(
+            parse_packet_event("transfer", &attrs(SEND), 1).unwrap(),
+            None
+        );
     }
 }

@@ -41,14 +41,22 @@ impl LightBlockCache {
 
 pub fn ws_url(rpc: &str) -> String {
     let base = rpc.trim_end_matches('/');
-    let base = base.replacen("https://", "wss://", 1).replacen("http://", "ws://", 1);
+    let base = base
+        .replacen("https://", "wss://", 1)
+        .replacen("http://", "ws://", 1);
     format!("{base}/websocket")
 }
 
-fn set_with_proposer(mut vals: Vec<tendermint::validator::Info>, proposer: Option<tendermint::account::Id>) -> ValidatorSet {
+fn set_with_proposer(
+    mut vals: Vec<tendermint::validator::Info>,
+    proposer: Option<tendermint::account::Id>,
+) -> ValidatorSet {
     // IBC's on-chain check wants a proposer; it is not part of the validator-set hash.
-    let p = proposer.and_then(|a| vals.iter().find(|v| v.address == a).cloned()).or_else(|| vals.first().cloned());
-    vals.iter_mut().for_each(|v| v.proposer_priority = Default::default());
+    let p = proposer
+        .and_then(|a| vals.iter().find(|v| v.address == a).cloned())
+        .or_else(|| vals.first().cloned());
+    vals.iter_mut()
+        .for_each(|v| v.proposer_priority = Default::default());
     ValidatorSet::new(vals, p)
 }
 
@@ -56,7 +64,10 @@ impl CosmosChain {
     pub fn verify_options(&self) -> VerifyOptions {
         let (numerator, denominator) = self.config.trust_threshold;
         VerifyOptions {
-            trust_threshold: TrustThreshold { numerator, denominator },
+            trust_threshold: TrustThreshold {
+                numerator,
+                denominator,
+            },
             trusting_period: self.config.trusting_period,
             clock_drift: self.config.clock_drift,
         }
@@ -64,13 +75,22 @@ impl CosmosChain {
 
     async fn validators(&self, h: u64) -> Result<Vec<tendermint::validator::Info>> {
         let th = TmHeight::try_from(h).map_err(|e| ChainError::Other(e.to_string()))?;
-        Ok(self.rpc.call("validators", |c| tendermint_rpc::Client::validators(c, th, Paging::All)).await?.validators)
+        Ok(self
+            .rpc
+            .call("validators", |c| {
+                tendermint_rpc::Client::validators(c, th, Paging::All)
+            })
+            .await?
+            .validators)
     }
 
     /// Header, commit and validator sets at `h`, as the node reports them (unverified).
     pub async fn fetch_light_block(&self, h: u64) -> Result<LightBlock> {
         let th = TmHeight::try_from(h).map_err(|e| ChainError::Other(e.to_string()))?;
-        let commit = self.rpc.call("commit", |c| tendermint_rpc::Client::commit(c, th)).await?;
+        let commit = self
+            .rpc
+            .call("commit", |c| tendermint_rpc::Client::commit(c, th))
+            .await?;
         let proposer = commit.signed_header.header.proposer_address;
         let (vals, next) = tokio::try_join!(self.validators(h), self.validators(h + 1))?;
         Ok(LightBlock {
@@ -83,7 +103,11 @@ impl CosmosChain {
     fn verification_failed(&self, height: u64, e: VerificationError) -> ChainError {
         metrics().verification_failure(self.id.as_str(), e.reason());
         tracing::error!(chain = %self.id, height, error = %e, "header rejected by Ferry's light client; not relayed");
-        ChainError::Verification { chain: self.id.clone(), height, source: e }
+        ChainError::Verification {
+            chain: self.id.clone(),
+            height,
+            source: e,
+        }
     }
 
     /// The block at `trusted`, checked against what the host stored for it.
@@ -93,18 +117,27 @@ impl CosmosChain {
             None => self.fetch_light_block(trusted).await?,
         };
         let header = &block.signed_header.header;
-        if header.next_validators_hash.as_bytes() != anchor.next_validators_hash.as_slice() || time_ns(header.time) != anchor.timestamp_ns {
+        if header.next_validators_hash.as_bytes() != anchor.next_validators_hash.as_slice()
+            || time_ns(header.time) != anchor.timestamp_ns
+        {
             // The node's block contradicts what the host chain stored: a forged or wrong answer.
             metrics().verification_failure(self.id.as_str(), "anchor_mismatch");
             tracing::error!(chain = %self.id, height = trusted, "RPC block does not match the client's consensus state; not relayed");
-            return Err(self.malformed("commit", format!("block {trusted} does not match the client's stored consensus state")));
+            return Err(self.malformed(
+                "commit",
+                format!("block {trusted} does not match the client's stored consensus state"),
+            ));
         }
         Ok(block)
     }
 
     /// Verify from `trusted_block` to `target` (skipping, bisecting on lack of trust); returns the
     /// verified blocks in order, ending at `target`.
-    pub async fn verify_to(&self, trusted_block: &LightBlock, target: u64) -> Result<Vec<LightBlock>> {
+    pub async fn verify_to(
+        &self,
+        trusted_block: &LightBlock,
+        target: u64,
+    ) -> Result<Vec<LightBlock>> {
         let now = tendermint::Time::now();
         let trusted = TrustedState::from_light_block(trusted_block);
         let target_h = TmHeight::try_from(target).map_err(|e| ChainError::Other(e.to_string()))?;
@@ -141,15 +174,25 @@ impl CosmosChain {
         let (latest, _) = crate::chain::Heights::latest(self).await?;
         let h = latest.revision_height;
         let parent = self.fetch_light_block(h - 1).await?;
-        let block = self.verify_to(&parent, h).await?.pop().ok_or_else(|| ChainError::Other("nothing verified".into()))?;
+        let block = self
+            .verify_to(&parent, h)
+            .await?
+            .pop()
+            .ok_or_else(|| ChainError::Other("nothing verified".into()))?;
         let header = &block.signed_header.header;
         let (numerator, denominator) = self.config.trust_threshold;
-        let dur = |d: Duration| ibc_proto::google::protobuf::Duration { seconds: d.as_secs() as i64, nanos: d.subsec_nanos() as i32 };
+        let dur = |d: Duration| ibc_proto::google::protobuf::Duration {
+            seconds: d.as_secs() as i64,
+            nanos: d.subsec_nanos() as i32,
+        };
         let height = self.height(h);
         #[allow(deprecated)]
         let client_state = tm::ClientState {
             chain_id: self.id.to_string(),
-            trust_level: Some(tm::Fraction { numerator, denominator }),
+            trust_level: Some(tm::Fraction {
+                numerator,
+                denominator,
+            }),
             trusting_period: Some(dur(self.config.trusting_period)),
             unbonding_period: Some(dur(unbonding)),
             max_clock_drift: Some(dur(self.config.clock_drift)),
@@ -166,12 +209,17 @@ impl CosmosChain {
                 seconds: (ts / 1_000_000_000) as i64,
                 nanos: (ts % 1_000_000_000) as i32,
             }),
-            root: Some(ibc_proto::ibc::core::commitment::v1::MerkleRoot { hash: header.app_hash.as_bytes().to_vec() }),
+            root: Some(ibc_proto::ibc::core::commitment::v1::MerkleRoot {
+                hash: header.app_hash.as_bytes().to_vec(),
+            }),
             next_validators_hash: header.next_validators_hash.as_bytes().to_vec(),
         };
         Ok((
             any("/ibc.lightclients.tendermint.v1.ClientState", &client_state),
-            any("/ibc.lightclients.tendermint.v1.ConsensusState", &consensus_state),
+            any(
+                "/ibc.lightclients.tendermint.v1.ConsensusState",
+                &consensus_state,
+            ),
             height,
         ))
     }
@@ -179,9 +227,21 @@ impl CosmosChain {
     /// The staking unbonding period, which a client of this chain must carry.
     pub async fn unbonding_period(&self) -> Result<Duration> {
         use cosmrs::proto::cosmos::staking::v1beta1::{QueryParamsRequest, QueryParamsResponse};
-        let res: QueryParamsResponse = self.grpc_query("/cosmos.staking.v1beta1.Query/Params", &QueryParamsRequest {}, None).await?;
-        let d = res.params.and_then(|p| p.unbonding_time).ok_or_else(|| self.malformed("abci_query", "no unbonding_time"))?;
-        Ok(Duration::new(d.seconds.max(0) as u64, d.nanos.max(0) as u32))
+        let res: QueryParamsResponse = self
+            .grpc_query(
+                "/cosmos.staking.v1beta1.Query/Params",
+                &QueryParamsRequest {},
+                None,
+            )
+            .await?;
+        let d = res
+            .params
+            .and_then(|p| p.unbonding_time)
+            .ok_or_else(|| self.malformed("abci_query", "no unbonding_time"))?;
+        Ok(Duration::new(
+            d.seconds.max(0) as u64,
+            d.nanos.max(0) as u32,
+        ))
     }
 }
 
@@ -197,7 +257,12 @@ fn header_msg(block: &LightBlock, trusted: &LightBlock, revision: u64) -> Msg {
 
 #[async_trait]
 impl Headers for CosmosChain {
-    async fn client_headers(&self, trusted: Height, target: Height, anchor: &ConsensusAnchor) -> Result<Vec<Msg>> {
+    async fn client_headers(
+        &self,
+        trusted: Height,
+        target: Height,
+        anchor: &ConsensusAnchor,
+    ) -> Result<Vec<Msg>> {
         let base = self.anchored_block(trusted.revision_height, anchor).await?;
         let chain = self.verify_to(&base, target.revision_height).await?;
         let mut prev = &base;

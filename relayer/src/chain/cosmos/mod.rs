@@ -20,7 +20,10 @@ pub use headers::LightBlockCache;
 use query::keys;
 pub use rpc::Rpc;
 
-use super::{ChainError, ClientHost, ConsensusAnchor, Heights, Msg, PacketProofs, PacketQueries, Proof, Result};
+use super::{
+    ChainError, ClientHost, ConsensusAnchor, Heights, Msg, PacketProofs, PacketQueries, Proof,
+    Result,
+};
 use crate::config::ChainConfig;
 use crate::ibc::{ChainId, ChannelId, ClientId, Height, Packet, PortId};
 use crate::keys::Key;
@@ -37,7 +40,9 @@ pub struct CosmosChain {
 
 impl CosmosChain {
     pub fn new(config: ChainConfig, key: Key) -> Result<Arc<CosmosChain>> {
-        let address = key.address(&config.account_prefix).map_err(|e| ChainError::Other(e.to_string()))?;
+        let address = key
+            .address(&config.account_prefix)
+            .map_err(|e| ChainError::Other(e.to_string()))?;
         let rpc = Rpc::new(config.id.clone(), &config.rpc)?;
         Ok(Arc::new(CosmosChain {
             id: config.id.clone(),
@@ -61,16 +66,27 @@ impl CosmosChain {
     /// Balance of `address` in `denom`, base units.
     pub async fn balance(&self, address: &str, denom: &str) -> Result<u128> {
         use cosmrs::proto::cosmos::bank::v1beta1::{QueryBalanceRequest, QueryBalanceResponse};
-        let req = QueryBalanceRequest { address: address.into(), denom: denom.into() };
-        let res: QueryBalanceResponse = self.grpc_query("/cosmos.bank.v1beta1.Query/Balance", &req, None).await?;
+        let req = QueryBalanceRequest {
+            address: address.into(),
+            denom: denom.into(),
+        };
+        let res: QueryBalanceResponse = self
+            .grpc_query("/cosmos.bank.v1beta1.Query/Balance", &req, None)
+            .await?;
         let amount = res.balance.map(|c| c.amount).unwrap_or_default();
-        amount.parse().map_err(|e| self.malformed("abci_query", format!("balance `{amount}`: {e}")))
+        amount
+            .parse()
+            .map_err(|e| self.malformed("abci_query", format!("balance `{amount}`: {e}")))
     }
 
     /// Block time of `height` in ns since the epoch.
     pub async fn block_time(&self, height: u64) -> Result<u64> {
-        let h = tendermint::block::Height::try_from(height).map_err(|e| ChainError::Other(e.to_string()))?;
-        let res = self.rpc.call("commit", |c| tendermint_rpc::Client::commit(c, h)).await?;
+        let h = tendermint::block::Height::try_from(height)
+            .map_err(|e| ChainError::Other(e.to_string()))?;
+        let res = self
+            .rpc
+            .call("commit", |c| tendermint_rpc::Client::commit(c, h))
+            .await?;
         Ok(time_ns(res.signed_header.header.time))
     }
 }
@@ -80,11 +96,17 @@ pub fn time_ns(t: tendermint::Time) -> u64 {
 }
 
 pub fn raw_height(h: Height) -> RawHeight {
-    RawHeight { revision_number: h.revision_number, revision_height: h.revision_height }
+    RawHeight {
+        revision_number: h.revision_number,
+        revision_height: h.revision_height,
+    }
 }
 
 fn any<M: Message>(type_url: &str, msg: &M) -> Msg {
-    Msg { type_url: type_url.into(), value: msg.encode_to_vec() }
+    Msg {
+        type_url: type_url.into(),
+        value: msg.encode_to_vec(),
+    }
 }
 
 pub fn raw_packet(p: &Packet) -> chan::Packet {
@@ -106,7 +128,10 @@ impl Heights for CosmosChain {
         &self.id
     }
     async fn latest(&self) -> Result<(Height, u64)> {
-        let s = self.rpc.call("status", |c| tendermint_rpc::Client::status(c)).await?;
+        let s = self
+            .rpc
+            .call("status", |c| tendermint_rpc::Client::status(c))
+            .await?;
         let h = s.sync_info.latest_block_height.value();
         crate::telemetry::metrics().latest_height(self.id.as_str(), h);
         Ok((self.height(h), time_ns(s.sync_info.latest_block_time)))
@@ -120,15 +145,24 @@ impl PacketQueries for CosmosChain {
         let req = chan::QueryPacketCommitmentsRequest {
             port_id: port.to_string(),
             channel_id: channel.to_string(),
-            pagination: Some(PageRequest { limit: 10_000, ..Default::default() }),
+            pagination: Some(PageRequest {
+                limit: 10_000,
+                ..Default::default()
+            }),
         };
-        let res: chan::QueryPacketCommitmentsResponse =
-            self.grpc_query("/ibc.core.channel.v1.Query/PacketCommitments", &req, None).await?;
+        let res: chan::QueryPacketCommitmentsResponse = self
+            .grpc_query("/ibc.core.channel.v1.Query/PacketCommitments", &req, None)
+            .await?;
         let mut seqs: Vec<u64> = res.commitments.iter().map(|c| c.sequence).collect();
         seqs.sort_unstable();
         Ok(seqs)
     }
-    async fn unreceived(&self, port: &PortId, channel: &ChannelId, seqs: &[u64]) -> Result<Vec<u64>> {
+    async fn unreceived(
+        &self,
+        port: &PortId,
+        channel: &ChannelId,
+        seqs: &[u64],
+    ) -> Result<Vec<u64>> {
         if seqs.is_empty() {
             return Ok(vec![]);
         }
@@ -137,11 +171,17 @@ impl PacketQueries for CosmosChain {
             channel_id: channel.to_string(),
             packet_commitment_sequences: seqs.to_vec(),
         };
-        let res: chan::QueryUnreceivedPacketsResponse =
-            self.grpc_query("/ibc.core.channel.v1.Query/UnreceivedPackets", &req, None).await?;
+        let res: chan::QueryUnreceivedPacketsResponse = self
+            .grpc_query("/ibc.core.channel.v1.Query/UnreceivedPackets", &req, None)
+            .await?;
         Ok(res.sequences)
     }
-    async fn unreceived_acks(&self, port: &PortId, channel: &ChannelId, seqs: &[u64]) -> Result<Vec<u64>> {
+    async fn unreceived_acks(
+        &self,
+        port: &PortId,
+        channel: &ChannelId,
+        seqs: &[u64],
+    ) -> Result<Vec<u64>> {
         if seqs.is_empty() {
             return Ok(vec![]);
         }
@@ -150,33 +190,68 @@ impl PacketQueries for CosmosChain {
             channel_id: channel.to_string(),
             packet_ack_sequences: seqs.to_vec(),
         };
-        let res: chan::QueryUnreceivedAcksResponse =
-            self.grpc_query("/ibc.core.channel.v1.Query/UnreceivedAcks", &req, None).await?;
+        let res: chan::QueryUnreceivedAcksResponse = self
+            .grpc_query("/ibc.core.channel.v1.Query/UnreceivedAcks", &req, None)
+            .await?;
         Ok(res.sequences)
     }
 }
 
 #[async_trait]
 impl PacketProofs for CosmosChain {
-    async fn prove_commitment(&self, port: &PortId, channel: &ChannelId, seq: u64, at: Height) -> Result<Proof> {
-        Ok(self.proof_at(&keys::commitment(port, channel, seq), at, true).await?.1)
+    async fn prove_commitment(
+        &self,
+        port: &PortId,
+        channel: &ChannelId,
+        seq: u64,
+        at: Height,
+    ) -> Result<Proof> {
+        Ok(self
+            .proof_at(&keys::commitment(port, channel, seq), at, true)
+            .await?
+            .1)
     }
-    async fn prove_ack(&self, port: &PortId, channel: &ChannelId, seq: u64, at: Height) -> Result<Proof> {
-        Ok(self.proof_at(&keys::ack(port, channel, seq), at, true).await?.1)
+    async fn prove_ack(
+        &self,
+        port: &PortId,
+        channel: &ChannelId,
+        seq: u64,
+        at: Height,
+    ) -> Result<Proof> {
+        Ok(self
+            .proof_at(&keys::ack(port, channel, seq), at, true)
+            .await?
+            .1)
     }
-    async fn prove_non_receipt(&self, port: &PortId, channel: &ChannelId, seq: u64, at: Height) -> Result<Proof> {
-        Ok(self.proof_at(&keys::receipt(port, channel, seq), at, false).await?.1)
+    async fn prove_non_receipt(
+        &self,
+        port: &PortId,
+        channel: &ChannelId,
+        seq: u64,
+        at: Height,
+    ) -> Result<Proof> {
+        Ok(self
+            .proof_at(&keys::receipt(port, channel, seq), at, false)
+            .await?
+            .1)
     }
 }
 
 #[async_trait]
 impl ClientHost for CosmosChain {
     async fn client_latest_height(&self, client: &ClientId) -> Result<Height> {
-        Ok(self.client_state(client).await?.latest_height.map(|h| Height::new(h.revision_number, h.revision_height)).unwrap_or_default())
+        Ok(self
+            .client_state(client)
+            .await?
+            .latest_height
+            .map(|h| Height::new(h.revision_number, h.revision_height))
+            .unwrap_or_default())
     }
     async fn consensus_anchor(&self, client: &ClientId, height: Height) -> Result<ConsensusAnchor> {
         let cs = self.consensus_state(client, height).await?;
-        let ts = cs.timestamp.ok_or_else(|| self.malformed("abci_query", "consensus state without timestamp"))?;
+        let ts = cs
+            .timestamp
+            .ok_or_else(|| self.malformed("abci_query", "consensus state without timestamp"))?;
         Ok(ConsensusAnchor {
             timestamp_ns: (ts.seconds.max(0) as u64) * 1_000_000_000 + ts.nanos.max(0) as u64,
             next_validators_hash: cs.next_validators_hash,
@@ -184,7 +259,11 @@ impl ClientHost for CosmosChain {
     }
     fn update_client_msg(&self, client: &ClientId, header: Msg) -> Msg {
         use ibc_proto::ibc::core::client::v1::MsgUpdateClient;
-        let m = MsgUpdateClient { client_id: client.to_string(), client_message: Some(header), signer: self.address.clone() };
+        let m = MsgUpdateClient {
+            client_id: client.to_string(),
+            client_message: Some(header),
+            signer: self.address.clone(),
+        };
         any("/ibc.core.client.v1.MsgUpdateClient", &m)
     }
     fn recv_msg(&self, packet: &Packet, proof: Proof) -> Msg {
@@ -226,9 +305,15 @@ impl CosmosChain {
         client: &ClientId,
     ) -> Result<ibc_proto::ibc::lightclients::tendermint::v1::ClientState> {
         use ibc_proto::ibc::core::client::v1::{QueryClientStateRequest, QueryClientStateResponse};
-        let req = QueryClientStateRequest { client_id: client.to_string() };
-        let res: QueryClientStateResponse = self.grpc_query("/ibc.core.client.v1.Query/ClientState", &req, None).await?;
-        let any = res.client_state.ok_or_else(|| self.malformed("abci_query", format!("no client state for {client}")))?;
+        let req = QueryClientStateRequest {
+            client_id: client.to_string(),
+        };
+        let res: QueryClientStateResponse = self
+            .grpc_query("/ibc.core.client.v1.Query/ClientState", &req, None)
+            .await?;
+        let any = res
+            .client_state
+            .ok_or_else(|| self.malformed("abci_query", format!("no client state for {client}")))?;
         ibc_proto::ibc::lightclients::tendermint::v1::ClientState::decode(any.value.as_slice())
             .map_err(|e| self.malformed("abci_query", e))
     }
@@ -238,16 +323,21 @@ impl CosmosChain {
         client: &ClientId,
         h: Height,
     ) -> Result<ibc_proto::ibc::lightclients::tendermint::v1::ConsensusState> {
-        use ibc_proto::ibc::core::client::v1::{QueryConsensusStateRequest, QueryConsensusStateResponse};
+        use ibc_proto::ibc::core::client::v1::{
+            QueryConsensusStateRequest, QueryConsensusStateResponse,
+        };
         let req = QueryConsensusStateRequest {
             client_id: client.to_string(),
             revision_number: h.revision_number,
             revision_height: h.revision_height,
             latest_height: false,
         };
-        let res: QueryConsensusStateResponse =
-            self.grpc_query("/ibc.core.client.v1.Query/ConsensusState", &req, None).await?;
-        let any = res.consensus_state.ok_or_else(|| self.malformed("abci_query", format!("no consensus state {client}@{h}")))?;
+        let res: QueryConsensusStateResponse = self
+            .grpc_query("/ibc.core.client.v1.Query/ConsensusState", &req, None)
+            .await?;
+        let any = res.consensus_state.ok_or_else(|| {
+            self.malformed("abci_query", format!("no consensus state {client}@{h}"))
+        })?;
         ibc_proto::ibc::lightclients::tendermint::v1::ConsensusState::decode(any.value.as_slice())
             .map_err(|e| self.malformed("abci_query", e))
     }

@@ -24,7 +24,10 @@ pub mod keys {
         format!("clients/{client}/clientState")
     }
     pub fn consensus_state(client: &ClientId, h: Height) -> String {
-        format!("clients/{client}/consensusStates/{}-{}", h.revision_number, h.revision_height)
+        format!(
+            "clients/{client}/consensusStates/{}-{}",
+            h.revision_number, h.revision_height
+        )
     }
     pub fn connection(conn: &ConnectionId) -> String {
         format!("connections/{conn}")
@@ -43,15 +46,29 @@ impl CosmosChain {
         height: Option<u64>,
     ) -> Result<Resp> {
         let data = req.encode_to_vec();
-        let h = height.map(TmHeight::try_from).transpose().map_err(|e| ChainError::Other(e.to_string()))?;
+        let h = height
+            .map(TmHeight::try_from)
+            .transpose()
+            .map_err(|e| ChainError::Other(e.to_string()))?;
         let res = self
             .rpc
             .call("abci_query", |c| {
-                tendermint_rpc::Client::abci_query(c, Some(path.to_string()), data.clone(), h, false)
+                tendermint_rpc::Client::abci_query(
+                    c,
+                    Some(path.to_string()),
+                    data.clone(),
+                    h,
+                    false,
+                )
             })
             .await?;
         if res.code.is_err() {
-            return Err(ChainError::Query { chain: self.id.clone(), path: path.into(), code: res.code.value(), log: res.log });
+            return Err(ChainError::Query {
+                chain: self.id.clone(),
+                path: path.into(),
+                code: res.code.value(),
+                log: res.log,
+            });
         }
         Resp::decode(res.value.as_slice()).map_err(|e| self.malformed("abci_query", e))
     }
@@ -63,38 +80,74 @@ impl CosmosChain {
         let res = self
             .rpc
             .call("abci_query", |c| {
-                tendermint_rpc::Client::abci_query(c, Some("store/ibc/key".to_string()), data.clone(), Some(h), true)
+                tendermint_rpc::Client::abci_query(
+                    c,
+                    Some("store/ibc/key".to_string()),
+                    data.clone(),
+                    Some(h),
+                    true,
+                )
             })
             .await?;
         if res.code.is_err() {
-            return Err(ChainError::Query { chain: self.id.clone(), path: key.into(), code: res.code.value(), log: res.log });
+            return Err(ChainError::Query {
+                chain: self.id.clone(),
+                path: key.into(),
+                code: res.code.value(),
+                log: res.log,
+            });
         }
         if res.height.value() != query_height {
-            return Err(self.malformed("abci_query", format!("asked height {query_height}, answered {}", res.height)));
+            return Err(self.malformed(
+                "abci_query",
+                format!("asked height {query_height}, answered {}", res.height),
+            ));
         }
-        let ops = res.proof.ok_or_else(|| self.malformed("abci_query", "no proof in a prove=true answer"))?;
+        let ops = res
+            .proof
+            .ok_or_else(|| self.malformed("abci_query", "no proof in a prove=true answer"))?;
         let mut proofs = Vec::with_capacity(ops.ops.len());
         for op in ops.ops {
-            let p = ics23::CommitmentProof::decode(op.data.as_slice()).map_err(|e| self.malformed("abci_query", e))?;
+            let p = ics23::CommitmentProof::decode(op.data.as_slice())
+                .map_err(|e| self.malformed("abci_query", e))?;
             proofs.push(p);
         }
         if proofs.len() != 2 {
-            return Err(self.malformed("abci_query", format!("expected 2 proof ops (iavl, multistore), got {}", proofs.len())));
+            return Err(self.malformed(
+                "abci_query",
+                format!(
+                    "expected 2 proof ops (iavl, multistore), got {}",
+                    proofs.len()
+                ),
+            ));
         }
         Ok((res.value, MerkleProof { proofs }.encode_to_vec()))
     }
 
     /// Prove `key` for verification at `at` (state of `at - 1`), requiring the value to exist or not.
-    pub async fn proof_at(&self, key: &str, at: Height, must_exist: bool) -> Result<(Vec<u8>, Proof)> {
+    pub async fn proof_at(
+        &self,
+        key: &str,
+        at: Height,
+        must_exist: bool,
+    ) -> Result<(Vec<u8>, Proof)> {
         let (value, bytes) = self.prove_key(key, at.revision_height - 1).await?;
         if must_exist == value.is_empty() {
             let what = if must_exist { "missing" } else { "present" };
-            return Err(ChainError::Other(format!("{key} is {what} on {} at height {}", self.id, at.revision_height - 1)));
+            return Err(ChainError::Other(format!(
+                "{key} is {what} on {} at height {}",
+                self.id,
+                at.revision_height - 1
+            )));
         }
         Ok((value, Proof { bytes, height: at }))
     }
 
     pub fn malformed(&self, method: &'static str, e: impl std::fmt::Display) -> ChainError {
-        ChainError::Malformed { chain: self.id.clone(), method, reason: e.to_string() }
+        ChainError::Malformed {
+            chain: self.id.clone(),
+            method,
+            reason: e.to_string(),
+        }
     }
 }

@@ -30,7 +30,12 @@ impl Rpc {
                 .map_err(|e| ChainError::Other(format!("RPC client for {url}: {e}")))?;
             clients.push(client);
         }
-        Ok(Rpc { chain, clients, urls: urls.to_vec(), active: AtomicUsize::new(0) })
+        Ok(Rpc {
+            chain,
+            clients,
+            urls: urls.to_vec(),
+            active: AtomicUsize::new(0),
+        })
     }
 
     pub fn chain(&self) -> &ChainId {
@@ -68,7 +73,11 @@ impl Rpc {
                 Err(e) => {
                     if is_answer_error(&e) {
                         // The node answered; another node would say the same.
-                        return Err(ChainError::Rpc { chain: self.chain.clone(), method, reason: e.to_string() });
+                        return Err(ChainError::Rpc {
+                            chain: self.chain.clone(),
+                            method,
+                            reason: e.to_string(),
+                        });
                     }
                     tracing::debug!(chain = %self.chain, url = %self.urls[idx], method, error = %e, "RPC transport error");
                     last = e.to_string();
@@ -76,7 +85,11 @@ impl Rpc {
             }
         }
         metrics().rpc_up(self.chain.as_str(), false);
-        Err(ChainError::Rpc { chain: self.chain.clone(), method, reason: last })
+        Err(ChainError::Rpc {
+            chain: self.chain.clone(),
+            method,
+            reason: last,
+        })
     }
 }
 

@@ -4,7 +4,9 @@
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use cosmrs::proto::cosmos::auth::v1beta1::{BaseAccount, QueryAccountRequest, QueryAccountResponse};
+use cosmrs::proto::cosmos::auth::v1beta1::{
+    BaseAccount, QueryAccountRequest, QueryAccountResponse,
+};
 use cosmrs::proto::cosmos::tx::v1beta1::{SimulateRequest, SimulateResponse};
 use cosmrs::tx::{Body, Fee, SignDoc, SignerInfo};
 use prost::Message;
@@ -25,7 +27,10 @@ pub struct SignerState {
 }
 
 fn to_cosmrs_any(m: &Msg) -> cosmrs::Any {
-    cosmrs::Any { type_url: m.type_url.clone(), value: m.value.clone() }
+    cosmrs::Any {
+        type_url: m.type_url.clone(),
+        value: m.value.clone(),
+    }
 }
 
 pub fn classify(codespace: &str, code: u32, log: &str) -> TxErrorKind {
@@ -41,30 +46,60 @@ pub fn classify(codespace: &str, code: u32, log: &str) -> TxErrorKind {
 /// "account sequence mismatch, expected 7, got 6: ..." → 7
 fn expected_sequence(log: &str) -> Option<u64> {
     let rest = log.split("expected ").nth(1)?;
-    rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 impl CosmosChain {
     async fn query_account(&self) -> Result<(u64, u64)> {
-        let req = QueryAccountRequest { address: self.address.clone() };
-        let res: QueryAccountResponse = self.grpc_query("/cosmos.auth.v1beta1.Query/Account", &req, None).await?;
-        let any = res.account.ok_or_else(|| self.malformed("abci_query", "no account"))?;
-        let acc = BaseAccount::decode(any.value.as_slice()).map_err(|e| self.malformed("abci_query", e))?;
+        let req = QueryAccountRequest {
+            address: self.address.clone(),
+        };
+        let res: QueryAccountResponse = self
+            .grpc_query("/cosmos.auth.v1beta1.Query/Account", &req, None)
+            .await?;
+        let any = res
+            .account
+            .ok_or_else(|| self.malformed("abci_query", "no account"))?;
+        let acc = BaseAccount::decode(any.value.as_slice())
+            .map_err(|e| self.malformed("abci_query", e))?;
         Ok((acc.account_number, acc.sequence))
     }
 
-    fn sign(&self, msgs: &[Msg], memo: &str, gas: u64, fee: u128, account: (u64, u64)) -> Result<Vec<u8>> {
+    fn sign(
+        &self,
+        msgs: &[Msg],
+        memo: &str,
+        gas: u64,
+        fee: u128,
+        account: (u64, u64),
+    ) -> Result<Vec<u8>> {
         let body = Body::new(msgs.iter().map(to_cosmrs_any), memo, 0u32);
         let coin = cosmrs::Coin {
-            denom: self.config.gas_price.denom.parse().map_err(|e| ChainError::Other(format!("fee denom: {e}")))?,
+            denom: self
+                .config
+                .gas_price
+                .denom
+                .parse()
+                .map_err(|e| ChainError::Other(format!("fee denom: {e}")))?,
             amount: fee,
         };
-        let auth = SignerInfo::single_direct(Some(self.key.public_key()), account.1).auth_info(Fee::from_amount_and_gas(coin, gas));
-        let chain_id: tendermint::chain::Id =
-            self.id.as_str().parse().map_err(|e| ChainError::Other(format!("chain id: {e}")))?;
-        let doc = SignDoc::new(&body, &auth, &chain_id, account.0).map_err(|e| ChainError::Other(format!("sign doc: {e}")))?;
-        let raw = doc.sign(self.key.signing_key()).map_err(|e| ChainError::Other(format!("signing: {e}")))?;
-        raw.to_bytes().map_err(|e| ChainError::Other(format!("tx encoding: {e}")))
+        let auth = SignerInfo::single_direct(Some(self.key.public_key()), account.1)
+            .auth_info(Fee::from_amount_and_gas(coin, gas));
+        let chain_id: tendermint::chain::Id = self
+            .id
+            .as_str()
+            .parse()
+            .map_err(|e| ChainError::Other(format!("chain id: {e}")))?;
+        let doc = SignDoc::new(&body, &auth, &chain_id, account.0)
+            .map_err(|e| ChainError::Other(format!("sign doc: {e}")))?;
+        let raw = doc
+            .sign(self.key.signing_key())
+            .map_err(|e| ChainError::Other(format!("signing: {e}")))?;
+        raw.to_bytes()
+            .map_err(|e| ChainError::Other(format!("tx encoding: {e}")))
     }
 
     /// Gas for `msgs`: simulated × multiplier, capped at `max_gas`.
@@ -72,20 +107,29 @@ impl CosmosChain {
         let tx_bytes = self.sign(msgs, memo, self.config.default_gas, 0, account)?;
         #[allow(deprecated)]
         let req = SimulateRequest { tx: None, tx_bytes };
-        let res: SimulateResponse =
-            self.grpc_query("/cosmos.tx.v1beta1.Service/Simulate", &req, None).await.map_err(|e| {
+        let res: SimulateResponse = self
+            .grpc_query("/cosmos.tx.v1beta1.Service/Simulate", &req, None)
+            .await
+            .map_err(|e| {
                 metrics().tx_failed(self.id.as_str(), TxErrorKind::Simulation);
                 match e {
                     ChainError::Query { code, log, .. } => ChainError::Tx {
                         chain: self.id.clone(),
-                        kind: if log.contains("account sequence mismatch") { TxErrorKind::SequenceMismatch } else { TxErrorKind::Simulation },
+                        kind: if log.contains("account sequence mismatch") {
+                            TxErrorKind::SequenceMismatch
+                        } else {
+                            TxErrorKind::Simulation
+                        },
                         code,
                         log,
                     },
                     other => other,
                 }
             })?;
-        let used = res.gas_info.map(|g| g.gas_used).unwrap_or(self.config.default_gas);
+        let used = res
+            .gas_info
+            .map(|g| g.gas_used)
+            .unwrap_or(self.config.default_gas);
         let gas = ((used as f64) * self.config.gas_multiplier).ceil() as u64;
         Ok(gas.min(self.config.max_gas))
     }
@@ -95,7 +139,12 @@ impl CosmosChain {
     }
 
     /// Simulate, sign and broadcast under the signer lock; the local sequence advances on acceptance.
-    pub async fn broadcast_msgs(&self, msgs: Vec<Msg>, memo: &str, packets: usize) -> Result<PendingTx> {
+    pub async fn broadcast_msgs(
+        &self,
+        msgs: Vec<Msg>,
+        memo: &str,
+        packets: usize,
+    ) -> Result<PendingTx> {
         let mut signer = self.signer.lock().await;
         for attempt in 0..3 {
             let account = match signer.account {
@@ -108,7 +157,10 @@ impl CosmosChain {
             };
             let gas = match self.estimate_gas(&msgs, memo, account).await {
                 Ok(g) => g,
-                Err(ChainError::Tx { kind: TxErrorKind::SequenceMismatch, .. }) if attempt < 2 => {
+                Err(ChainError::Tx {
+                    kind: TxErrorKind::SequenceMismatch,
+                    ..
+                }) if attempt < 2 => {
                     signer.account = None;
                     continue;
                 }
@@ -117,9 +169,18 @@ impl CosmosChain {
             let fee = self.fee_for(gas);
             let tx_bytes = self.sign(&msgs, memo, gas, fee, account)?;
             if tx_bytes.len() > self.config.max_tx_bytes {
-                return Err(ChainError::Other(format!("tx of {} bytes exceeds max_tx_bytes {}", tx_bytes.len(), self.config.max_tx_bytes)));
+                return Err(ChainError::Other(format!(
+                    "tx of {} bytes exceeds max_tx_bytes {}",
+                    tx_bytes.len(),
+                    self.config.max_tx_bytes
+                )));
             }
-            let res = self.rpc.call("broadcast_tx_sync", |c| tendermint_rpc::Client::broadcast_tx_sync(c, tx_bytes.clone())).await;
+            let res = self
+                .rpc
+                .call("broadcast_tx_sync", |c| {
+                    tendermint_rpc::Client::broadcast_tx_sync(c, tx_bytes.clone())
+                })
+                .await;
             let res = match res {
                 Ok(r) => r,
                 Err(e) => {
@@ -132,7 +193,11 @@ impl CosmosChain {
             if res.code.is_ok() {
                 signer.account = Some((account.0, account.1 + 1));
                 metrics().tx_submitted(self.id.as_str());
-                return Ok(PendingTx { hash: res.hash.to_string(), packets, fee });
+                return Ok(PendingTx {
+                    hash: res.hash.to_string(),
+                    packets,
+                    fee,
+                });
             }
             let kind = classify(&res.codespace, res.code.value(), &res.log);
             metrics().tx_failed(self.id.as_str(), kind);
@@ -141,17 +206,32 @@ impl CosmosChain {
                 signer.account = expected_sequence(&res.log).map(|s| (account.0, s));
                 continue;
             }
-            return Err(ChainError::Tx { chain: self.id.clone(), kind, code: res.code.value(), log: res.log });
+            return Err(ChainError::Tx {
+                chain: self.id.clone(),
+                kind,
+                code: res.code.value(),
+                log: res.log,
+            });
         }
-        Err(ChainError::Other(format!("{}: gave up after repeated sequence mismatches", self.id)))
+        Err(ChainError::Other(format!(
+            "{}: gave up after repeated sequence mismatches",
+            self.id
+        )))
     }
 
     /// Wait until the tx is in a block; report its result.
     pub async fn confirm_tx(&self, pending: PendingTx) -> Result<TxOutcome> {
-        let hash: tendermint::Hash = pending.hash.parse().map_err(|e| ChainError::Other(format!("tx hash: {e}")))?;
+        let hash: tendermint::Hash = pending
+            .hash
+            .parse()
+            .map_err(|e| ChainError::Other(format!("tx hash: {e}")))?;
         let deadline = Instant::now() + self.config.tx_confirm_timeout;
         loop {
-            match self.rpc.call("tx", |c| tendermint_rpc::Client::tx(c, hash, false)).await {
+            match self
+                .rpc
+                .call("tx", |c| tendermint_rpc::Client::tx(c, hash, false))
+                .await
+            {
                 Ok(res) => {
                     let r = res.tx_result;
                     let events = super::events::flatten(&r.events);
@@ -159,17 +239,39 @@ impl CosmosChain {
                         let kind = classify(&r.codespace, r.code.value(), &r.log);
                         metrics().tx_failed(self.id.as_str(), kind);
                         // The sequence was consumed, but a failed tx can hint at a stale local view.
-                        return Err(ChainError::Tx { chain: self.id.clone(), kind, code: r.code.value(), log: r.log });
+                        return Err(ChainError::Tx {
+                            chain: self.id.clone(),
+                            kind,
+                            code: r.code.value(),
+                            log: r.log,
+                        });
                     }
                     let gas_used = r.gas_used.max(0) as u64;
-                    metrics().tx_confirmed(self.id.as_str(), gas_used, pending.fee, &self.config.gas_price.denom, pending.packets);
-                    return Ok(TxOutcome { hash: pending.hash, height: res.height.value(), gas_used, fee: pending.fee, events });
+                    metrics().tx_confirmed(
+                        self.id.as_str(),
+                        gas_used,
+                        pending.fee,
+                        &self.config.gas_price.denom,
+                        pending.packets,
+                    );
+                    return Ok(TxOutcome {
+                        hash: pending.hash,
+                        height: res.height.value(),
+                        gas_used,
+                        fee: pending.fee,
+                        events,
+                    });
                 }
-                Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(300)).await,
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(300)).await
+                }
                 Err(e) => {
                     metrics().tx_failed(self.id.as_str(), TxErrorKind::Timeout);
                     self.signer.lock().await.account = None;
-                    return Err(ChainError::Other(format!("tx {} on {} not committed in time: {e}", pending.hash, self.id)));
+                    return Err(ChainError::Other(format!(
+                        "tx {} on {} not committed in time: {e}",
+                        pending.hash, self.id
+                    )));
                 }
             }
         }
@@ -202,7 +304,12 @@ mod tests {
 
     #[test]
     fn reads_expected_sequence_from_log() {
-        assert_eq!(expected_sequence("account sequence mismatch, expected 7, got 6: incorrect account sequence"), Some(7));
+        assert_eq!(
+            expected_sequence(
+                "account sequence mismatch, expected 7, got 6: incorrect account sequence"
+            ),
+            Some(7)
+        );
         assert_eq!(expected_sequence("out of gas"), None);
     }
 

@@ -1,0 +1,41 @@
+# Ferry: `make demo` runs the main job on the local devnet; `make test` runs every test.
+# Compiled artefacts are cached outside the checkout so a fresh clone reuses them.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/ferry/target
+CARGO ?= cargo
+
+.PHONY: demo test deps build lint bench bench-light-client devnet-up devnet-down
+
+## The main job: devnet up, path opened, relayer started, one transfer each way, balances and metrics.
+demo: deps
+	$(CARGO) run --release -p ferry --bin ferry -- devnet demo
+
+## Every test: unit, light client, live-devnet integration, dashboards and alert rules.
+test: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) build -p ferry --bin ferry
+	$(CARGO) test --workspace
+	dashboards/check.sh
+
+## What the tests and the devnet need on a fresh machine (Go, promtool, ...).
+deps:
+	deploy/ci/install-deps.sh
+
+build:
+	$(CARGO) build --release -p ferry --bin ferry
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## End-to-end benchmark: 1,000 transfers on the devnet; writes bench-results/e2e-1000.json.
+bench: deps build
+	FERRY_BIN=$(CARGO_TARGET_DIR)/release/ferry $(CARGO) run --release -p ferry-tests --bin e2e-bench -- bench-results/e2e-1000.json
+
+bench-light-client:
+	light-clients/tendermint/bench.sh
+
+devnet-up:
+	$(CARGO) run -p ferry --bin ferry -- devnet up
+
+devnet-down:
+	$(CARGO) run -p ferry --bin ferry -- devnet down

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what Ferry's devnet and tests need on a fresh Debian machine, and nothing when it is
+# already there: Go (builds ibc-go's simd from Go modules), promtool/prometheus (alert rules and
+# the live Prometheus test), Node.js/npm (anvil for the EVM tests), a C toolchain for cargo.
+set -euo pipefail
+
+need_apt=()
+command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
+command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
+
+if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "install-deps: installing ${need_apt[*]} (apt)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "install-deps: cargo not found; install Rust (rustup) first" >&2
+    exit 1
+fi
+# Go from Debian may be older than the go.mod asks for; let Go fetch a matching toolchain only
+# through the module proxy (GOTOOLCHAIN=auto is Go's default).
+go version
+echo "install-deps: ok"

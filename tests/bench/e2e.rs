@@ -1,0 +1,193 @@
+//! End-to-end benchmark: 1,000 ICS-20 transfers from the L3 to the settlement hub on the devnet, relayed
+//! by the release `ferry` binary. Writes the figures as JSON (first argument; default
+//! bench-results/e2e-1000.json). Run with `make bench`.
+//!
+//! Latencies come from the chains (block times of the send and the receive); txs, gas and RPC counts
+//! from the relayer's own /metrics; peak RSS from /proc.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use ferry::chain::cosmos::CosmosChain;
+use ferry_tests::{eventually, TestNet, SIGTERM};
+use tendermint_rpc::query::Query;
+
+const N: usize = 1000;
+
+/// (sequence → block height) of packet events of `kind` on `chain`, from tx_search.
+async fn event_heights(chain: &CosmosChain, kind: &str, key: &str) -> BTreeMap<u64, u64> {
+    let mut out = BTreeMap::new();
+    let mut page = 1;
+    loop {
+        let q = Query::eq(format!("{kind}.{key}"), "channel-0");
+        let res = chain
+            .rpc
+            .call("tx_search", |c| {
+                tendermint_rpc::Client::tx_search(
+                    c,
+                    q.clone(),
+                    false,
+                    page,
+                    100,
+                    tendermint_rpc::Order::Ascending,
+                )
+            })
+            .await
+            .unwrap();
+        for tx in &res.txs {
+            for (k, attrs) in ferry::chain::cosmos::flatten_events(&tx.tx_result.events) {
+                if k == kind {
+                    if let Some((_, s)) = attrs.iter().find(|(a, _)| a == "packet_sequence") {
+                        out.entry(s.parse().unwrap()).or_insert(tx.height.value());
+                    }
+                }
+            }
+        }
+        if (page as usize) * 100 >= res.total_count as usize {
+            return out;
+        }
+        page += 1;
+    }
+}
+
+fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| {
+            l.starts_with(name)
+                && (l.as_bytes().get(name.len()) == Some(&b'{')
+                    || l.as_bytes().get(name.len()) == Some(&b' '))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::main]
+async fn main() {
+    let out_path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "bench-results/e2e-1000.json".into());
+    let net = TestNet::start("bench").await;
+    net.ferry_ok(&["create", "path", "l3-settlement"]);
+    let relayer = net.start_relayer("relayer.log");
+    assert!(
+        relayer.wait_log("relaying path", Duration::from_secs(30)),
+        "{}",
+        relayer.log_text()
+    );
+    let url = net.metrics_url();
+    let before = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    let l3 = net.chain("l3-appchain-1");
+    let hub = net.chain("settlement-1");
+    let user = net.address("user");
+
+    eprintln!("sending {N} transfers");
+    let t0 = Instant::now();
+    net.ferry_ok(&[
+        "transfer",
+        "--path",
+        "l3-settlement",
+        "--from-chain",
+        "l3-appchain-1",
+        "--amount",
+        "1samoleans",
+        "--to",
+        &user,
+        "--key",
+        "user",
+        "--count",
+        &N.to_string(),
+    ]);
+    let sent_in = t0.elapsed();
+    let port: ferry::ibc::PortId = "transfer".parse().unwrap();
+    let chan: ferry::ibc::ChannelId = "channel-0".parse().unwrap();
+    eventually("all packets acknowledged", Duration::from_secs(600), || {
+        let (l3, port, chan) = (l3.clone(), port.clone(), chan.clone());
+        async move {
+            ferry::chain::PacketQueries::commitments(&*l3, &port, &chan)
+                .await
+                .ok()?
+                .is_empty()
+                .then_some(())
+        }
+    })
+    .await;
+    let all_acked = t0.elapsed();
+    let after = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    let rss = peak_rss_kib(relayer.pid());
+
+    // Latency from block times: send block on the L3, receive block on the hub.
+    let sends = event_heights(&l3, "send_packet", "packet_src_channel").await;
+    let recvs = event_heights(&hub, "recv_packet", "packet_dst_channel").await;
+    assert_eq!(sends.len(), N, "sends found");
+    assert_eq!(recvs.len(), N, "receives found");
+    let mut times: BTreeMap<(bool, u64), u64> = BTreeMap::new();
+    for (&s, &h) in &sends {
+        if let std::collections::btree_map::Entry::Vacant(e) = times.entry((true, h)) {
+            e.insert(l3.block_time(h).await.unwrap());
+        }
+        let rh = recvs[&s];
+        if let std::collections::btree_map::Entry::Vacant(e) = times.entry((false, rh)) {
+            e.insert(hub.block_time(rh).await.unwrap());
+        }
+    }
+    let mut lat: Vec<f64> = sends
+        .iter()
+        .map(|(s, h)| (times[&(false, recvs[s])] as f64 - times[&(true, *h)] as f64) / 1e9)
+        .collect();
+    lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    // Destination block interval over the run, to express latency in blocks.
+    let (h0, h1) = (
+        *recvs.values().min().unwrap(),
+        *recvs.values().max().unwrap(),
+    );
+    let (bt0, bt1) = (
+        hub.block_time(h0.saturating_sub(20).max(1)).await.unwrap(),
+        hub.block_time(h1).await.unwrap(),
+    );
+    let block_s = (bt1 - bt0) as f64 / 1e9 / (h1 - h0.saturating_sub(20).max(1)) as f64;
+
+    let delta = |name: &str| metric_sum(&after, name) - metric_sum(&before, name);
+    let txs = delta("ferry_txs_confirmed_total");
+    let gas = delta("ferry_gas_used_total");
+    let rpc = delta("ferry_rpc_requests_total");
+    let recv_relayed = delta("ferry_packets_relayed_total");
+    let result = serde_json::json!({
+        "transfers": N,
+        "send_seconds": sent_in.as_secs_f64(),
+        "seconds_until_all_acknowledged": all_acked.as_secs_f64(),
+        "packets_per_second": N as f64 / all_acked.as_secs_f64(),
+        "send_to_recv_latency_seconds": { "p50": percentile(&lat, 0.5), "p99": percentile(&lat, 0.99), "max": lat[lat.len() - 1] },
+        "destination_block_seconds": block_s,
+        "send_to_recv_latency_blocks": { "p50": percentile(&lat, 0.5) / block_s, "p99": percentile(&lat, 0.99) / block_s },
+        "relayer_txs": txs,
+        "relayer_txs_per_packet": txs / N as f64,
+        "relayer_gas": gas,
+        "relayer_gas_per_packet": gas / N as f64,
+        "relayed_messages": recv_relayed,
+        "rpc_requests": rpc,
+        "rpc_requests_per_packet": rpc / N as f64,
+        "relayer_peak_rss_mib": rss as f64 / 1024.0,
+        "machine": { "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0) },
+    });
+    println!("{}", serde_json::to_string_pretty(&result).unwrap());
+    if let Some(dir) = std::path::Path::new(&out_path).parent() {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    std::fs::write(&out_path, serde_json::to_string_pretty(&result).unwrap()).unwrap();
+    eprintln!("wrote {out_path}");
+    let mut relayer = relayer;
+    relayer.signal(SIGTERM);
+}
