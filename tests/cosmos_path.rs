@@ -21,15 +21,33 @@ async fn handshake_then_transfers_both_ways() {
     let ids = first["ids"].clone();
     let again = last_json(&net.ferry_ok(&["--json", "create", "path", "l3-settlement"]));
     assert_eq!(again["created"], false);
-    assert_eq!(again["ids"], ids, "second create path must reuse the same ids");
-    let (chan_a, chan_b) = (ids["channel_a"].as_str().unwrap().to_string(), ids["channel_b"].as_str().unwrap().to_string());
+    assert_eq!(
+        again["ids"], ids,
+        "second create path must reuse the same ids"
+    );
+    let (chan_a, chan_b) = (
+        ids["channel_a"].as_str().unwrap().to_string(),
+        ids["channel_b"].as_str().unwrap().to_string(),
+    );
     // create client/connection reuse what the path made.
-    let client = last_json(&net.ferry_ok(&["--json", "create", "client", "--host", "settlement-1", "--reference", "l3-appchain-1"]));
+    let client = last_json(&net.ferry_ok(&[
+        "--json",
+        "create",
+        "client",
+        "--host",
+        "settlement-1",
+        "--reference",
+        "l3-appchain-1",
+    ]));
     assert_eq!(client["created"], false);
     assert_eq!(client["client"], ids["client_b"]);
 
     let mut relayer = net.start_relayer("relayer.log");
-    assert!(relayer.wait_log("relaying path", Duration::from_secs(30)), "relayer did not start:\n{}", relayer.log_text());
+    assert!(
+        relayer.wait_log("relaying path", Duration::from_secs(30)),
+        "relayer did not start:\n{}",
+        relayer.log_text()
+    );
 
     let user = net.address("user");
     let voucher = ferry::cli::voucher_denom(&format!("transfer/{chan_b}/samoleans"));
@@ -38,40 +56,99 @@ async fn handshake_then_transfers_both_ways() {
     assert_eq!(hub_before, 0);
 
     // L3 → settlement.
-    let out = net.ferry_ok(&["--json", "transfer", "--path", "l3-settlement", "--from-chain", "l3-appchain-1", "--amount", "1000samoleans", "--to", &user, "--key", "user", "--wait"]);
+    let out = net.ferry_ok(&[
+        "--json",
+        "transfer",
+        "--path",
+        "l3-settlement",
+        "--from-chain",
+        "l3-appchain-1",
+        "--amount",
+        "1000samoleans",
+        "--to",
+        &user,
+        "--key",
+        "user",
+        "--wait",
+    ]);
     let fin = last_json(&out);
     assert_eq!(fin["state"], "acknowledged", "{out}");
     assert_eq!(fin["ok"], true, "{out}");
     let tx1 = fin["tx_hash"].as_str().unwrap().to_string();
-    assert_eq!(net.balance("l3-appchain-1", "user", "samoleans").await, l3_before - 1000);
+    assert_eq!(
+        net.balance("l3-appchain-1", "user", "samoleans").await,
+        l3_before - 1000
+    );
     assert_eq!(net.balance("settlement-1", "user", &voucher).await, 1000);
 
     // The voucher's trace is transfer/<channel on settlement>/samoleans, as the chain itself says.
     let hub = net.chain("settlement-1");
     let trace: ibc_proto::ibc::applications::transfer::v1::QueryDenomHashResponse = hub
-        .grpc_query("/ibc.applications.transfer.v1.Query/DenomHash", &ibc_proto::ibc::applications::transfer::v1::QueryDenomHashRequest { trace: format!("transfer/{chan_b}/samoleans") }, None)
+        .grpc_query(
+            "/ibc.applications.transfer.v1.Query/DenomHash",
+            &ibc_proto::ibc::applications::transfer::v1::QueryDenomHashRequest {
+                trace: format!("transfer/{chan_b}/samoleans"),
+            },
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(format!("ibc/{}", trace.hash), voucher);
 
     // Settlement → L3: the voucher goes home and becomes samoleans again.
-    let out = net.ferry_ok(&["--json", "transfer", "--path", "l3-settlement", "--from-chain", "settlement-1", "--amount", &format!("400{voucher}"), "--to", &user, "--key", "user", "--wait"]);
+    let out = net.ferry_ok(&[
+        "--json",
+        "transfer",
+        "--path",
+        "l3-settlement",
+        "--from-chain",
+        "settlement-1",
+        "--amount",
+        &format!("400{voucher}"),
+        "--to",
+        &user,
+        "--key",
+        "user",
+        "--wait",
+    ]);
     assert_eq!(last_json(&out)["state"], "acknowledged", "{out}");
     assert_eq!(net.balance("settlement-1", "user", &voucher).await, 600);
-    assert_eq!(net.balance("l3-appchain-1", "user", "samoleans").await, l3_before - 600);
+    assert_eq!(
+        net.balance("l3-appchain-1", "user", "samoleans").await,
+        l3_before - 600
+    );
 
     // A receiver the destination rejects: error ack, sender refunded.
-    let out = net.ferry_ok(&["--json", "transfer", "--path", "l3-settlement", "--from-chain", "l3-appchain-1", "--amount", "7samoleans", "--to", "not-an-address", "--key", "user", "--wait"]);
+    let out = net.ferry_ok(&[
+        "--json",
+        "transfer",
+        "--path",
+        "l3-settlement",
+        "--from-chain",
+        "l3-appchain-1",
+        "--amount",
+        "7samoleans",
+        "--to",
+        "not-an-address",
+        "--key",
+        "user",
+        "--wait",
+    ]);
     let fin = last_json(&out);
     assert_eq!(fin["state"], "acknowledged", "{out}");
     assert_eq!(fin["ok"], false, "{out}");
-    assert_eq!(net.balance("l3-appchain-1", "user", "samoleans").await, l3_before - 600, "error ack must refund");
+    assert_eq!(
+        net.balance("l3-appchain-1", "user", "samoleans").await,
+        l3_before - 600,
+        "error ack must refund"
+    );
 
     // Queries.
     let st = last_json(&net.ferry_ok(&["--json", "query", "transfer", "l3-appchain-1", &tx1]));
     assert_eq!(st["state"], "acknowledged");
     assert_eq!(st["source_channel"], chan_a.as_str());
-    let pending = last_json(&net.ferry_ok(&["--json", "query", "packets", "pending", "l3-settlement"]));
+    let pending =
+        last_json(&net.ferry_ok(&["--json", "query", "packets", "pending", "l3-settlement"]));
     assert_eq!(pending, serde_json::json!([]));
 
     // Metrics served while relaying.
@@ -84,11 +161,18 @@ async fn handshake_then_transfers_both_ways() {
         }
     })
     .await;
-    assert!(text.contains(r#"ferry_packets_relayed_total{chain="settlement-1",channel="#), "{text}");
+    assert!(
+        text.contains(r#"ferry_packets_relayed_total{chain="settlement-1",channel="#),
+        "{text}"
+    );
     assert!(text.contains("ferry_txs_confirmed_total"));
     assert!(text.contains("ferry_client_updates_submitted_total"));
 
     // SIGTERM: finish and exit 0.
     let status = relayer.signal(SIGTERM);
-    assert!(status.success(), "ferry start exited with {status:?}:\n{}", relayer.log_text());
+    assert!(
+        status.success(),
+        "ferry start exited with {status:?}:\n{}",
+        relayer.log_text()
+    );
 }

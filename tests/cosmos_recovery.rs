@@ -16,14 +16,25 @@ async fn count_msgs(chain: &CosmosChain, action: &str) -> usize {
         let q = Query::eq("message.action", action);
         let res = chain
             .rpc
-            .call("tx_search", |c| tendermint_rpc::Client::tx_search(c, q.clone(), false, page, 100, tendermint_rpc::Order::Ascending))
+            .call("tx_search", |c| {
+                tendermint_rpc::Client::tx_search(
+                    c,
+                    q.clone(),
+                    false,
+                    page,
+                    100,
+                    tendermint_rpc::Order::Ascending,
+                )
+            })
             .await
             .unwrap();
         for tx in &res.txs {
             if tx.tx_result.code.is_ok() {
                 total += ferry::chain::cosmos::flatten_events(&tx.tx_result.events)
                     .iter()
-                    .filter(|(k, attrs)| k == "message" && attrs.iter().any(|(a, v)| a == "action" && v == action))
+                    .filter(|(k, attrs)| {
+                        k == "message" && attrs.iter().any(|(a, v)| a == "action" && v == action)
+                    })
                     .count();
             }
         }
@@ -45,7 +56,9 @@ async fn timeout_while_stopped_and_sigkill_mid_batch() {
     let net = TestNet::start("recovery").await;
     // Small batches, so one relay round spans several txs and a kill lands between them.
     let cfg = net.home().join("config.toml");
-    let text = std::fs::read_to_string(&cfg).unwrap().replace("max_msgs_per_tx = 50", "max_msgs_per_tx = 10");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("max_msgs_per_tx = 50", "max_msgs_per_tx = 10");
     std::fs::write(&cfg, text).unwrap();
     net.ferry_ok(&["create", "path", "l3-settlement"]);
     let user = net.address("user");
@@ -54,47 +67,126 @@ async fn timeout_while_stopped_and_sigkill_mid_batch() {
     let before = net.balance("l3-appchain-1", "user", "samoleans").await;
 
     // 1. Sent with a 3 s timeout while no relayer runs.
-    let out = net.ferry_ok(&["--json", "transfer", "--path", "l3-settlement", "--from-chain", "l3-appchain-1", "--amount", "5samoleans", "--to", &user, "--key", "user", "--timeout-seconds", "3"]);
+    let out = net.ferry_ok(&[
+        "--json",
+        "transfer",
+        "--path",
+        "l3-settlement",
+        "--from-chain",
+        "l3-appchain-1",
+        "--amount",
+        "5samoleans",
+        "--to",
+        &user,
+        "--key",
+        "user",
+        "--timeout-seconds",
+        "3",
+    ]);
     let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     let timeout_tx = v["tx_hash"].as_str().unwrap().to_string();
-    eventually("the packet to time out on settlement-1", Duration::from_secs(30), || {
-        let s = state_of(&net, "l3-appchain-1", &timeout_tx);
-        async move { (s == "timed_out").then_some(()) }
-    })
+    eventually(
+        "the packet to time out on settlement-1",
+        Duration::from_secs(30),
+        || {
+            let s = state_of(&net, "l3-appchain-1", &timeout_tx);
+            async move { (s == "timed_out").then_some(()) }
+        },
+    )
     .await;
-    assert_eq!(net.balance("l3-appchain-1", "user", "samoleans").await, before - 5, "not refunded before a relayer runs");
+    assert_eq!(
+        net.balance("l3-appchain-1", "user", "samoleans").await,
+        before - 5,
+        "not refunded before a relayer runs"
+    );
 
     // 2. Sixty transfers waiting, then a relayer killed in the middle of relaying them.
     const N: usize = 60;
-    net.ferry_ok(&["transfer", "--path", "l3-settlement", "--from-chain", "l3-appchain-1", "--amount", "1samoleans", "--to", &user, "--key", "user", "--count", &N.to_string()]);
+    net.ferry_ok(&[
+        "transfer",
+        "--path",
+        "l3-settlement",
+        "--from-chain",
+        "l3-appchain-1",
+        "--amount",
+        "1samoleans",
+        "--to",
+        &user,
+        "--key",
+        "user",
+        "--count",
+        &N.to_string(),
+    ]);
     let mut first = net.start_relayer("relayer-1.log");
-    assert!(first.wait_log("relayed batch to settlement-1", Duration::from_secs(60)), "no batch relayed:\n{}", first.log_text());
+    assert!(
+        first.wait_log("relayed batch to settlement-1", Duration::from_secs(60)),
+        "no batch relayed:\n{}",
+        first.log_text()
+    );
     let status = first.signal(SIGKILL);
     assert!(!status.success());
     let port: ferry::ibc::PortId = "transfer".parse().unwrap();
     let chan: ferry::ibc::ChannelId = "channel-0".parse().unwrap();
     let seqs: Vec<u64> = (2..=(N as u64 + 1)).collect();
-    let missing_after_kill = ferry::chain::PacketQueries::unreceived(&*hub, &port, &chan, &seqs).await.unwrap().len();
-    println!("after SIGKILL: {} of {N} packets not yet received", missing_after_kill);
+    let missing_after_kill = ferry::chain::PacketQueries::unreceived(&*hub, &port, &chan, &seqs)
+        .await
+        .unwrap()
+        .len();
+    println!(
+        "after SIGKILL: {} of {N} packets not yet received",
+        missing_after_kill
+    );
 
     // 3. Restart: everything is delivered, acknowledged and the timeout refunded.
     let mut second = net.start_relayer("relayer-2.log");
-    eventually("all packets acknowledged and the timeout relayed", Duration::from_secs(120), || {
-        let l3 = l3.clone();
-        let port = port.clone();
-        let chan = chan.clone();
-        async move { ferry::chain::PacketQueries::commitments(&*l3, &port, &chan).await.ok()?.is_empty().then_some(()) }
-    })
+    eventually(
+        "all packets acknowledged and the timeout relayed",
+        Duration::from_secs(120),
+        || {
+            let l3 = l3.clone();
+            let port = port.clone();
+            let chan = chan.clone();
+            async move {
+                ferry::chain::PacketQueries::commitments(&*l3, &port, &chan)
+                    .await
+                    .ok()?
+                    .is_empty()
+                    .then_some(())
+            }
+        },
+    )
     .await;
-    assert_eq!(state_of(&net, "l3-appchain-1", &timeout_tx), "timed_out_refunded");
-    assert_eq!(net.balance("l3-appchain-1", "user", "samoleans").await, before - N as u128, "the timed-out 5 are refunded, the 60 sent");
+    assert_eq!(
+        state_of(&net, "l3-appchain-1", &timeout_tx),
+        "timed_out_refunded"
+    );
+    assert_eq!(
+        net.balance("l3-appchain-1", "user", "samoleans").await,
+        before - N as u128,
+        "the timed-out 5 are refunded, the 60 sent"
+    );
     let voucher = ferry::cli::voucher_denom("transfer/channel-0/samoleans");
-    assert_eq!(net.balance("settlement-1", "user", &voucher).await, N as u128);
+    assert_eq!(
+        net.balance("settlement-1", "user", &voucher).await,
+        N as u128
+    );
 
     // Exactly once: no packet message was ever submitted twice, across the kill and restart.
-    assert_eq!(count_msgs(&hub, "/ibc.core.channel.v1.MsgRecvPacket").await, N, "MsgRecvPacket count");
-    assert_eq!(count_msgs(&l3, "/ibc.core.channel.v1.MsgAcknowledgement").await, N, "MsgAcknowledgement count");
-    assert_eq!(count_msgs(&l3, "/ibc.core.channel.v1.MsgTimeout").await, 1, "MsgTimeout count");
+    assert_eq!(
+        count_msgs(&hub, "/ibc.core.channel.v1.MsgRecvPacket").await,
+        N,
+        "MsgRecvPacket count"
+    );
+    assert_eq!(
+        count_msgs(&l3, "/ibc.core.channel.v1.MsgAcknowledgement").await,
+        N,
+        "MsgAcknowledgement count"
+    );
+    assert_eq!(
+        count_msgs(&l3, "/ibc.core.channel.v1.MsgTimeout").await,
+        1,
+        "MsgTimeout count"
+    );
 
     let status = second.signal(SIGTERM);
     assert!(status.success(), "{}", second.log_text());

@@ -12,9 +12,15 @@ pub fn ferry_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("FERRY_BIN") {
         return PathBuf::from(p);
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
     let bin = target.join("debug/ferry");
-    assert!(bin.exists(), "{} missing: run `cargo build -p ferry --bin ferry` first (make test does)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} missing: run `cargo build -p ferry --bin ferry` first (make test does)",
+        bin.display()
+    );
     bin
 }
 
@@ -29,7 +35,11 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("ferry-test-{tag}-{}-{}", std::process::id(), Instant::now().elapsed().as_nanos()));
+        let dir = std::env::temp_dir().join(format!(
+            "ferry-test-{tag}-{}-{}",
+            std::process::id(),
+            Instant::now().elapsed().as_nanos()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
@@ -54,9 +64,16 @@ impl TestNet {
         // Tests must not collide with a relayer on 9464: give every test its own metrics port.
         let port = ferry::devnet::free_port();
         let cfg = state.ferry_home.join("config.toml");
-        let text = std::fs::read_to_string(&cfg).unwrap().replace(&format!("listen = \"{}\"", state.metrics), &format!("listen = \"127.0.0.1:{port}\""));
+        let text = std::fs::read_to_string(&cfg).unwrap().replace(
+            &format!("listen = \"{}\"", state.metrics),
+            &format!("listen = \"127.0.0.1:{port}\""),
+        );
         std::fs::write(&cfg, text).unwrap();
-        TestNet { devnet, state, _tmp: tmp }
+        TestNet {
+            devnet,
+            state,
+            _tmp: tmp,
+        }
     }
 
     pub fn home(&self) -> &Path {
@@ -64,19 +81,31 @@ impl TestNet {
     }
 
     pub fn metrics_url(&self) -> String {
-        let cfg = ferry::config::load(&self.home().join("config.toml")).unwrap().0;
+        let cfg = ferry::config::load(&self.home().join("config.toml"))
+            .unwrap()
+            .0;
         format!("http://{}/metrics", cfg.telemetry.listen)
     }
 
     /// Run `ferry --home <devnet home> args…` to completion.
     pub fn ferry(&self, args: &[&str]) -> Output {
-        Command::new(ferry_bin()).arg("--home").arg(self.home()).args(args).output().expect("run ferry")
+        Command::new(ferry_bin())
+            .arg("--home")
+            .arg(self.home())
+            .args(args)
+            .output()
+            .expect("run ferry")
     }
 
     /// Like [`ferry`], asserting success; returns stdout.
     pub fn ferry_ok(&self, args: &[&str]) -> String {
         let out = self.ferry(args);
-        assert!(out.status.success(), "ferry {args:?} failed:\nstdout: {}\nstderr: {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "ferry {args:?} failed:\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -92,7 +121,10 @@ impl TestNet {
             .stderr(Stdio::from(f))
             .spawn()
             .expect("spawn ferry start");
-        Relayer { child: Some(child), log }
+        Relayer {
+            child: Some(child),
+            log,
+        }
     }
 
     pub fn address(&self, role: &str) -> String {
@@ -101,14 +133,26 @@ impl TestNet {
 
     /// A chain handle through Ferry's library (for queries).
     pub fn chain(&self, id: &str) -> std::sync::Arc<ferry::chain::cosmos::CosmosChain> {
-        let cfg = ferry::config::load(&self.home().join("config.toml")).unwrap().0;
-        let c = cfg.chains.iter().find(|c| c.id.as_str() == id).unwrap().clone();
-        let key = ferry::keys::KeyStore::new(self.home()).load("relayer").unwrap();
+        let cfg = ferry::config::load(&self.home().join("config.toml"))
+            .unwrap()
+            .0;
+        let c = cfg
+            .chains
+            .iter()
+            .find(|c| c.id.as_str() == id)
+            .unwrap()
+            .clone();
+        let key = ferry::keys::KeyStore::new(self.home())
+            .load("relayer")
+            .unwrap();
         ferry::chain::cosmos::CosmosChain::new(c, key).unwrap()
     }
 
     pub async fn balance(&self, chain: &str, role: &str, denom: &str) -> u128 {
-        self.chain(chain).balance(&self.address(role), denom).await.unwrap()
+        self.chain(chain)
+            .balance(&self.address(role), denom)
+            .await
+            .unwrap()
     }
 }
 
@@ -180,7 +224,10 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(t.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            t.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
