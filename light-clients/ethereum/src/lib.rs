@@ -28,6 +28,8 @@ pub mod trie;
 
 #[cfg(any(test, feature = "builder"))]
 pub mod builder;
+#[cfg(test)]
+mod trie_tests;
 
 pub use chain::{
     confirmations, is_final, verify_chain, verify_finality, verify_link, verify_not_from_future,

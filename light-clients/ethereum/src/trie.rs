@@ -26,7 +26,7 @@ enum Node<'a> {
     /// The empty trie (`0x80`), only as a root.
     Empty,
     Branch {
-        children: [Option<ChildRef<'a>>; 16],
+        children: Box<[Option<ChildRef<'a>>; 16]>,
         value: Option<Vec<u8>>,
     },
     Leaf {
@@ -103,7 +103,7 @@ fn decode_node(raw: &[u8], index: usize) -> Result<Node<'_>, Error> {
     let items = rlp_util::list_items(raw).map_err(malformed(index))?;
     match items.len() {
         17 => {
-            let mut children = [None; 16];
+            let mut children = Box::new([None; 16]);
             for (slot, item) in children.iter_mut().zip(&items) {
                 *slot = decode_child(item, index)?;
             }
