@@ -143,6 +143,34 @@ async fn handshake_then_transfers_both_ways() {
         "error ack must refund"
     );
 
+    // A transfer signed with the relayer's own key while it runs: the relayer's local account sequence
+    // on l3 goes stale, and it must recover ("account sequence mismatch") to relay the ack back.
+    let out = net.ferry_ok(&[
+        "--json",
+        "transfer",
+        "--path",
+        "l3-settlement",
+        "--from-chain",
+        "l3-appchain-1",
+        "--amount",
+        "3samoleans",
+        "--to",
+        &user,
+        "--wait",
+    ]);
+    assert_eq!(last_json(&out)["state"], "acknowledged", "{out}");
+    let metrics = reqwest::get(net.metrics_url())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .contains(r#"ferry_txs_failed_total{chain="l3-appchain-1",error="sequence_mismatch"}"#),
+        "no recovered mismatch seen:\n{metrics}"
+    );
+
     // Queries.
     let st = last_json(&net.ferry_ok(&["--json", "query", "transfer", "l3-appchain-1", &tx1]));
     assert_eq!(st["state"], "acknowledged");

@@ -111,20 +111,25 @@ impl CosmosChain {
             .grpc_query("/cosmos.tx.v1beta1.Service/Simulate", &req, None)
             .await
             .map_err(|e| {
-                metrics().tx_failed(self.id.as_str(), TxErrorKind::Simulation);
-                match e {
-                    ChainError::Query { code, log, .. } => ChainError::Tx {
-                        chain: self.id.clone(),
-                        kind: if log.contains("account sequence mismatch") {
+                let (kind, err) = match e {
+                    ChainError::Query { code, log, .. } => {
+                        let kind = if log.contains("account sequence mismatch") {
                             TxErrorKind::SequenceMismatch
                         } else {
                             TxErrorKind::Simulation
-                        },
-                        code,
-                        log,
-                    },
-                    other => other,
-                }
+                        };
+                        let err = ChainError::Tx {
+                            chain: self.id.clone(),
+                            kind,
+                            code,
+                            log,
+                        };
+                        (kind, err)
+                    }
+                    other => (TxErrorKind::Simulation, other),
+                };
+                metrics().tx_failed(self.id.as_str(), kind);
+                err
             })?;
         let used = res
             .gas_info
