@@ -129,6 +129,13 @@ pub async fn run(
             ids.clone(),
             shutdown.clone(),
         ));
+        crate::chain::cosmos::misbehaviour::watch_path(
+            a.clone(),
+            b.clone(),
+            ids.client_a.clone(),
+            ids.client_b.clone(),
+            shutdown.clone(),
+        );
     }
     for chain in chains.values() {
         tokio::spawn(monitor_wallet(chain.clone(), shutdown.clone()));

@@ -265,6 +265,7 @@ impl Headers for CosmosChain {
     ) -> Result<Vec<Msg>> {
         let base = self.anchored_block(trusted.revision_height, anchor).await?;
         let chain = self.verify_to(&base, target.revision_height).await?;
+        self.witness_gate(&base, &chain).await?;
         let mut prev = &base;
         let mut msgs = Vec::with_capacity(chain.len());
         for block in &chain {

@@ -5,6 +5,7 @@ mod events;
 pub use events::{flatten as flatten_events, parse_packet_event};
 pub mod handshake;
 mod headers;
+pub mod misbehaviour;
 pub mod query;
 mod rpc;
 mod tx;
@@ -36,6 +37,7 @@ pub struct CosmosChain {
     pub address: String,
     signer: tokio::sync::Mutex<tx::SignerState>,
     light: LightBlockCache,
+    pub witness: misbehaviour::Witness,
 }
 
 impl CosmosChain {
@@ -51,6 +53,7 @@ impl CosmosChain {
             address,
             signer: tokio::sync::Mutex::new(tx::SignerState::default()),
             light: LightBlockCache::default(),
+            witness: misbehaviour::Witness::new(&config.id, config.witness_rpc.as_deref()),
             config,
         }))
     }
