@@ -100,7 +100,6 @@ impl Transfer<'_> {
             timeout_height: Some(Default::default()),
             timeout_timestamp: (now + self.timeout).as_nanos() as u64,
             memo: self.memo.into(),
-            ..Default::default()
         };
         Msg {
             type_url: "/ibc.applications.transfer.v1.MsgTransfer".into(),

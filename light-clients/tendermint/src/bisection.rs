@@ -13,7 +13,7 @@ pub enum Step {
     /// Fetch the block at this height next.
     Fetch(Height),
     /// The target verified; the new trusted state.
-    Done(TrustedState),
+    Done(Box<TrustedState>),
 }
 
 pub struct Bisection {
@@ -61,7 +61,7 @@ impl Bisection {
                 self.pending.pop();
                 match self.pending.last() {
                     Some(h) => Ok(Step::Fetch(*h)),
-                    None => Ok(Step::Done(self.trusted.clone())),
+                    None => Ok(Step::Done(Box::new(self.trusted.clone()))),
                 }
             }
             Err(VerificationError::NotEnoughTrust { .. }) => {

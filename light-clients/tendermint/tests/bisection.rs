@@ -35,7 +35,7 @@ fn run(blocks: &HashMap<u64, LightBlock>, from: u64, to: u64) -> (Result<Trusted
             Ok(Step::Fetch(h)) => next = Some(h),
             Ok(Step::Done(state)) => {
                 assert_eq!(b.next_height(), None);
-                return (Ok(state), fetched);
+                return (Ok(*state), fetched);
             }
             Err(e) => return (Err(e), fetched),
         }

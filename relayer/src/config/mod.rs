@@ -126,28 +126,6 @@ pub enum ConfigError {
     Invalid(Vec<Issue>),
 }
 
-#[cfg(test)]
-mod filter_tests {
-    use super::*;
-
-    #[test]
-    fn allow_and_deny_lists() {
-        let (c0, c1): (ChannelId, ChannelId) =
-            ("channel-0".parse().unwrap(), "channel-1".parse().unwrap());
-        assert!(ChannelFilter::default().permits(&c0));
-        let allow = ChannelFilter {
-            allow: vec![c0.clone()],
-            deny: vec![],
-        };
-        assert!(allow.permits(&c0) && !allow.permits(&c1));
-        let deny = ChannelFilter {
-            allow: vec![],
-            deny: vec![c1.clone()],
-        };
-        assert!(deny.permits(&c0) && !deny.permits(&c1));
-    }
-}
-
 /// Load, apply `FERRY_*` overrides, and validate. Warnings are returned beside the config.
 pub fn load(path: &Path) -> Result<(Config, Vec<Issue>), ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -180,4 +158,26 @@ pub fn default_home() -> PathBuf {
     }
     let home = std::env::var("HOME").unwrap_or_else(|_| ".".into());
     PathBuf::from(home).join(".ferry")
+}
+
+#[cfg(test)]
+mod filter_tests {
+    use super::*;
+
+    #[test]
+    fn allow_and_deny_lists() {
+        let (c0, c1): (ChannelId, ChannelId) =
+            ("channel-0".parse().unwrap(), "channel-1".parse().unwrap());
+        assert!(ChannelFilter::default().permits(&c0));
+        let allow = ChannelFilter {
+            allow: vec![c0.clone()],
+            deny: vec![],
+        };
+        assert!(allow.permits(&c0) && !allow.permits(&c1));
+        let deny = ChannelFilter {
+            allow: vec![],
+            deny: vec![c1.clone()],
+        };
+        assert!(deny.permits(&c0) && !deny.permits(&c1));
+    }
 }

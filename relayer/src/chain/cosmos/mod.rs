@@ -133,7 +133,7 @@ impl Heights for CosmosChain {
     async fn latest(&self) -> Result<(Height, u64)> {
         let s = self
             .rpc
-            .call("status", |c| tendermint_rpc::Client::status(c))
+            .call("status", tendermint_rpc::Client::status)
             .await?;
         let h = s.sync_info.latest_block_height.value();
         crate::telemetry::metrics().latest_height(self.id.as_str(), h);
