@@ -175,6 +175,25 @@ async fn fork_is_detected_evidence_freezes_client_and_relaying_stops() {
     .await;
     assert!(count >= 1.0, "ferry_misbehaviour_detected_total = {count}");
 
+    // The check before every client update, through the library: a fresh handle of the L3 (with
+    // the witness from the config) refuses to build the update and halts.
+    let l3 = net.chain("l3-appchain-1");
+    assert!(l3.witness.configured());
+    let trusted_h = ferry::ibc::Height::new(1, trusted);
+    let anchor = ferry::chain::ClientHost::consensus_anchor(&*hub, &client, trusted_h)
+        .await
+        .unwrap();
+    let target = ferry::chain::Heights::latest(&*l3).await.unwrap().0;
+    let err = ferry::chain::Headers::client_headers(&*l3, trusted_h, target, &anchor)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("conflicting headers"), "{err}");
+    assert!(l3.witness.halted().is_some());
+    let err = ferry::chain::Headers::client_headers(&*l3, trusted_h, target, &anchor)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("is halted"), "{err}");
+
     // A transfer sent now is not relayed.
     let user = net.address("user");
     let out = net.ferry_ok(&[

@@ -60,7 +60,7 @@ pub async fn start_fork(
         format!("127.0.0.1:{grpc}"),
         format!("tcp://127.0.0.1:{p2p}"),
     );
-    let child = std::process::Command::new(&state.simd)
+    let mut child = std::process::Command::new(&state.simd)
         .args([
             "start",
             "--home",
@@ -93,7 +93,11 @@ pub async fn start_fork(
         })?;
     let pid = child.id();
     let pid_file = dir.join(format!("{chain}-fork.pid"));
-    std::fs::write(&pid_file, pid.to_string()).map_err(io(&pid_file))?;
+    if let Err(e) = std::fs::write(&pid_file, pid.to_string()) {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(io(&pid_file)(e));
+    }
     let info = NodeInfo {
         chain_id: chain.into(),
         home,
@@ -103,8 +107,19 @@ pub async fn start_fork(
         pid,
         log,
     };
+    // Right after spawn the child may not have exec'd simd yet (its cmdline is still ours), and
+    // `wait_ready` gives up on a node that does not look alive: wait for the exec first.
+    let exec_deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !node::alive(pid, &info.home) && std::time::Instant::now() < exec_deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     if let Err(e) = node::wait_ready(&info, 90).await {
-        stop_fork(&info);
+        // Our own child: stop it through its handle, whatever /proc says.
+        let _ = child.kill();
+        let _ = child.wait();
         return Err(e);
     }
     Ok(info)
