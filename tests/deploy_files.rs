@@ -1236,7 +1236,7 @@ fn systemd_unit() {
     {
         errors.push("[Service] needs DynamicUser=yes or a dedicated User=".into());
     }
-    if kv.get("Install.WantedBy").is_none() {
+    if !kv.contains_key("Install.WantedBy") {
         errors.push("[Install] WantedBy= missing".into());
     }
     assert!(
@@ -1327,7 +1327,7 @@ fn containerfile() {
     let user = text
         .lines()
         .filter_map(|l| l.trim().strip_prefix("USER "))
-        .last()
+        .next_back()
         .expect("USER in runtime stage");
     assert!(
         !["root", "0", "0:0"].contains(&user.trim()),

@@ -99,12 +99,29 @@ pub async fn run(
     let chains = open_chains(&cfg, home)?;
     for chain in chains.values() {
         chain.latest().await?;
+        metrics().init_chain(chain.id.as_str());
+        metrics().init_verification(
+            chain.id.as_str(),
+            ferry_light_client_tendermint::VerificationError::REASONS,
+        );
     }
     let mut workers = Vec::new();
     for path in &cfg.paths {
         let (a, b) = (chains[&path.a.chain].clone(), chains[&path.b.chain].clone());
         let ids = resolve_path(path, &a, &b).await?;
         tracing::info!(path = %path.name, channel_a = %ids.channel_a, channel_b = %ids.channel_b, "relaying path");
+        metrics().init_path_side(
+            a.id.as_str(),
+            b.id.as_str(),
+            ids.channel_a.as_str(),
+            ids.client_a.as_str(),
+        );
+        metrics().init_path_side(
+            b.id.as_str(),
+            a.id.as_str(),
+            ids.channel_b.as_str(),
+            ids.client_b.as_str(),
+        );
         let worker = PathWorker {
             name: path.name.clone(),
             a: Side {

@@ -41,6 +41,9 @@ pub struct Lane {
     acks: BTreeMap<u64, Pending>,
     timeouts: BTreeMap<u64, Pending>,
     done: VecDeque<(PacketKind, u64)>,
+    /// After a failed flush, the next one waits until then (exponential backoff).
+    retry_at: Option<Instant>,
+    failures: u32,
 }
 
 enum Item {
@@ -73,6 +76,8 @@ impl Lane {
             acks: BTreeMap::new(),
             timeouts: BTreeMap::new(),
             done: VecDeque::new(),
+            retry_at: None,
+            failures: 0,
         }
     }
 
@@ -155,14 +160,29 @@ impl Lane {
     pub async fn flush(&mut self) -> LaneReport {
         let mut report = LaneReport::default();
         let (dst_id, src_id, channel) = self.labels();
-        match tokio::time::timeout(FLUSH_LIMIT, self.flush_inner(&mut report)).await {
-            Ok(Ok(())) => {}
+        if self.retry_at.is_some_and(|t| Instant::now() < t) {
+            return report;
+        }
+        let outcome = tokio::time::timeout(FLUSH_LIMIT, self.flush_inner(&mut report)).await;
+        let failed = match outcome {
+            Ok(Ok(())) => false,
             Ok(Err(e)) => {
-                tracing::warn!(dst = %dst_id, src = %src_id, error = %e, "relay attempt failed; will retry")
+                tracing::warn!(dst = %dst_id, src = %src_id, error = %e, failures = self.failures + 1, "relay attempt failed; will retry");
+                true
             }
             Err(_) => {
-                tracing::warn!(dst = %dst_id, src = %src_id, "relay attempt took over {}s; abandoned, will retry", FLUSH_LIMIT.as_secs())
+                tracing::warn!(dst = %dst_id, src = %src_id, "relay attempt took over {}s; abandoned, will retry", FLUSH_LIMIT.as_secs());
+                true
             }
+        };
+        if failed {
+            self.failures = self.failures.saturating_add(1);
+            let wait =
+                std::time::Duration::from_millis(200u64.saturating_mul(1 << self.failures.min(7)));
+            self.retry_at = Some(Instant::now() + wait.min(std::time::Duration::from_secs(15)));
+        } else {
+            self.failures = 0;
+            self.retry_at = None;
         }
         let (src_chan, dst_chan) = (self.src.channel.to_string(), channel);
         // Backlog seen from the packets' source chain: recvs pending here were sent on src.

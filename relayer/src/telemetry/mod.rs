@@ -45,6 +45,17 @@ pub enum TxErrorKind {
 }
 
 impl TxErrorKind {
+    pub const ALL: [TxErrorKind; 8] = [
+        TxErrorKind::SequenceMismatch,
+        TxErrorKind::OutOfGas,
+        TxErrorKind::InsufficientFee,
+        TxErrorKind::Simulation,
+        TxErrorKind::Rpc,
+        TxErrorKind::Timeout,
+        TxErrorKind::Rejected,
+        TxErrorKind::Other,
+    ];
+
     pub fn label(self) -> &'static str {
         match self {
             TxErrorKind::SequenceMismatch => "sequence_mismatch",
@@ -419,8 +430,48 @@ impl Metrics {
         self.rpc_duration
             .with_label_values(&[chain, method])
             .observe(secs);
+        // Created at 0 with the first request, so rate() sees the first error.
+        let errors = self.rpc_errors.with_label_values(&[chain, method]);
         if !ok {
-            self.rpc_errors.with_label_values(&[chain, method]).inc();
+            errors.inc();
+        }
+    }
+
+    /// Create a chain's series at zero, so the first event of each shows in rate() and panels
+    /// read 0 rather than "no data".
+    pub fn init_chain(&self, chain: &str) {
+        self.txs_submitted.with_label_values(&[chain]);
+        self.txs_confirmed.with_label_values(&[chain]);
+        for kind in TxErrorKind::ALL {
+            self.txs_failed.with_label_values(&[chain, kind.label()]);
+        }
+        self.gas_used.with_label_values(&[chain]);
+        self.ws_reconnects.with_label_values(&[chain]);
+    }
+
+    /// Create one path side's series at zero (`chain` submits, `counterparty` proves).
+    pub fn init_path_side(&self, chain: &str, counterparty: &str, channel: &str, client: &str) {
+        for kind in [PacketKind::Recv, PacketKind::Ack, PacketKind::Timeout] {
+            self.packets_relayed
+                .with_label_values(&[chain, counterparty, channel, kind.label()]);
+            self.packets_skipped
+                .with_label_values(&[chain, counterparty, channel, kind.label()]);
+        }
+        self.recv_latency
+            .with_label_values(&[chain, counterparty, channel]);
+        self.ack_latency
+            .with_label_values(&[chain, counterparty, channel]);
+        self.client_updates_submitted
+            .with_label_values(&[chain, client]);
+        self.client_updates_skipped
+            .with_label_values(&[chain, client]);
+        self.misbehaviour.with_label_values(&[chain, client]);
+    }
+
+    /// Create the verification-failure series of a chain at zero, one per reason.
+    pub fn init_verification(&self, chain: &str, reasons: &[&'static str]) {
+        for r in reasons {
+            self.verification_failures.with_label_values(&[chain, r]);
         }
     }
     pub fn rpc_up(&self, chain: &str, up: bool) {

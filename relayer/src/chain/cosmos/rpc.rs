@@ -53,13 +53,31 @@ impl Rpc {
         F: Fn(&'a HttpClient) -> Fut,
         Fut: Future<Output = std::result::Result<T, tendermint_rpc::Error>>,
     {
+        self.call_expecting(method, f, |_| false).await
+    }
+
+    /// Like [`Rpc::call`], where answers for which `expected` holds (e.g. "tx not found" while
+    /// waiting for a tx to commit) are normal and not counted as RPC errors.
+    pub async fn call_expecting<'a, T, F, Fut>(
+        &'a self,
+        method: &'static str,
+        f: F,
+        expected: impl Fn(&tendermint_rpc::Error) -> bool,
+    ) -> Result<T>
+    where
+        F: Fn(&'a HttpClient) -> Fut,
+        Fut: Future<Output = std::result::Result<T, tendermint_rpc::Error>>,
+    {
         let start = self.active.load(Ordering::Relaxed);
         let mut last = String::new();
         for i in 0..self.clients.len() {
             let idx = (start + i) % self.clients.len();
             let t = Instant::now();
             let res = f(&self.clients[idx]).await;
-            let ok = res.is_ok();
+            let ok = match &res {
+                Ok(_) => true,
+                Err(e) => expected(e),
+            };
             metrics().rpc(self.chain.as_str(), method, t.elapsed().as_secs_f64(), ok);
             match res {
                 Ok(v) => {

@@ -234,7 +234,11 @@ impl CosmosChain {
         loop {
             match self
                 .rpc
-                .call("tx", |c| tendermint_rpc::Client::tx(c, hash, false))
+                .call_expecting(
+                    "tx",
+                    |c| tendermint_rpc::Client::tx(c, hash, false),
+                    |e| e.to_string().contains("not found"),
+                )
                 .await
             {
                 Ok(res) => {
