@@ -166,10 +166,12 @@ fn hex_bytes(v: &Value) -> Vec<u8> {
         .as_str()
         .unwrap_or_else(|| panic!("not a hex string: {v}"));
     let s = s.strip_prefix("0x").unwrap_or(s);
-    assert!(s.len() % 2 == 0, "odd hex: {s}");
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+    s.as_bytes()
+        .chunks(2)
+        .map(|pair| {
+            assert_eq!(pair.len(), 2, "odd hex: {s}");
+            u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).expect("hex")
+        })
         .collect()
 }
 
