@@ -205,7 +205,9 @@ pub trait Submit: Send + Sync {
     async fn submit(&self, msgs: Vec<Msg>, packets: usize) -> Result<TxOutcome>;
     /// Sign and broadcast without waiting; returns a handle to confirm later. Lets the router keep
     /// several txs in the mempool while the signer's sequence advances locally.
-    async fn broadcast(&self, msgs: Vec<Msg>, packets: usize) -> Result<PendingTx>;
+    /// `after`: messages of an earlier tx of this signer, not yet committed, that `msgs` depend on
+    /// (a client update); used only to simulate gas, so `msgs` can join the mempool right behind it.
+    async fn broadcast(&self, msgs: Vec<Msg>, packets: usize, after: &[Msg]) -> Result<PendingTx>;
     async fn confirm(&self, pending: PendingTx) -> Result<TxOutcome>;
     fn max_msgs_per_tx(&self) -> usize;
     fn max_tx_bytes(&self) -> usize;

@@ -333,6 +333,8 @@ impl Lane {
             .collect();
         let max_bytes = self.dst.chain.max_tx_bytes();
         let mut chunks: Vec<(Vec<Msg>, Vec<Item>)> = Vec::new();
+        // Later chunks depend on the update in the first one; they are simulated behind it.
+        let prelude = updates.clone();
         let mut cur: (Vec<Msg>, Vec<Item>) = (updates, Vec::new());
         let mut bytes: usize = cur.0.iter().map(|m| m.value.len() + 64).sum::<usize>() + 1024;
         for (item, m) in msgs.drain(..) {
@@ -349,18 +351,15 @@ impl Lane {
             chunks.push(cur);
         }
         tracing::debug!(dst = %dst_id, chunks = chunks.len(), "flush: submitting");
-        let mut chunks = chunks.into_iter();
-        if let Some((msgs, items)) = chunks.next() {
-            let n = items.len();
-            let out = self.dst.chain.submit(msgs, n).await?;
-            tracing::info!(tx = %out.hash, height = out.height, packets = n, "relayed batch to {dst_id}");
-            self.finish(items, report);
-        }
+        // Every chunk goes into the mempool back to back (one signer, consecutive sequences, so
+        // blocks keep their order); then each is confirmed. The first carries the client update.
         let mut pending = Vec::new();
-        for (msgs, items) in chunks {
+        for (i, (msgs, items)) in chunks.into_iter().enumerate() {
             let n = items.len();
-            match self.dst.chain.broadcast(msgs, n).await {
+            let after: &[Msg] = if i == 0 { &[] } else { &prelude };
+            match self.dst.chain.broadcast(msgs, n, after).await {
                 Ok(tx) => pending.push((tx, items)),
+                Err(e) if i == 0 => return Err(e),
                 Err(e) => {
                     tracing::warn!(error = %e, "broadcast failed; items stay queued");
                     break;

@@ -102,8 +102,30 @@ impl CosmosChain {
             .map_err(|e| ChainError::Other(format!("tx encoding: {e}")))
     }
 
-    /// Gas for `msgs`: simulated × multiplier, capped at `max_gas`.
-    async fn estimate_gas(&self, msgs: &[Msg], memo: &str, account: (u64, u64)) -> Result<u64> {
+    /// Gas for `msgs`: simulated × multiplier, capped at `max_gas`. `after` are messages of an
+    /// earlier tx of this signer, not yet committed, that `msgs` depend on (a client update): they
+    /// are simulated in front of `msgs` and their own gas is subtracted.
+    async fn estimate_gas(
+        &self,
+        msgs: &[Msg],
+        memo: &str,
+        account: (u64, u64),
+        after: &[Msg],
+    ) -> Result<u64> {
+        let used = if after.is_empty() {
+            self.simulate_raw(msgs, memo, account).await?
+        } else {
+            let all: Vec<Msg> = after.iter().chain(msgs).cloned().collect();
+            let both = self.simulate_raw(&all, memo, account).await?;
+            let prelude = self.simulate_raw(after, memo, account).await?;
+            both.saturating_sub(prelude).max(both / 4)
+        };
+        let gas = ((used as f64) * self.config.gas_multiplier).ceil() as u64;
+        Ok(gas.min(self.config.max_gas))
+    }
+
+    /// Gas used by `msgs` in a simulation.
+    async fn simulate_raw(&self, msgs: &[Msg], memo: &str, account: (u64, u64)) -> Result<u64> {
         let tx_bytes = self.sign(msgs, memo, self.config.default_gas, 0, account)?;
         #[allow(deprecated)]
         let req = SimulateRequest { tx: None, tx_bytes };
@@ -131,12 +153,10 @@ impl CosmosChain {
                 metrics().tx_failed(self.id.as_str(), kind);
                 err
             })?;
-        let used = res
+        Ok(res
             .gas_info
             .map(|g| g.gas_used)
-            .unwrap_or(self.config.default_gas);
-        let gas = ((used as f64) * self.config.gas_multiplier).ceil() as u64;
-        Ok(gas.min(self.config.max_gas))
+            .unwrap_or(self.config.default_gas))
     }
 
     pub fn fee_for(&self, gas: u64) -> u128 {
@@ -149,6 +169,7 @@ impl CosmosChain {
         msgs: Vec<Msg>,
         memo: &str,
         packets: usize,
+        after: &[Msg],
     ) -> Result<PendingTx> {
         let mut signer = self.signer.lock().await;
         for attempt in 0..3 {
@@ -160,7 +181,7 @@ impl CosmosChain {
                     a
                 }
             };
-            let gas = match self.estimate_gas(&msgs, memo, account).await {
+            let gas = match self.estimate_gas(&msgs, memo, account, after).await {
                 Ok(g) => g,
                 Err(ChainError::Tx {
                     kind: TxErrorKind::SequenceMismatch,
@@ -290,11 +311,11 @@ impl CosmosChain {
 #[async_trait]
 impl Submit for CosmosChain {
     async fn submit(&self, msgs: Vec<Msg>, packets: usize) -> Result<TxOutcome> {
-        let pending = self.broadcast_msgs(msgs, "", packets).await?;
+        let pending = self.broadcast_msgs(msgs, "", packets, &[]).await?;
         self.confirm_tx(pending).await
     }
-    async fn broadcast(&self, msgs: Vec<Msg>, packets: usize) -> Result<PendingTx> {
-        self.broadcast_msgs(msgs, "", packets).await
+    async fn broadcast(&self, msgs: Vec<Msg>, packets: usize, after: &[Msg]) -> Result<PendingTx> {
+        self.broadcast_msgs(msgs, "", packets, after).await
     }
     async fn confirm(&self, pending: PendingTx) -> Result<TxOutcome> {
         self.confirm_tx(pending).await
