@@ -10,39 +10,18 @@ use tendermint_rpc::query::Query;
 
 /// How many messages of type `action` all committed txs on `chain` carried.
 async fn count_msgs(chain: &CosmosChain, action: &str) -> usize {
-    let mut total = 0;
-    let mut page = 1;
-    loop {
-        let q = Query::eq("message.action", action);
-        let res = chain
-            .rpc
-            .call("tx_search", |c| {
-                tendermint_rpc::Client::tx_search(
-                    c,
-                    q.clone(),
-                    false,
-                    page,
-                    100,
-                    tendermint_rpc::Order::Ascending,
-                )
-            })
-            .await
-            .unwrap();
-        for tx in &res.txs {
-            if tx.tx_result.code.is_ok() {
-                total += ferry::chain::cosmos::flatten_events(&tx.tx_result.events)
-                    .iter()
-                    .filter(|(k, attrs)| {
-                        k == "message" && attrs.iter().any(|(a, v)| a == "action" && v == action)
-                    })
-                    .count();
-            }
-        }
-        if (page as usize) * 100 >= res.total_count as usize {
-            return total;
-        }
-        page += 1;
-    }
+    let txs = ferry_tests::search_txs(chain, Query::eq("message.action", action)).await;
+    txs.iter()
+        .filter(|tx| tx.tx_result.code.is_ok())
+        .map(|tx| {
+            ferry::chain::cosmos::flatten_events(&tx.tx_result.events)
+                .iter()
+                .filter(|(k, attrs)| {
+                    k == "message" && attrs.iter().any(|(a, v)| a == "action" && v == action)
+                })
+                .count()
+        })
+        .sum()
 }
 
 fn state_of(net: &TestNet, chain: &str, hash: &str) -> String {

@@ -17,37 +17,17 @@ const N: usize = 1000;
 /// (sequence → block height) of packet events of `kind` on `chain`, from tx_search.
 async fn event_heights(chain: &CosmosChain, kind: &str, key: &str) -> BTreeMap<u64, u64> {
     let mut out = BTreeMap::new();
-    let mut page = 1;
-    loop {
-        let q = Query::eq(format!("{kind}.{key}"), "channel-0");
-        let res = chain
-            .rpc
-            .call("tx_search", |c| {
-                tendermint_rpc::Client::tx_search(
-                    c,
-                    q.clone(),
-                    false,
-                    page,
-                    100,
-                    tendermint_rpc::Order::Ascending,
-                )
-            })
-            .await
-            .unwrap();
-        for tx in &res.txs {
-            for (k, attrs) in ferry::chain::cosmos::flatten_events(&tx.tx_result.events) {
-                if k == kind {
-                    if let Some((_, s)) = attrs.iter().find(|(a, _)| a == "packet_sequence") {
-                        out.entry(s.parse().unwrap()).or_insert(tx.height.value());
-                    }
+    for tx in ferry_tests::search_txs(chain, Query::eq(format!("{kind}.{key}"), "channel-0")).await
+    {
+        for (k, attrs) in ferry::chain::cosmos::flatten_events(&tx.tx_result.events) {
+            if k == kind {
+                if let Some((_, s)) = attrs.iter().find(|(a, _)| a == "packet_sequence") {
+                    out.entry(s.parse().unwrap()).or_insert(tx.height.value());
                 }
             }
         }
-        if (page as usize) * 100 >= res.total_count as usize {
-            return out;
-        }
-        page += 1;
     }
+    out
 }
 
 fn metric_sum(text: &str, name: &str) -> f64 {

@@ -231,3 +231,34 @@ where
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+/// Every tx on `chain` matching `query`, all pages, oldest first.
+pub async fn search_txs(
+    chain: &ferry::chain::cosmos::CosmosChain,
+    query: tendermint_rpc::query::Query,
+) -> Vec<tendermint_rpc::endpoint::tx::Response> {
+    let mut out = Vec::new();
+    for page in 1.. {
+        let q = query.clone();
+        let res = chain
+            .rpc
+            .call("tx_search", |c| {
+                tendermint_rpc::Client::tx_search(
+                    c,
+                    q.clone(),
+                    false,
+                    page,
+                    100,
+                    tendermint_rpc::Order::Ascending,
+                )
+            })
+            .await
+            .expect("tx_search");
+        let total = res.total_count as usize;
+        out.extend(res.txs);
+        if page as usize * 100 >= total {
+            break;
+        }
+    }
+    out
+}

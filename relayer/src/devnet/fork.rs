@@ -15,9 +15,7 @@
 //! The fork's double-sign protection starts empty (`priv_validator_state.json` reset to height 0):
 //! that is the point. Never do this with a real validator key.
 
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::Stdio;
 
 use super::{io, node, DevnetError, DevnetState, NodeInfo};
 
@@ -49,48 +47,15 @@ pub async fn start_fork(
 
     let ports = node::free_ports(3)?;
     let (rpc, grpc, p2p) = (ports[0], ports[1], ports[2]);
-    let h = home
-        .to_str()
-        .ok_or_else(|| DevnetError::Other("devnet path is not UTF-8".into()))?;
     let log = dir.join(format!("{chain}-fork.log"));
-    let log_file = std::fs::File::create(&log).map_err(io(&log))?;
-    let err_file = log_file.try_clone().map_err(io(&log))?;
-    let (rpc_addr, grpc_addr, p2p_addr) = (
-        format!("tcp://127.0.0.1:{rpc}"),
-        format!("127.0.0.1:{grpc}"),
-        format!("tcp://127.0.0.1:{p2p}"),
-    );
-    let mut child = std::process::Command::new(&state.simd)
-        .args([
-            "start",
-            "--home",
-            h,
-            "--pruning",
-            "nothing",
-            "--rpc.laddr",
-            &rpc_addr,
-            "--grpc.address",
-            &grpc_addr,
-            "--p2p.laddr",
-            &p2p_addr,
-        ])
-        .args([
-            "--api.enable=false",
-            "--p2p.persistent_peers",
-            "",
-            "--p2p.seeds",
-            "",
-            "--p2p.pex=false",
-        ])
-        .stdin(Stdio::null())
-        .stdout(log_file)
-        .stderr(err_file)
-        .process_group(0)
-        .spawn()
-        .map_err(|e| DevnetError::Command {
-            cmd: "simd start (fork)".into(),
-            detail: e.to_string(),
-        })?;
+    let no_peers = [
+        "--p2p.persistent_peers",
+        "",
+        "--p2p.seeds",
+        "",
+        "--p2p.pex=false",
+    ];
+    let mut child = node::spawn_simd(&state.simd, &home, &log, (rpc, grpc, p2p), &no_peers)?;
     let pid = child.id();
     let pid_file = dir.join(format!("{chain}-fork.pid"));
     if let Err(e) = std::fs::write(&pid_file, pid.to_string()) {
@@ -102,8 +67,8 @@ pub async fn start_fork(
         chain_id: chain.into(),
         home,
         rpc: format!("http://127.0.0.1:{rpc}"),
-        grpc: grpc_addr,
-        p2p: p2p_addr,
+        grpc: format!("127.0.0.1:{grpc}"),
+        p2p: format!("tcp://127.0.0.1:{p2p}"),
         pid,
         log,
     };

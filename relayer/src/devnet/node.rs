@@ -185,14 +185,41 @@ pub async fn init_and_start(
     )?;
 
     let log = dir.join(format!("{chain_id}.log"));
-    let log_file = std::fs::File::create(&log).map_err(io(&log))?;
-    let err_file = log_file.try_clone().map_err(io(&log))?;
+    let child = spawn_simd(bin, &home, &log, (rpc, grpc, p2p), &[])?;
+    let pid = child.id();
+    std::fs::write(dir.join(format!("{chain_id}.pid")), pid.to_string()).map_err(io(dir))?;
+    Ok(NodeInfo {
+        chain_id: chain_id.into(),
+        home,
+        rpc: format!("http://127.0.0.1:{rpc}"),
+        grpc: format!("127.0.0.1:{grpc}"),
+        p2p: format!("tcp://127.0.0.1:{p2p}"),
+        pid,
+        log,
+    })
+}
+
+/// Start `simd start` for `home` on the given (rpc, grpc, p2p) loopback ports, detached in its own
+/// process group, its output in `log`. `extra` flags follow the standard ones.
+pub fn spawn_simd(
+    bin: &Path,
+    home: &Path,
+    log: &Path,
+    ports: (u16, u16, u16),
+    extra: &[&str],
+) -> Result<std::process::Child, DevnetError> {
+    let h = home
+        .to_str()
+        .ok_or_else(|| DevnetError::Other("devnet path is not UTF-8".into()))?;
+    let log_file = std::fs::File::create(log).map_err(io(log))?;
+    let err_file = log_file.try_clone().map_err(io(log))?;
+    let (rpc, grpc, p2p) = ports;
     let (rpc_addr, grpc_addr, p2p_addr) = (
         format!("tcp://127.0.0.1:{rpc}"),
         format!("127.0.0.1:{grpc}"),
         format!("tcp://127.0.0.1:{p2p}"),
     );
-    let child = std::process::Command::new(bin)
+    std::process::Command::new(bin)
         .args([
             "start",
             "--home",
@@ -201,12 +228,15 @@ pub async fn init_and_start(
             "nothing",
             "--rpc.laddr",
             &rpc_addr,
+        ])
+        .args([
             "--grpc.address",
             &grpc_addr,
             "--p2p.laddr",
             &p2p_addr,
             "--api.enable=false",
         ])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(log_file)
         .stderr(err_file)
@@ -216,18 +246,7 @@ pub async fn init_and_start(
         .map_err(|e| DevnetError::Command {
             cmd: "simd start".into(),
             detail: e.to_string(),
-        })?;
-    let pid = child.id();
-    std::fs::write(dir.join(format!("{chain_id}.pid")), pid.to_string()).map_err(io(dir))?;
-    Ok(NodeInfo {
-        chain_id: chain_id.into(),
-        home,
-        rpc: format!("http://127.0.0.1:{rpc}"),
-        grpc: grpc_addr,
-        p2p: p2p_addr,
-        pid,
-        log,
-    })
+        })
 }
 
 /// Wait until the node has produced a block.
