@@ -2,6 +2,8 @@
 # Compiled artefacts are cached outside the checkout so a fresh clone reuses them.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/ferry/target
 CARGO ?= cargo
+SHELL := /bin/bash
+TEST_LOG := $(CARGO_TARGET_DIR)/ferry-test.log
 
 .PHONY: demo test deps build lint bench bench-light-client devnet-up devnet-down
 
@@ -13,8 +15,10 @@ demo: deps
 test: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) build -p ferry --bin ferry
-	$(CARGO) test --workspace
+	mkdir -p $(CARGO_TARGET_DIR)
+	set -o pipefail; $(CARGO) test --workspace --lib --bins --tests 2>&1 | tee $(TEST_LOG)
 	dashboards/check.sh
+	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' $(TEST_LOG)
 
 ## What the tests and the devnet need on a fresh machine (Go, promtool, ...).
 deps:
