@@ -9,8 +9,7 @@ use std::time::Duration;
 use ferry::devnet::fork::{start_fork, stop_fork};
 use ferry::devnet::NodeInfo;
 use ferry::ibc::ClientId;
-use ferry_tests::{eventually, TestNet, SIGTERM};
-use serde_json::Value;
+use ferry_tests::{eventually, last_json, TestNet, SIGTERM};
 use tendermint_rpc::{Client, HttpClient};
 
 /// Stops the fork node by pid when the test ends, however it ends.
@@ -20,10 +19,6 @@ impl Drop for ForkGuard {
     fn drop(&mut self) {
         stop_fork(&self.0);
     }
-}
-
-fn last_json(out: &str) -> Value {
-    serde_json::from_str(out.lines().last().expect("output")).expect("JSON output")
 }
 
 async fn latest(rpc: &HttpClient) -> u64 {
@@ -196,21 +191,8 @@ async fn fork_is_detected_evidence_freezes_client_and_relaying_stops() {
 
     // A transfer sent now is not relayed.
     let user = net.address("user");
-    let out = net.ferry_ok(&[
-        "--json",
-        "transfer",
-        "--path",
-        "l3-settlement",
-        "--from-chain",
-        "l3-appchain-1",
-        "--amount",
-        "5samoleans",
-        "--to",
-        &user,
-        "--key",
-        "user",
-    ]);
-    let tx = last_json(&out)["tx_hash"].as_str().unwrap().to_string();
+    let out = net.transfer("l3-appchain-1", "5samoleans", &user, &["--key", "user"]);
+    let tx = out["tx_hash"].as_str().unwrap().to_string();
     assert!(
         relayer.wait_log("is halted", Duration::from_secs(30)),
         "relaying was not refused:\n{}",

@@ -4,12 +4,7 @@
 
 use std::time::Duration;
 
-use ferry_tests::{eventually, TestNet, SIGTERM};
-use serde_json::Value;
-
-fn last_json(out: &str) -> Value {
-    serde_json::from_str(out.lines().last().expect("output")).expect("JSON output")
-}
+use ferry_tests::{eventually, last_json, TestNet, SIGTERM};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn handshake_then_transfers_both_ways() {
@@ -56,22 +51,13 @@ async fn handshake_then_transfers_both_ways() {
     assert_eq!(hub_before, 0);
 
     // L3 → settlement.
-    let out = net.ferry_ok(&[
-        "--json",
-        "transfer",
-        "--path",
-        "l3-settlement",
-        "--from-chain",
+    let out = net.transfer(
         "l3-appchain-1",
-        "--amount",
         "1000samoleans",
-        "--to",
         &user,
-        "--key",
-        "user",
-        "--wait",
-    ]);
-    let fin = last_json(&out);
+        &["--key", "user", "--wait"],
+    );
+    let fin = &out;
     assert_eq!(fin["state"], "acknowledged", "{out}");
     assert_eq!(fin["ok"], true, "{out}");
     let tx1 = fin["tx_hash"].as_str().unwrap().to_string();
@@ -96,22 +82,13 @@ async fn handshake_then_transfers_both_ways() {
     assert_eq!(format!("ibc/{}", trace.hash), voucher);
 
     // Settlement → L3: the voucher goes home and becomes samoleans again.
-    let out = net.ferry_ok(&[
-        "--json",
-        "transfer",
-        "--path",
-        "l3-settlement",
-        "--from-chain",
+    let out = net.transfer(
         "settlement-1",
-        "--amount",
         &format!("400{voucher}"),
-        "--to",
         &user,
-        "--key",
-        "user",
-        "--wait",
-    ]);
-    assert_eq!(last_json(&out)["state"], "acknowledged", "{out}");
+        &["--key", "user", "--wait"],
+    );
+    assert_eq!(out["state"], "acknowledged", "{out}");
     assert_eq!(net.balance("settlement-1", "user", &voucher).await, 600);
     assert_eq!(
         net.balance("l3-appchain-1", "user", "samoleans").await,
@@ -119,22 +96,13 @@ async fn handshake_then_transfers_both_ways() {
     );
 
     // A receiver the destination rejects: error ack, sender refunded.
-    let out = net.ferry_ok(&[
-        "--json",
-        "transfer",
-        "--path",
-        "l3-settlement",
-        "--from-chain",
+    let out = net.transfer(
         "l3-appchain-1",
-        "--amount",
         "7samoleans",
-        "--to",
         "not-an-address",
-        "--key",
-        "user",
-        "--wait",
-    ]);
-    let fin = last_json(&out);
+        &["--key", "user", "--wait"],
+    );
+    let fin = &out;
     assert_eq!(fin["state"], "acknowledged", "{out}");
     assert_eq!(fin["ok"], false, "{out}");
     assert_eq!(
@@ -145,20 +113,8 @@ async fn handshake_then_transfers_both_ways() {
 
     // A transfer signed with the relayer's own key while it runs: the relayer's local account sequence
     // on l3 goes stale, and it must recover ("account sequence mismatch") to relay the ack back.
-    let out = net.ferry_ok(&[
-        "--json",
-        "transfer",
-        "--path",
-        "l3-settlement",
-        "--from-chain",
-        "l3-appchain-1",
-        "--amount",
-        "3samoleans",
-        "--to",
-        &user,
-        "--wait",
-    ]);
-    assert_eq!(last_json(&out)["state"], "acknowledged", "{out}");
+    let out = net.transfer("l3-appchain-1", "3samoleans", &user, &["--wait"]);
+    assert_eq!(out["state"], "acknowledged", "{out}");
     let metrics = reqwest::get(net.metrics_url())
         .await
         .unwrap()

@@ -46,23 +46,12 @@ async fn timeout_while_stopped_and_sigkill_mid_batch() {
     let before = net.balance("l3-appchain-1", "user", "samoleans").await;
 
     // 1. Sent with a 3 s timeout while no relayer runs.
-    let out = net.ferry_ok(&[
-        "--json",
-        "transfer",
-        "--path",
-        "l3-settlement",
-        "--from-chain",
+    let v = net.transfer(
         "l3-appchain-1",
-        "--amount",
         "5samoleans",
-        "--to",
         &user,
-        "--key",
-        "user",
-        "--timeout-seconds",
-        "3",
-    ]);
-    let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+        &["--key", "user", "--timeout-seconds", "3"],
+    );
     let timeout_tx = v["tx_hash"].as_str().unwrap().to_string();
     eventually(
         "the packet to time out on settlement-1",
@@ -81,21 +70,12 @@ async fn timeout_while_stopped_and_sigkill_mid_batch() {
 
     // 2. Sixty transfers waiting, then a relayer killed in the middle of relaying them.
     const N: usize = 60;
-    net.ferry_ok(&[
-        "transfer",
-        "--path",
-        "l3-settlement",
-        "--from-chain",
+    net.transfer(
         "l3-appchain-1",
-        "--amount",
         "1samoleans",
-        "--to",
         &user,
-        "--key",
-        "user",
-        "--count",
-        &N.to_string(),
-    ]);
+        &["--key", "user", "--count", &N.to_string()],
+    );
     let mut first = net.start_relayer("relayer-1.log");
     assert!(
         first.wait_log("relayed batch to settlement-1", Duration::from_secs(60)),
@@ -118,23 +98,7 @@ async fn timeout_while_stopped_and_sigkill_mid_batch() {
 
     // 3. Restart: everything is delivered, acknowledged and the timeout refunded.
     let mut second = net.start_relayer("relayer-2.log");
-    eventually(
-        "all packets acknowledged and the timeout relayed",
-        Duration::from_secs(120),
-        || {
-            let l3 = l3.clone();
-            let port = port.clone();
-            let chan = chan.clone();
-            async move {
-                ferry::chain::PacketQueries::commitments(&*l3, &port, &chan)
-                    .await
-                    .ok()?
-                    .is_empty()
-                    .then_some(())
-            }
-        },
-    )
-    .await;
+    ferry_tests::wait_no_commitments(&l3, Duration::from_secs(120)).await;
     assert_eq!(
         state_of(&net, "l3-appchain-1", &timeout_tx),
         "timed_out_refunded"

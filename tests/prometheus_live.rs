@@ -32,10 +32,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ferry_tests::{eventually, TestNet};
+use ferry_tests::{eventually, last_json, TestNet};
 use serde_json::Value;
 
-use common::last_json;
 use dashboard::{alert_rules, dashboard, panel_targets, EXPECTED_EMPTY};
 use prometheus::{is_success, prometheus_bin, values, Prometheus};
 
@@ -135,54 +134,27 @@ async fn dashboard_and_alert_queries_against_live_prometheus() {
     // Traffic: both ways, and an error acknowledgement.
     let user = net.address("user");
     let voucher = ferry::cli::voucher_denom(&format!("transfer/{chan_b}/samoleans"));
-    let out = net.ferry_ok(&[
-        "--json",
-        "transfer",
-        "--path",
-        "l3-settlement",
-        "--from-chain",
+    let out = net.transfer(
         "l3-appchain-1",
-        "--amount",
         "1000samoleans",
-        "--to",
         &user,
-        "--key",
-        "user",
-        "--wait",
-    ]);
-    assert_eq!(last_json(&out)["state"], "acknowledged", "{out}");
-    let out = net.ferry_ok(&[
-        "--json",
-        "transfer",
-        "--path",
-        "l3-settlement",
-        "--from-chain",
+        &["--key", "user", "--wait"],
+    );
+    assert_eq!(out["state"], "acknowledged", "{out}");
+    let out = net.transfer(
         "settlement-1",
-        "--amount",
         &format!("400{voucher}"),
-        "--to",
         &user,
-        "--key",
-        "user",
-        "--wait",
-    ]);
-    assert_eq!(last_json(&out)["state"], "acknowledged", "{out}");
-    let out = net.ferry_ok(&[
-        "--json",
-        "transfer",
-        "--path",
-        "l3-settlement",
-        "--from-chain",
+        &["--key", "user", "--wait"],
+    );
+    assert_eq!(out["state"], "acknowledged", "{out}");
+    let out = net.transfer(
         "l3-appchain-1",
-        "--amount",
         "7samoleans",
-        "--to",
         "not-an-address",
-        "--key",
-        "user",
-        "--wait",
-    ]);
-    let fin = last_json(&out);
+        &["--key", "user", "--wait"],
+    );
+    let fin = &out;
     assert_eq!(
         (fin["state"].as_str(), fin["ok"].as_bool()),
         (Some("acknowledged"), Some(false)),

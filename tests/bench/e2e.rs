@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use ferry::chain::cosmos::CosmosChain;
-use ferry_tests::{eventually, TestNet, SIGTERM};
+use ferry_tests::{TestNet, SIGTERM};
 use tendermint_rpc::query::Query;
 
 const N: usize = 1000;
@@ -75,35 +75,14 @@ async fn main() {
 
     eprintln!("sending {N} transfers");
     let t0 = Instant::now();
-    net.ferry_ok(&[
-        "transfer",
-        "--path",
-        "l3-settlement",
-        "--from-chain",
+    net.transfer(
         "l3-appchain-1",
-        "--amount",
         "1samoleans",
-        "--to",
         &user,
-        "--key",
-        "user",
-        "--count",
-        &N.to_string(),
-    ]);
+        &["--key", "user", "--count", &N.to_string()],
+    );
     let sent_in = t0.elapsed();
-    let port: ferry::ibc::PortId = "transfer".parse().unwrap();
-    let chan: ferry::ibc::ChannelId = "channel-0".parse().unwrap();
-    eventually("all packets acknowledged", Duration::from_secs(600), || {
-        let (l3, port, chan) = (l3.clone(), port.clone(), chan.clone());
-        async move {
-            ferry::chain::PacketQueries::commitments(&*l3, &port, &chan)
-                .await
-                .ok()?
-                .is_empty()
-                .then_some(())
-        }
-    })
-    .await;
+    ferry_tests::wait_no_commitments(&l3, Duration::from_secs(600)).await;
     let all_acked = t0.elapsed();
     let after = reqwest::get(&url).await.unwrap().text().await.unwrap();
     let rss = peak_rss_kib(relayer.pid());

@@ -127,6 +127,31 @@ impl TestNet {
         }
     }
 
+    /// `ferry --json transfer --path l3-settlement --from-chain FROM --amount AMOUNT --to TO [extra…]`,
+    /// asserting success; returns the last JSON line it printed.
+    pub fn transfer(
+        &self,
+        from: &str,
+        amount: &str,
+        to: &str,
+        extra: &[&str],
+    ) -> serde_json::Value {
+        let mut args = vec![
+            "--json",
+            "transfer",
+            "--path",
+            "l3-settlement",
+            "--from-chain",
+            from,
+            "--amount",
+            amount,
+            "--to",
+            to,
+        ];
+        args.extend_from_slice(extra);
+        last_json(&self.ferry_ok(&args))
+    }
+
     pub fn address(&self, role: &str) -> String {
         self.state.addresses[role].clone()
     }
@@ -261,4 +286,30 @@ pub async fn search_txs(
         }
     }
     out
+}
+
+/// The last line of a `--json` command's output, parsed.
+pub fn last_json(out: &str) -> serde_json::Value {
+    serde_json::from_str(out.lines().last().expect("output")).expect("JSON output")
+}
+
+/// Wait until `chain` holds no packet commitment on transfer/channel-0: every packet it sent was
+/// received and acknowledged, or timed out.
+pub async fn wait_no_commitments(
+    chain: &std::sync::Arc<ferry::chain::cosmos::CosmosChain>,
+    timeout: Duration,
+) {
+    let port: ferry::ibc::PortId = "transfer".parse().unwrap();
+    let chan: ferry::ibc::ChannelId = "channel-0".parse().unwrap();
+    eventually("no packet commitment left", timeout, || {
+        let (chain, port, chan) = (chain.clone(), port.clone(), chan.clone());
+        async move {
+            ferry::chain::PacketQueries::commitments(&*chain, &port, &chan)
+                .await
+                .ok()?
+                .is_empty()
+                .then_some(())
+        }
+    })
+    .await;
 }
