@@ -2,6 +2,7 @@
 //! with funded deterministic test keys, free ports, and logs and pid files under one folder. The CLI
 //! (`ferry devnet up|down|status|demo`) and the integration tests share this module.
 
+pub mod contracts;
 pub mod fork;
 mod node;
 mod simd;
