@@ -174,6 +174,11 @@ pub struct Packet {
     pub timeout_height: Height,
     /// Nanoseconds since the Unix epoch; 0 for none.
     pub timeout_timestamp: u64,
+    /// IBC v2 payload version and encoding, part of the v2 commitment; empty for classic packets.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub encoding: String,
 }
 
 impl Packet {
@@ -249,6 +254,8 @@ mod tests {
             data: vec![],
             timeout_height: Height::new(1, 100),
             timeout_timestamp: 5_000,
+            version: String::new(),
+            encoding: String::new(),
         };
         assert!(!p.timed_out(Height::new(1, 99), 4_999));
         assert!(p.timed_out(Height::new(1, 100), 0));

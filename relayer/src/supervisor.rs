@@ -11,8 +11,9 @@ use tokio::sync::watch;
 
 use crate::chain::cosmos::handshake::{find_path, PathIds};
 use crate::chain::cosmos::CosmosChain;
-use crate::chain::{ChainError, Heights};
-use crate::config::{ChainKind, Config, PathConfig};
+use crate::chain::evm::EvmChain;
+use crate::chain::{ChainError, RelayChain};
+use crate::config::{ChainConfig, ChainKind, Config, PathConfig};
 use crate::ibc::ChainId;
 use crate::keys::{KeyError, KeyStore};
 use crate::router::{PathWorker, Side};
@@ -24,8 +25,10 @@ pub enum SupervisorError {
     Key { chain: ChainId, source: KeyError },
     #[error(transparent)]
     Chain(#[from] ChainError),
-    #[error("chain `{0}` has type evm, which `ferry start` cannot relay yet")]
-    Unsupported(ChainId),
+    #[error("path `{path}` joins a cosmos and an evm chain, which Ferry cannot relay yet")]
+    MixedPath { path: String },
+    #[error("path `{path}`: {reason}")]
+    EvmPath { path: String, reason: String },
     #[error("path `{path}`: no open channel between {a} and {b}; run `ferry create path {path}`")]
     NoPath {
         path: String,
@@ -39,24 +42,50 @@ pub enum SupervisorError {
     },
 }
 
-/// Every configured chain, opened with its key.
-pub fn open_chains(
-    cfg: &Config,
-    home: &Path,
-) -> Result<HashMap<ChainId, Arc<CosmosChain>>, SupervisorError> {
-    let keys = KeyStore::new(home);
-    let mut out = HashMap::new();
-    for c in &cfg.chains {
-        if c.kind != ChainKind::Cosmos {
-            return Err(SupervisorError::Unsupported(c.id.clone()));
+/// An opened chain of either family.
+#[derive(Clone)]
+pub enum Chain {
+    Cosmos(Arc<CosmosChain>),
+    Evm(Arc<EvmChain>),
+}
+
+impl Chain {
+    pub fn relay(&self) -> Arc<dyn RelayChain> {
+        match self {
+            Chain::Cosmos(c) => c.clone(),
+            Chain::Evm(c) => c.clone(),
         }
-        let key = keys.load(&c.key).map_err(|source| SupervisorError::Key {
-            chain: c.id.clone(),
-            source,
-        })?;
-        out.insert(c.id.clone(), CosmosChain::new(c.clone(), key)?);
     }
-    Ok(out)
+}
+
+/// Open one chain with key `key` (an EVM chain also loads its attestor keys).
+pub fn open_chain(c: &ChainConfig, home: &Path, key: &str) -> Result<Chain, SupervisorError> {
+    let keys = KeyStore::new(home);
+    let err = |source| SupervisorError::Key {
+        chain: c.id.clone(),
+        source,
+    };
+    Ok(match (&c.kind, &c.evm) {
+        (ChainKind::Evm, Some(evm)) => {
+            let wallet = keys.load_evm(key, evm.chain_id).map_err(err)?;
+            let attestors = evm
+                .attestors
+                .iter()
+                .map(|a| keys.load_evm(a, evm.chain_id))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err)?;
+            Chain::Evm(EvmChain::new(c.clone(), wallet, attestors)?)
+        }
+        _ => Chain::Cosmos(CosmosChain::new(c.clone(), keys.load(key).map_err(err)?)?),
+    })
+}
+
+/// Every configured chain, opened with its key.
+pub fn open_chains(cfg: &Config, home: &Path) -> Result<HashMap<ChainId, Chain>, SupervisorError> {
+    cfg.chains
+        .iter()
+        .map(|c| Ok((c.id.clone(), open_chain(c, home, &c.key)?)))
+        .collect()
 }
 
 pub async fn resolve_path(
@@ -71,6 +100,49 @@ pub async fn resolve_path(
             a: a.id.clone(),
             b: b.id.clone(),
         })
+}
+
+/// An EVM path's ends: IBC v2 has no channels, the configured client ids play their role, and each
+/// router must name the other's client as its counterparty.
+pub async fn resolve_evm_path(
+    path: &PathConfig,
+    a: &Arc<EvmChain>,
+    b: &Arc<EvmChain>,
+) -> Result<(Side, Side), SupervisorError> {
+    let bad = |reason: String| SupervisorError::EvmPath {
+        path: path.name.clone(),
+        reason,
+    };
+    let (Some(ca), Some(cb)) = (&path.a.client, &path.b.client) else {
+        return Err(bad(
+            "both ends of an evm path need `client` (the IBC v2 client id)".into(),
+        ));
+    };
+    for (chain, mine, theirs) in [(a, ca, cb), (b, cb, ca)] {
+        let r = chain.router();
+        let cp = r
+            .counterparty_of(mine.to_string())
+            .call()
+            .await
+            .map_err(|e| bad(format!("{}: reading client `{mine}`: {e}", chain.id)))?;
+        if cp != theirs.as_str() {
+            return Err(bad(format!(
+                "client `{mine}` on {} has counterparty `{cp}`, not `{theirs}`",
+                chain.id
+            )));
+        }
+    }
+    let side =
+        |chain: &Arc<EvmChain>, client: &crate::ibc::ClientId, port: &crate::ibc::PortId| Side {
+            chain: chain.clone(),
+            client: client.clone(),
+            port: port.clone(),
+            channel: client
+                .as_str()
+                .parse()
+                .expect("a client id is a valid channel id"),
+        };
+    Ok((side(a, ca, &path.a.port), side(b, cb, &path.b.port)))
 }
 
 /// Run until `shutdown` turns true. `bound` receives the metrics address once listening.
@@ -98,64 +170,47 @@ pub async fn run(
     metrics().set_up(true);
     let chains = open_chains(&cfg, home)?;
     for chain in chains.values() {
-        chain.latest().await?;
-        metrics().init_chain(chain.id.as_str());
-        metrics().init_verification(
-            chain.id.as_str(),
-            ferry_light_client_tendermint::VerificationError::REASONS,
-        );
+        let id = chain.relay().id().clone();
+        chain.relay().latest().await?;
+        metrics().init_chain(id.as_str());
+        let reasons = match chain {
+            Chain::Cosmos(_) => ferry_light_client_tendermint::VerificationError::REASONS,
+            Chain::Evm(_) => ferry_light_client_ethereum::Error::REASONS,
+        };
+        metrics().init_verification(id.as_str(), reasons);
     }
     let mut workers = Vec::new();
     for path in &cfg.paths {
-        let (a, b) = (chains[&path.a.chain].clone(), chains[&path.b.chain].clone());
-        let ids = resolve_path(path, &a, &b).await?;
-        tracing::info!(path = %path.name, channel_a = %ids.channel_a, channel_b = %ids.channel_b, "relaying path");
-        metrics().init_path_side(
-            a.id.as_str(),
-            b.id.as_str(),
-            ids.channel_a.as_str(),
-            ids.client_a.as_str(),
-        );
-        metrics().init_path_side(
-            b.id.as_str(),
-            a.id.as_str(),
-            ids.channel_b.as_str(),
-            ids.client_b.as_str(),
-        );
+        let (a, b) = match (&chains[&path.a.chain], &chains[&path.b.chain]) {
+            (Chain::Cosmos(a), Chain::Cosmos(b)) => cosmos_sides(path, a, b, &shutdown).await?,
+            (Chain::Evm(a), Chain::Evm(b)) => resolve_evm_path(path, a, b).await?,
+            _ => {
+                return Err(SupervisorError::MixedPath {
+                    path: path.name.clone(),
+                })
+            }
+        };
+        tracing::info!(path = %path.name, channel_a = %a.channel, channel_b = %b.channel, "relaying path");
+        metrics().init_path_side(a.id(), b.id(), a.channel.as_str(), a.client.as_str());
+        metrics().init_path_side(b.id(), a.id(), b.channel.as_str(), b.client.as_str());
         let worker = PathWorker {
             name: path.name.clone(),
-            a: Side {
-                chain: a.clone(),
-                client: ids.client_a.clone(),
-                port: ids.port_a.clone(),
-                channel: ids.channel_a.clone(),
-            },
-            b: Side {
-                chain: b.clone(),
-                client: ids.client_b.clone(),
-                port: ids.port_b.clone(),
-                channel: ids.channel_b.clone(),
-            },
+            a,
+            b,
             clear_interval: path.clear_interval,
             filter: path.filter.clone(),
         };
         workers.push(tokio::spawn(worker.run(shutdown.clone())));
-        tokio::spawn(monitor_clients(
-            a.clone(),
-            b.clone(),
-            ids.clone(),
-            shutdown.clone(),
-        ));
-        crate::chain::cosmos::misbehaviour::watch_path(
-            a.clone(),
-            b.clone(),
-            ids.client_a.clone(),
-            ids.client_b.clone(),
-            shutdown.clone(),
-        );
     }
     for chain in chains.values() {
-        tokio::spawn(monitor_wallet(chain.clone(), shutdown.clone()));
+        match chain {
+            Chain::Cosmos(c) => {
+                tokio::spawn(monitor_wallet(c.clone(), shutdown.clone()));
+            }
+            Chain::Evm(c) => {
+                tokio::spawn(monitor_evm_wallet(c.clone(), shutdown.clone()));
+            }
+        }
     }
     ready.set(true);
     for w in workers {
@@ -175,6 +230,82 @@ pub async fn run(
     Ok(())
 }
 
+/// A Cosmos path's sides from its open channel, with the client monitors and misbehaviour watch.
+async fn cosmos_sides(
+    path: &PathConfig,
+    a: &Arc<CosmosChain>,
+    b: &Arc<CosmosChain>,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<(Side, Side), SupervisorError> {
+    let ids = resolve_path(path, a, b).await?;
+    tokio::spawn(monitor_clients(
+        a.clone(),
+        b.clone(),
+        ids.clone(),
+        shutdown.clone(),
+    ));
+    crate::chain::cosmos::misbehaviour::watch_path(
+        a.clone(),
+        b.clone(),
+        ids.client_a.clone(),
+        ids.client_b.clone(),
+        shutdown.clone(),
+    );
+    Ok((
+        Side {
+            chain: a.clone(),
+            client: ids.client_a,
+            port: ids.port_a,
+            channel: ids.channel_a,
+        },
+        Side {
+            chain: b.clone(),
+            client: ids.client_b,
+            port: ids.port_b,
+            channel: ids.channel_b,
+        },
+    ))
+}
+
+/// Native balance (wei) of an EVM relayer account and its runway.
+async fn monitor_evm_wallet(chain: Arc<EvmChain>, mut shutdown: watch::Receiver<bool>) {
+    let mut runway = Runway::default();
+    loop {
+        if let Ok(bal) = chain.balance(chain.address, None).await {
+            let bal = bal.as_u128();
+            metrics().wallet(
+                chain.id.as_str(),
+                &chain.config.key,
+                "wei",
+                bal as f64,
+                runway.seconds(bal),
+            );
+        }
+        if sleep_or_stop(Duration::from_secs(15), &mut shutdown).await {
+            return;
+        }
+    }
+}
+
+/// Balance divided by the spend rate seen since the first sample.
+#[derive(Default)]
+struct Runway {
+    first: Option<(Instant, u128)>,
+}
+
+impl Runway {
+    fn seconds(&mut self, bal: u128) -> f64 {
+        let (t0, b0) = *self.first.get_or_insert((Instant::now(), bal));
+        let spent = b0.saturating_sub(bal) as f64;
+        let elapsed = t0.elapsed().as_secs_f64();
+        if spent > 0.0 && elapsed > 0.0 {
+            bal as f64 / (spent / elapsed)
+        } else {
+            1e12
+        }
+    }
+}
+
 async fn sleep_or_stop(d: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
     tokio::select! {
         _ = tokio::time::sleep(d) => false,
@@ -185,17 +316,10 @@ async fn sleep_or_stop(d: Duration, shutdown: &mut watch::Receiver<bool>) -> boo
 /// Wallet balance and runway: balance divided by the spend rate seen since the first sample.
 async fn monitor_wallet(chain: Arc<CosmosChain>, mut shutdown: watch::Receiver<bool>) {
     let denom = chain.config.gas_price.denom.clone();
-    let mut first: Option<(Instant, u128)> = None;
+    let mut runway = Runway::default();
     loop {
         if let Ok(bal) = chain.balance(&chain.address, &denom).await {
-            let (t0, b0) = *first.get_or_insert((Instant::now(), bal));
-            let spent = b0.saturating_sub(bal) as f64;
-            let elapsed = t0.elapsed().as_secs_f64();
-            let runway = if spent > 0.0 && elapsed > 0.0 {
-                bal as f64 / (spent / elapsed)
-            } else {
-                1e12
-            };
+            let runway = runway.seconds(bal);
             metrics().wallet(
                 chain.id.as_str(),
                 &chain.config.key,

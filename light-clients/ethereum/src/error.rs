@@ -87,6 +87,32 @@ pub enum Error {
 }
 
 impl Error {
+    /// Every label [`Error::reason`] can return (for metrics created at zero).
+    pub const REASONS: &'static [&'static str] = &[
+        "malformed_header",
+        "header_field_count",
+        "header_tail_gap",
+        "empty_chain",
+        "parent_hash_mismatch",
+        "non_consecutive_number",
+        "non_increasing_timestamp",
+        "gas_used_exceeds_limit",
+        "extra_data_too_long",
+        "header_from_future",
+        "not_final",
+        "missing_proof_node",
+        "root_hash_mismatch",
+        "node_hash_mismatch",
+        "malformed_node",
+        "invalid_node_shape",
+        "invalid_hex_prefix",
+        "invalid_child_reference",
+        "empty_node_data",
+        "unused_proof_nodes",
+        "malformed_account",
+        "malformed_storage_value",
+    ];
+
     /// A label from a fixed set, safe for metrics.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -183,6 +209,11 @@ mod tests {
             Error::MalformedStorageValue(d),
         ];
         let mut reasons: Vec<_> = all.iter().map(Error::reason).collect();
+        assert_eq!(
+            reasons,
+            Error::REASONS,
+            "REASONS lists every reason in order"
+        );
         assert!(reasons
             .iter()
             .all(|r| r.chars().all(|c| c.is_ascii_lowercase() || c == '_')));

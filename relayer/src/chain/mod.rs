@@ -2,6 +2,7 @@
 //! family: a new family is a new folder here that implements them.
 
 pub mod cosmos;
+pub mod evm;
 
 use std::sync::Arc;
 
@@ -41,6 +42,12 @@ pub enum ChainError {
         chain: ChainId,
         height: u64,
         source: ferry_light_client_tendermint::VerificationError,
+    },
+    #[error("header of {chain} at height {height} failed verification: {source}")]
+    EvmVerification {
+        chain: ChainId,
+        height: u64,
+        source: ferry_light_client_ethereum::Error,
     },
     #[error("transaction on {chain} failed ({}): code {code}: {log}", kind.label())]
     Tx {
@@ -140,7 +147,8 @@ pub trait PacketQueries: Send + Sync {
     ) -> Result<Vec<u64>>;
 }
 
-/// Membership and non-membership proofs, made at `at.revision_height - 1` and verified at `at`.
+/// Membership and non-membership proofs, verified by the counterparty's client at `at` (a Cosmos
+/// chain proves from the block before `at`, whose app hash `at` commits to; an EVM chain from `at`).
 #[async_trait]
 pub trait PacketProofs: Send + Sync {
     async fn prove_commitment(

@@ -200,7 +200,10 @@ async fn demo(_outer: &Ctx, dn: &Devnet, exit: bool) -> Result<()> {
         memo: "ferry demo",
     };
     let (hash, _) = crate::transfer::send(&sender_l3, &t).await?;
-    let st = super::transfer::follow(&ctx, &l3, &hub, &hash, Duration::from_secs(180)).await?;
+    let st = super::transfer::follow(&ctx, &hash, Duration::from_secs(180), || {
+        crate::transfer::status(&l3, &hub, &hash)
+    })
+    .await?;
     if st
         != (TransferState::Acknowledged {
             ok: true,
@@ -223,7 +226,10 @@ async fn demo(_outer: &Ctx, dn: &Devnet, exit: bool) -> Result<()> {
         memo: "ferry demo",
     };
     let (hash, _) = crate::transfer::send(&sender_hub, &t).await?;
-    let st = super::transfer::follow(&ctx, &hub, &l3, &hash, Duration::from_secs(180)).await?;
+    let st = super::transfer::follow(&ctx, &hash, Duration::from_secs(180), || {
+        crate::transfer::status(&hub, &l3, &hash)
+    })
+    .await?;
     if st
         != (TransferState::Acknowledged {
             ok: true,

@@ -63,21 +63,37 @@ pub async fn run(cmd: QueryCmd, ctx: &Ctx) -> Result<()> {
             } else {
                 &path.a.chain
             };
-            let (src, dst) = (
-                ctx.chain(&cfg, &chain, None)?,
-                ctx.chain(&cfg, other, None)?,
-            );
+            use crate::supervisor::{open_chain, Chain};
+            let open = |id: &ChainId| -> Result<Chain> {
+                let c = cfg
+                    .chain(id)
+                    .ok_or_else(|| anyhow!("chain `{id}` is not configured"))?;
+                Ok(open_chain(c, &ctx.home, &c.key)?)
+            };
+            let (src, dst) = (open(&chain)?, open(other)?);
+            let status = || async {
+                match (&src, &dst) {
+                    (Chain::Evm(s), Chain::Evm(d)) => {
+                        crate::transfer::evm::status(s, d, &tx_hash).await
+                    }
+                    (Chain::Cosmos(s), Chain::Cosmos(d)) => {
+                        crate::transfer::status(s, d, &tx_hash).await
+                    }
+                    _ => Err(crate::chain::ChainError::Other(
+                        "a path joins one family".into(),
+                    )),
+                }
+            };
             if wait {
                 super::transfer::follow(
                     ctx,
-                    &src,
-                    &dst,
                     &tx_hash,
                     std::time::Duration::from_secs(3600),
+                    status,
                 )
                 .await?;
             } else {
-                let st = crate::transfer::status(&src, &dst, &tx_hash).await?;
+                let st = status().await?;
                 ctx.emit(&st, || {
                     format!(
                         "transfer {} (packet {} on {}): {}",

@@ -1,6 +1,6 @@
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use clap::Args;
 
 use super::Ctx;
@@ -35,10 +35,17 @@ pub struct TransferArgs {
     /// Follow the transfer until it is final.
     #[arg(long)]
     pub wait: bool,
+    /// On an EVM chain: the ERC-20 to send (its own token, or a Ferry voucher to send back);
+    /// `--amount` is then a plain integer in the token's base units.
+    #[arg(long)]
+    pub token: Option<String>,
 }
 
 pub async fn run(a: TransferArgs, ctx: &Ctx) -> Result<()> {
     let cfg = ctx.load_config()?;
+    if cfg.chain(&a.from_chain).is_some_and(|c| c.evm.is_some()) {
+        return run_evm(a, ctx, &cfg).await;
+    }
     let (ca, cb, ids) = ctx.open_path(&cfg, &a.path).await?;
     let (src_id, port, channel, dst) = if a.from_chain == ca.id {
         (ca.id.clone(), ids.port_a.clone(), ids.channel_a.clone(), cb)
@@ -84,10 +91,80 @@ pub async fn run(a: TransferArgs, ctx: &Ctx) -> Result<()> {
     if a.wait {
         follow(
             ctx,
-            &src,
-            &dst,
             &hash,
             Duration::from_secs(a.timeout_seconds + 120),
+            || status(&src, &dst, &hash),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// A transfer from an EVM chain over an IBC v2 path.
+async fn run_evm(a: TransferArgs, ctx: &Ctx, cfg: &crate::config::Config) -> Result<()> {
+    use crate::supervisor::{open_chain, Chain};
+    let path = ctx.path(cfg, &a.path)?;
+    let (src_end, dst_end) = if path.a.chain == a.from_chain {
+        (&path.a, &path.b)
+    } else if path.b.chain == a.from_chain {
+        (&path.b, &path.a)
+    } else {
+        return Err(anyhow!(
+            "chain {} is not an end of path {}",
+            a.from_chain,
+            a.path
+        ));
+    };
+    let client = src_end
+        .client
+        .as_ref()
+        .ok_or_else(|| anyhow!("path `{}`: evm end {} has no client", a.path, src_end.chain))?;
+    let open = |id: &ChainId| -> Result<std::sync::Arc<crate::chain::evm::EvmChain>> {
+        let c = cfg
+            .chain(id)
+            .ok_or_else(|| anyhow!("chain `{id}` is not configured"))?;
+        match open_chain(c, &ctx.home, &c.key)? {
+            Chain::Evm(e) => Ok(e),
+            Chain::Cosmos(_) => Err(anyhow!("chain {id} is not an evm chain")),
+        }
+    };
+    let (src, dst) = (open(&src_end.chain)?, open(&dst_end.chain)?);
+    let token: ethers::types::Address = a
+        .token
+        .as_deref()
+        .ok_or_else(|| anyhow!("--token is required on an evm chain (the ERC-20 to send)"))?
+        .parse()
+        .map_err(|_| anyhow!("--token: not a 0x address"))?;
+    let amount = ethers::types::U256::from_dec_str(&a.amount)
+        .map_err(|_| anyhow!("--amount: on an evm chain, a plain integer of base units"))?;
+    if amount.is_zero() {
+        return Err(anyhow!("--amount: must be greater than zero"));
+    }
+    let key = a.key.clone().unwrap_or_else(|| src.config.key.clone());
+    let wallet = ctx
+        .keystore()
+        .load_evm(&key, src.evm.chain_id)
+        .with_context(|| format!("loading key `{key}` for chain {}", src.id))?;
+    let channel: crate::ibc::ChannelId = client.as_str().parse()?;
+    let t = crate::transfer::evm::EvmTransfer {
+        wallet,
+        token,
+        amount,
+        receiver: &a.to,
+        client: &channel,
+        timeout: Duration::from_secs(a.timeout_seconds),
+        memo: &a.memo,
+    };
+    let (hash, packet) = crate::transfer::evm::send(&src, &t).await?;
+    ctx.emit(&serde_json::json!({ "tx_hash": hash, "sequence": packet.sequence, "source_channel": packet.source_channel, "state": "sent" }), || {
+        format!("sent {amount} of {token:?} to {} on {}: tx {hash}, packet {} on {}", a.to, dst.id, packet.sequence, packet.source_channel)
+    });
+    if a.wait {
+        follow(
+            ctx,
+            &hash,
+            Duration::from_secs(a.timeout_seconds + 120),
+            || crate::transfer::evm::status(&src, &dst, &hash),
         )
         .await?;
     }
@@ -95,17 +172,20 @@ pub async fn run(a: TransferArgs, ctx: &Ctx) -> Result<()> {
 }
 
 /// Print each state change until the transfer is final.
-pub async fn follow(
+pub async fn follow<F, Fut>(
     ctx: &Ctx,
-    src: &crate::chain::cosmos::CosmosChain,
-    dst: &crate::chain::cosmos::CosmosChain,
     hash: &str,
     limit: Duration,
-) -> Result<TransferState> {
+    status: F,
+) -> Result<TransferState>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = crate::chain::Result<crate::transfer::TransferStatus>>,
+{
     let start = Instant::now();
     let mut last: Option<TransferState> = None;
     loop {
-        let st = status(src, dst, hash).await?;
+        let st = status().await?;
         if last.as_ref() != Some(&st.state) {
             ctx.emit(&st, || {
                 format!(

@@ -2,6 +2,7 @@
 //! rest of Ferry uses ([`Config`]). Loading goes through the `config` crate so that `FERRY_` environment
 //! variables override file values (`FERRY_TELEMETRY__LISTEN=0.0.0.0:9464`).
 
+mod evm;
 pub mod raw;
 mod validate;
 
@@ -71,6 +72,30 @@ pub struct ChainConfig {
     pub trust_threshold: (u64, u64),
     pub poll_interval: Duration,
     pub tx_confirm_timeout: Duration,
+    /// Present exactly when `kind` is [`ChainKind::Evm`].
+    pub evm: Option<EvmConfig>,
+}
+
+/// An EVM chain's contracts and policies (`[chains.evm]`).
+#[derive(Clone, Debug)]
+pub struct EvmConfig {
+    /// EIP-155 chain id; transactions are signed for it and the node must report it.
+    pub chain_id: u64,
+    pub router: ethers::types::Address,
+    /// The ICS-20 app, for `ferry transfer`.
+    pub transfer: Option<ethers::types::Address>,
+    /// Blocks on top of a block before Ferry treats it (and its events) as final.
+    pub confirmations: u64,
+    /// Tip per gas, in wei; the fee cap is `gas_price`.
+    pub priority_fee_wei: u128,
+    pub max_fee_wei: u128,
+    /// Keys this instance attests the chain's headers with, for the counterparty's light client.
+    pub attestors: Vec<String>,
+    /// Trusted (number, hash) the header chain is verified from; genesis when absent.
+    pub checkpoint: Option<(u64, ethers::types::H256)>,
+    /// Largest block range of one `eth_getLogs`.
+    pub log_range: u64,
+    pub ws: Option<String>,
 }
 
 #[derive(Clone, Debug)]

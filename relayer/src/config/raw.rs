@@ -82,6 +82,31 @@ pub struct RawChain {
     pub poll_interval: String,
     #[serde(default = "d_tx_confirm_timeout")]
     pub tx_confirm_timeout: String,
+    /// Required for `type = "evm"`, refused otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evm: Option<RawEvm>,
+}
+
+/// `[chains.evm]`: where Ferry's contracts live and how to treat the chain.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEvm {
+    pub chain_id: u64,
+    pub router: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<String>,
+    #[serde(default = "d_confirmations")]
+    pub confirmations: u64,
+    #[serde(default = "d_priority_fee")]
+    pub priority_fee: String,
+    #[serde(default)]
+    pub attestors: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<String>,
+    #[serde(default = "d_log_range")]
+    pub log_range: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ws: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -194,6 +219,15 @@ fn d_poll_interval() -> String {
 }
 fn d_tx_confirm_timeout() -> String {
     "30s".into()
+}
+fn d_confirmations() -> u64 {
+    2
+}
+fn d_priority_fee() -> String {
+    "1gwei".into()
+}
+fn d_log_range() -> u64 {
+    1000
 }
 fn d_port() -> String {
     "transfer".into()

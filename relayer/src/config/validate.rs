@@ -33,19 +33,19 @@ impl fmt::Display for Issue {
     }
 }
 
-struct Checker {
+pub(super) struct Checker {
     issues: Vec<Issue>,
 }
 
 impl Checker {
-    fn error(&mut self, key: impl Into<String>, reason: impl Into<String>) {
+    pub(super) fn error(&mut self, key: impl Into<String>, reason: impl Into<String>) {
         self.issues.push(Issue {
             severity: Severity::Error,
             key: key.into(),
             reason: reason.into(),
         });
     }
-    fn warn(&mut self, key: impl Into<String>, reason: impl Into<String>) {
+    pub(super) fn warn(&mut self, key: impl Into<String>, reason: impl Into<String>) {
         self.issues.push(Issue {
             severity: Severity::Warning,
             key: key.into(),
@@ -248,6 +248,7 @@ fn check_chain(c: &mut Checker, i: usize, raw: &RawChain) -> Option<ChainConfig>
     let trust_threshold = parse_fraction(&raw.trust_threshold)
         .map_err(|e| c.error(k("trust_threshold"), e))
         .ok();
+    let evm = super::evm::check(c, i, raw, kind);
     if c.issues[before..]
         .iter()
         .any(|i| i.severity == Severity::Error)
@@ -273,6 +274,7 @@ fn check_chain(c: &mut Checker, i: usize, raw: &RawChain) -> Option<ChainConfig>
         trust_threshold: trust_threshold?,
         poll_interval: poll_interval?,
         tx_confirm_timeout: tx_confirm_timeout?,
+        evm,
     })
 }
 
@@ -368,7 +370,7 @@ pub fn parse_gas_price(s: &str) -> Result<GasPrice, String> {
     })
 }
 
-fn parse_fraction(s: &str) -> Result<(u64, u64), String> {
+pub(super) fn parse_fraction(s: &str) -> Result<(u64, u64), String> {
     let bad = || format!("`{s}` must be a fraction between 1/3 and 1, like \"1/3\" or \"2/3\"");
     let (n, d) = s.split_once('/').ok_or_else(bad)?;
     let (n, d): (u64, u64) = (

@@ -3,6 +3,7 @@
 //! (`ferry devnet up|down|status|demo`) and the integration tests share this module.
 
 pub mod contracts;
+pub mod evm;
 pub mod fork;
 mod node;
 mod simd;
@@ -72,6 +73,9 @@ pub struct DevnetState {
     pub ferry_home: PathBuf,
     pub metrics: String,
     pub addresses: std::collections::BTreeMap<String, String>,
+    /// The anvil chains and Ferry's contracts on them.
+    #[serde(default)]
+    pub evm: Vec<evm::EvmNode>,
 }
 
 impl DevnetState {
@@ -112,7 +116,10 @@ impl Devnet {
     /// Start both chains (or report the running ones). Builds `simd` on first use.
     pub async fn up(&self) -> Result<DevnetState, DevnetError> {
         if let Some(state) = self.state() {
-            if state.nodes.iter().all(|n| node::alive(n.pid, &n.home)) {
+            if state.nodes.iter().all(|n| node::alive(n.pid, &n.home))
+                && state.evm.iter().all(evm::alive)
+                && state.evm.len() == evm::EVM_CHAINS.len()
+            {
                 return Ok(state);
             }
             self.down()?;
@@ -136,33 +143,49 @@ impl Devnet {
         for n in &nodes {
             node::wait_ready(n, 90).await?;
         }
-        let metrics = node::metrics_addr(ports[ports.len() - 1]);
-        let ferry_home = self.write_ferry_home(&nodes, &metrics)?;
-        let mut addresses = std::collections::BTreeMap::new();
+        // Recorded before deploying, so `down` stops these chains even if the deploy fails.
+        let mut state = DevnetState {
+            dir: self.dir.clone(),
+            simd,
+            nodes,
+            ferry_home: self.ferry_home(),
+            metrics: node::metrics_addr(ports[ports.len() - 1]),
+            addresses: Default::default(),
+            evm: vec![],
+        };
+        self.save(&state)?;
+        state.evm = evm::up(&self.dir).await?;
+        self.save(&state)?;
+        self.write_ferry_home(&state)?;
         for role in ROLES {
             let key = crate::keys::Key::from_mnemonic(role, &mnemonic(role))
                 .map_err(|e| DevnetError::Other(e.to_string()))?;
-            addresses.insert(
+            state.addresses.insert(
                 role.to_string(),
                 key.address("cosmos")
                     .map_err(|e| DevnetError::Other(e.to_string()))?,
             );
         }
-        let state = DevnetState {
-            dir: self.dir.clone(),
-            simd,
-            nodes,
-            ferry_home,
-            metrics,
-            addresses,
-        };
-        let body = serde_json::to_vec_pretty(&state).expect("state serialises");
-        std::fs::write(self.state_file(), body).map_err(io(&self.state_file()))?;
+        for role in evm::EVM_ROLES {
+            let w = crate::keys::evm_wallet(&mnemonic(role), 0)
+                .map_err(|e| DevnetError::Other(e.to_string()))?;
+            use ethers::signers::Signer;
+            state
+                .addresses
+                .insert(format!("evm-{role}"), format!("{:?}", w.address()));
+        }
+        self.save(&state)?;
         Ok(state)
     }
 
+    fn save(&self, state: &DevnetState) -> Result<(), DevnetError> {
+        let body = serde_json::to_vec_pretty(state).expect("state serialises");
+        std::fs::write(self.state_file(), body).map_err(io(&self.state_file()))
+    }
+
     /// Ferry's config (devnet.toml with the real ports) and keys for the devnet.
-    fn write_ferry_home(&self, nodes: &[NodeInfo], metrics: &str) -> Result<PathBuf, DevnetError> {
+    fn write_ferry_home(&self, state: &DevnetState) -> Result<PathBuf, DevnetError> {
+        let (nodes, metrics) = (&state.nodes, &state.metrics);
         let home = self.ferry_home();
         std::fs::create_dir_all(&home).map_err(io(&home))?;
         let mut raw: crate::config::raw::RawConfig = toml::from_str(DEVNET_TOML)
@@ -170,6 +193,16 @@ impl Devnet {
         for chain in &mut raw.chains {
             if let Some(n) = nodes.iter().find(|n| n.chain_id == chain.id) {
                 chain.rpc = vec![n.rpc.clone()];
+            }
+            if let (Some(n), Some(e)) = (
+                state.evm.iter().find(|n| n.chain_id == chain.id),
+                chain.evm.as_mut(),
+            ) {
+                chain.rpc = vec![n.rpc.clone()];
+                e.chain_id = n.evm_chain_id;
+                e.router = format!("{:?}", n.router);
+                e.transfer = Some(format!("{:?}", n.transfer));
+                e.checkpoint = Some(n.checkpoint.clone());
             }
         }
         raw.telemetry.listen = metrics.to_string();
@@ -181,7 +214,7 @@ impl Devnet {
         )
         .map_err(io(&path))?;
         let ks = crate::keys::KeyStore::new(&home);
-        for role in ["relayer", "user"] {
+        for role in ["relayer", "user", "attestor-1", "attestor-2"] {
             match ks.import(role, &mnemonic(role)) {
                 Ok(_) | Err(crate::keys::KeyError::Exists(_)) => {}
                 Err(e) => return Err(DevnetError::Other(e.to_string())),
@@ -200,6 +233,13 @@ impl Devnet {
             let was = node::alive(n.pid, &n.home);
             if was {
                 node::stop(n.pid, &n.home);
+            }
+            out.push((n.chain_id.clone(), n.pid, was));
+        }
+        for n in &state.evm {
+            let was = evm::alive(n);
+            if was {
+                evm::stop(n);
             }
             out.push((n.chain_id.clone(), n.pid, was));
         }

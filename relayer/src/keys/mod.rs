@@ -13,6 +13,7 @@ use thiserror::Error;
 
 /// Cosmos SDK coin type 118, first account.
 pub const COSMOS_HD_PATH: &str = "m/44'/118'/0'/0/0";
+pub const ETH_HD_PATH: &str = "m/44'/60'/0'/0/0";
 
 #[derive(Debug, Error)]
 pub enum KeyError {
@@ -147,6 +148,22 @@ impl KeyStore {
     }
 
     pub fn load(&self, name: &str) -> Result<Key, KeyError> {
+        let file = self.read(name)?;
+        derive(name, &file.mnemonic, &file.hd_path)
+    }
+
+    /// The same key file's mnemonic at the Ethereum HD path (`m/44'/60'/0'/0/0`), as a wallet
+    /// signing for `chain_id`. Same permission checks as [`KeyStore::load`].
+    pub fn load_evm(
+        &self,
+        name: &str,
+        chain_id: u64,
+    ) -> Result<ethers::signers::LocalWallet, KeyError> {
+        let file = self.read(name)?;
+        evm_wallet(&file.mnemonic, chain_id)
+    }
+
+    fn read(&self, name: &str) -> Result<KeyFile, KeyError> {
         let path = self.path(name)?;
         let meta = fs::metadata(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => KeyError::NotFound {
@@ -166,11 +183,10 @@ impl KeyStore {
             path: path.clone(),
             source,
         })?;
-        let file: KeyFile = serde_json::from_slice(&body).map_err(|e| KeyError::Corrupt {
+        serde_json::from_slice(&body).map_err(|e| KeyError::Corrupt {
             path: path.clone(),
             reason: e.to_string(),
-        })?;
-        derive(name, &file.mnemonic, &file.hd_path)
+        })
     }
 
     pub fn list(&self) -> Result<Vec<String>, KeyError> {
@@ -210,6 +226,24 @@ impl KeyStore {
             },
         })
     }
+}
+
+/// An Ethereum wallet from a mnemonic at `m/44'/60'/0'/0/0` (what MetaMask and anvil derive).
+pub fn evm_wallet(phrase: &str, chain_id: u64) -> Result<ethers::signers::LocalWallet, KeyError> {
+    use ethers::signers::Signer;
+    let mnemonic = bip39::Mnemonic::parse_normalized(phrase)
+        .map_err(|e| KeyError::BadMnemonic(e.to_string()))?;
+    let seed = mnemonic.to_seed("");
+    let path: cosmrs::bip32::DerivationPath = ETH_HD_PATH.parse().expect("valid constant path");
+    let derive_err = |reason: String| KeyError::Derive {
+        path: ETH_HD_PATH.into(),
+        reason,
+    };
+    let xprv = cosmrs::bip32::XPrv::derive_from_path(seed, &path)
+        .map_err(|e| derive_err(e.to_string()))?;
+    let wallet = ethers::signers::LocalWallet::from_bytes(&xprv.private_key().to_bytes())
+        .map_err(|e| derive_err(e.to_string()))?;
+    Ok(wallet.with_chain_id(chain_id))
 }
 
 fn derive(name: &str, phrase: &str, hd_path: &str) -> Result<Key, KeyError> {
@@ -254,6 +288,18 @@ mod tests {
 
     // The standard BIP-39 test phrase derives this address at m/44'/118'/0'/0/0 (as `simd keys add --recover` does).
     const PHRASE: &str = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
+
+    #[test]
+    fn evm_wallet_matches_anvil_account_zero() {
+        use ethers::signers::Signer;
+        let anvil = "test test test test test test test test test test test junk";
+        let w = evm_wallet(anvil, 31337).unwrap();
+        assert_eq!(
+            format!("{:?}", w.address()),
+            "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"
+        );
+        assert_eq!(w.chain_id(), 31337);
+    }
 
     #[test]
     fn import_load_list_delete() {

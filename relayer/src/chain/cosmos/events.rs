@@ -85,6 +85,8 @@ pub fn parse_packet_event(
         timeout_timestamp: get("packet_timeout_timestamp")?
             .parse()
             .map_err(|e| format!("packet_timeout_timestamp: {e}"))?,
+        version: String::new(),
+        encoding: String::new(),
     };
     Ok(Some(PacketEvent {
         kind: event_kind,

@@ -1,12 +1,14 @@
 //! ICS-20 transfers for bridge users: send one, and follow it to its end from the chains' own state.
 
+pub mod evm;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ibc_proto::ibc::applications::transfer::v1::MsgTransfer;
 use serde::Serialize;
 
 use crate::chain::cosmos::CosmosChain;
-use crate::chain::{ChainError, Heights, Msg, PacketEvents, PacketQueries, Result};
+use crate::chain::{ChainError, Msg, PacketEvents, Result};
 use crate::ibc::{ChannelId, Packet, PacketEventKind, PortId};
 
 /// Where a transfer stands.
@@ -166,8 +168,18 @@ pub async fn packet_of_tx(src: &CosmosChain, tx_hash: &str) -> Result<(Packet, u
     )))
 }
 
-/// ICS-20 acknowledgement: `{"result":"AQ=="}` is success, `{"error":"…"}` failure.
+/// ICS-20 acknowledgement: `{"result":"AQ=="}` is success, `{"error":"…"}` failure; on EVM
+/// chains (IBC v2) `0x01` is success and the universal error acknowledgement failure.
 pub fn ack_result(ack: &[u8]) -> (bool, Option<String>) {
+    if ack == [1] {
+        return (true, None);
+    }
+    if ack == evm::universal_error_ack() {
+        return (
+            false,
+            Some("the receiving app failed (universal error acknowledgement)".into()),
+        );
+    }
     match serde_json::from_slice::<serde_json::Value>(ack) {
         Ok(v) if v.get("result").is_some() => (true, None),
         Ok(v) => (
@@ -180,6 +192,21 @@ pub fn ack_result(ack: &[u8]) -> (bool, Option<String>) {
 
 pub async fn status(src: &CosmosChain, dst: &CosmosChain, tx_hash: &str) -> Result<TransferStatus> {
     let (p, send_height) = packet_of_tx(src, tx_hash).await?;
+    status_of(src, dst, tx_hash, p, send_height).await
+}
+
+/// Where packet `p` (sent by tx `tx_hash` at `send_height`) stands, from both chains' state.
+pub async fn status_of<S, D>(
+    src: &S,
+    dst: &D,
+    tx_hash: &str,
+    p: Packet,
+    send_height: u64,
+) -> Result<TransferStatus>
+where
+    S: crate::chain::RelayChain + ?Sized,
+    D: crate::chain::RelayChain + ?Sized,
+{
     let received = dst
         .unreceived(&p.destination_port, &p.destination_channel, &[p.sequence])
         .await?
@@ -218,7 +245,7 @@ pub async fn status(src: &CosmosChain, dst: &CosmosChain, tx_hash: &str) -> Resu
     };
     Ok(TransferStatus {
         tx_hash: tx_hash.to_string(),
-        source_chain: src.id.to_string(),
+        source_chain: src.id().to_string(),
         sequence: p.sequence,
         source_channel: p.source_channel,
         destination_channel: p.destination_channel,
@@ -241,6 +268,8 @@ mod tests {
         assert!(parse_coin("samoleans").is_err());
         assert!(parse_coin("0stake").is_err());
         assert_eq!(ack_result(br#"{"result":"AQ=="}"#), (true, None));
+        assert_eq!(ack_result(&[1]), (true, None));
+        assert!(!ack_result(&evm::universal_error_ack()).0);
         assert_eq!(
             ack_result(br#"{"error":"insufficient funds"}"#),
             (false, Some("insufficient funds".into()))

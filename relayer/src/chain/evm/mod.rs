@@ -1,0 +1,359 @@
+//! EVM chains through ethers: Ferry's IBC v2-style router contract (`contracts/`), its attested light
+//! clients of counterparty EVM chains, and Ferry's own Ethereum light client
+//! (`ferry-light-client-ethereum`) checking every header and proof before it is attested or relayed.
+//!
+//! The router's traits map as follows: a client id plays a channel's role (IBC v2 has no channels),
+//! heights are block numbers at revision 0, and only blocks `confirmations` deep count as final.
+
+pub mod abi;
+mod events;
+mod headers;
+pub mod packets;
+mod tx;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use ethers::providers::{Http, Middleware, Provider};
+use ethers::signers::{LocalWallet, Signer};
+use ethers::types::{Address, BlockNumber, U256};
+
+use crate::chain::{
+    ChainError, ClientHost, ConsensusAnchor, Heights, Msg, PacketQueries, Proof, Result,
+};
+use crate::config::{ChainConfig, EvmConfig};
+use crate::ibc::{ChainId, ChannelId, ClientId, Height, Packet, PortId};
+use crate::telemetry::metrics;
+use abi::{AttestedLightClient, FerryRouter};
+use packets::router_call;
+
+/// Views asking about this many sequences at once.
+const VIEW_CHUNK: usize = 500;
+
+pub struct EvmChain {
+    pub id: ChainId,
+    pub config: ChainConfig,
+    pub evm: EvmConfig,
+    providers: Vec<Arc<Provider<Http>>>,
+    preferred: std::sync::atomic::AtomicUsize,
+    pub wallet: LocalWallet,
+    pub address: Address,
+    attestors: Vec<LocalWallet>,
+    verified: tokio::sync::Mutex<headers::Verified>,
+    signer: tokio::sync::Mutex<tx::NonceState>,
+    sent: std::sync::Mutex<std::collections::HashMap<ethers::types::H256, tx::Sent>>,
+}
+
+impl EvmChain {
+    /// `wallet` signs transactions; `attestors` sign headers of this chain for counterparties.
+    pub fn new(
+        config: ChainConfig,
+        wallet: LocalWallet,
+        attestors: Vec<LocalWallet>,
+    ) -> Result<Arc<EvmChain>> {
+        let evm = config
+            .evm
+            .clone()
+            .ok_or_else(|| ChainError::Other(format!("chain {} has no [chains.evm]", config.id)))?;
+        let providers = config
+            .rpc
+            .iter()
+            .map(|url| {
+                Provider::<Http>::try_from(url.as_str())
+                    .map(|p| Arc::new(p.interval(std::time::Duration::from_millis(250))))
+                    .map_err(|e| ChainError::Other(format!("rpc `{url}`: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Arc::new(EvmChain {
+            id: config.id.clone(),
+            address: wallet.address(),
+            wallet: wallet.with_chain_id(evm.chain_id),
+            attestors: attestors
+                .into_iter()
+                .map(|w| w.with_chain_id(evm.chain_id))
+                .collect(),
+            verified: tokio::sync::Mutex::new(headers::Verified::default()),
+            signer: tokio::sync::Mutex::new(tx::NonceState::default()),
+            sent: Default::default(),
+            providers,
+            preferred: Default::default(),
+            config,
+            evm,
+        }))
+    }
+
+    /// The provider to use now (the last that answered).
+    pub fn provider(&self) -> Arc<Provider<Http>> {
+        let i = self.preferred.load(std::sync::atomic::Ordering::Relaxed);
+        self.providers[i % self.providers.len()].clone()
+    }
+
+    /// Run `f` against each endpoint in turn until one answers; counts requests and errors.
+    pub(crate) async fn rpc<T, F, Fut>(&self, method: &'static str, f: F) -> Result<T>
+    where
+        F: Fn(Arc<Provider<Http>>) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, String>>,
+    {
+        let start = self.preferred.load(std::sync::atomic::Ordering::Relaxed);
+        let mut last = String::new();
+        for k in 0..self.providers.len() {
+            let i = (start + k) % self.providers.len();
+            let t = Instant::now();
+            let out = f(self.providers[i].clone()).await;
+            metrics().rpc(
+                self.id.as_str(),
+                method,
+                t.elapsed().as_secs_f64(),
+                out.is_ok(),
+            );
+            match out {
+                Ok(v) => {
+                    self.preferred
+                        .store(i, std::sync::atomic::Ordering::Relaxed);
+                    metrics().rpc_up(self.id.as_str(), true);
+                    return Ok(v);
+                }
+                // A revert is the contract's answer, not the endpoint's failure.
+                Err(e) if is_revert(&e) => {
+                    return Err(ChainError::Rpc {
+                        chain: self.id.clone(),
+                        method,
+                        reason: e,
+                    })
+                }
+                Err(e) => last = e,
+            }
+        }
+        metrics().rpc_up(self.id.as_str(), false);
+        Err(ChainError::Rpc {
+            chain: self.id.clone(),
+            method,
+            reason: last,
+        })
+    }
+
+    pub fn router(&self) -> FerryRouter<Provider<Http>> {
+        FerryRouter::new(self.evm.router, self.provider())
+    }
+
+    /// The light client the router uses for `client`.
+    pub async fn light_client(&self, client: &str) -> Result<AttestedLightClient<Provider<Http>>> {
+        let router = self.evm.router;
+        let client = client.to_string();
+        let addr = self
+            .rpc("eth_call", |p| {
+                let client = client.clone();
+                async move {
+                    FerryRouter::new(router, p)
+                        .light_client_of(client)
+                        .call()
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+            })
+            .await?;
+        if addr.is_zero() {
+            return Err(ChainError::Other(format!(
+                "router on {} has no client `{client}`",
+                self.id
+            )));
+        }
+        Ok(AttestedLightClient::new(addr, self.provider()))
+    }
+
+    /// Head and final block numbers.
+    pub async fn heads(&self) -> Result<(u64, u64)> {
+        let head = self
+            .rpc("eth_blockNumber", |p| async move {
+                p.get_block_number().await.map_err(|e| e.to_string())
+            })
+            .await?
+            .as_u64();
+        metrics().latest_height(self.id.as_str(), head);
+        Ok((head, head.saturating_sub(self.evm.confirmations)))
+    }
+
+    /// ERC-20 balance (or native balance when `token` is None).
+    pub async fn balance(&self, owner: Address, token: Option<Address>) -> Result<U256> {
+        match token {
+            None => {
+                self.rpc("eth_getBalance", |p| async move {
+                    p.get_balance(owner, None).await.map_err(|e| e.to_string())
+                })
+                .await
+            }
+            Some(t) => {
+                self.rpc("eth_call", |p| async move {
+                    abi::Erc20::new(t, p)
+                        .balance_of(owner)
+                        .call()
+                        .await
+                        .map_err(|e| e.to_string())
+                })
+                .await
+            }
+        }
+    }
+
+    /// Of `seqs`, those the router reports through `view` (chunked).
+    async fn seq_view(&self, client: &ChannelId, seqs: &[u64], receipts: bool) -> Result<Vec<u64>> {
+        let mut out = Vec::new();
+        for chunk in seqs.chunks(VIEW_CHUNK) {
+            let (router, client, chunk) = (self.evm.router, client.to_string(), chunk.to_vec());
+            let got = self
+                .rpc("eth_call", |p| {
+                    let (client, chunk) = (client.clone(), chunk.clone());
+                    async move {
+                        let r = FerryRouter::new(router, p);
+                        let call = if receipts {
+                            r.unreceived(client, chunk)
+                        } else {
+                            r.pending_commitments(client, chunk)
+                        };
+                        call.call().await.map_err(|e| e.to_string())
+                    }
+                })
+                .await?;
+            out.extend(got);
+        }
+        Ok(out)
+    }
+}
+
+/// An `eth_call`/`eth_estimateGas` failure that is the contract reverting.
+pub(crate) fn is_revert(e: &str) -> bool {
+    let e = e.to_ascii_lowercase();
+    e.contains("revert") || e.contains("execution reverted")
+}
+
+#[async_trait]
+impl Heights for EvmChain {
+    fn id(&self) -> &ChainId {
+        &self.id
+    }
+
+    /// The newest final block and its time: only final blocks are proven from or counted on.
+    async fn latest(&self) -> Result<(Height, u64)> {
+        let (_, fin) = self.heads().await?;
+        let block = self
+            .rpc("eth_getBlockByNumber", |p| async move {
+                p.get_block(BlockNumber::Number(fin.into()))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| format!("block {fin} not found"))
+            })
+            .await?;
+        Ok((
+            Height::new(0, fin),
+            block.timestamp.as_u64().saturating_mul(1_000_000_000),
+        ))
+    }
+}
+
+#[async_trait]
+impl PacketQueries for EvmChain {
+    /// Sequences sent from `client` whose commitment is still set.
+    async fn commitments(&self, _port: &PortId, client: &ChannelId) -> Result<Vec<u64>> {
+        let (router, c) = (self.evm.router, client.to_string());
+        let next = self
+            .rpc("eth_call", |p| {
+                let c = c.clone();
+                async move {
+                    FerryRouter::new(router, p)
+                        .next_sequence_send(c)
+                        .call()
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+            })
+            .await?;
+        // Bounded: clearing looks at the newest 10,000 sends.
+        let first = next.saturating_sub(10_000).max(1);
+        let seqs: Vec<u64> = (first..next).collect();
+        self.seq_view(client, &seqs, false).await
+    }
+
+    async fn unreceived(
+        &self,
+        _port: &PortId,
+        client: &ChannelId,
+        seqs: &[u64],
+    ) -> Result<Vec<u64>> {
+        self.seq_view(client, seqs, true).await
+    }
+
+    async fn unreceived_acks(
+        &self,
+        _port: &PortId,
+        client: &ChannelId,
+        seqs: &[u64],
+    ) -> Result<Vec<u64>> {
+        self.seq_view(client, seqs, false).await
+    }
+}
+
+#[async_trait]
+impl ClientHost for EvmChain {
+    async fn client_latest_height(&self, client: &ClientId) -> Result<Height> {
+        let lc = self.light_client(client.as_str()).await?;
+        let h = self
+            .rpc("eth_call", |p| {
+                let lc = AttestedLightClient::new(lc.address(), p);
+                async move { lc.latest_height().call().await.map_err(|e| e.to_string()) }
+            })
+            .await?;
+        Ok(Height::new(0, h))
+    }
+
+    async fn consensus_anchor(&self, client: &ClientId, height: Height) -> Result<ConsensusAnchor> {
+        let lc = self.light_client(client.as_str()).await?;
+        let (timestamp, _root) = self
+            .rpc("eth_call", |p| {
+                let lc = AttestedLightClient::new(lc.address(), p);
+                async move {
+                    lc.consensus_state(height.revision_height)
+                        .call()
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+            })
+            .await?;
+        Ok(ConsensusAnchor {
+            timestamp_ns: timestamp.saturating_mul(1_000_000_000),
+            next_validators_hash: vec![],
+        })
+    }
+
+    fn update_client_msg(&self, client: &ClientId, header: Msg) -> Msg {
+        router_call(abi::ferry_router::UpdateClientCall {
+            client_id: client.to_string(),
+            update_msg: header.value.into(),
+        })
+    }
+
+    fn recv_msg(&self, packet: &Packet, proof: Proof) -> Msg {
+        router_call(abi::RecvPacketCall {
+            packet: packets::to_sol(packet),
+            proof: proof.bytes.into(),
+            proof_height: proof.height.revision_height,
+        })
+    }
+
+    fn ack_msg(&self, packet: &Packet, ack: &[u8], proof: Proof) -> Msg {
+        router_call(abi::AckPacketCall {
+            packet: packets::to_sol(packet),
+            acknowledgement: ack.to_vec().into(),
+            proof: proof.bytes.into(),
+            proof_height: proof.height.revision_height,
+        })
+    }
+
+    fn timeout_msg(&self, packet: &Packet, proof: Proof) -> Msg {
+        router_call(abi::TimeoutPacketCall {
+            packet: packets::to_sol(packet),
+            proof: proof.bytes.into(),
+            proof_height: proof.height.revision_height,
+        })
+    }
+}

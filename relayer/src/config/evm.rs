@@ -1,0 +1,198 @@
+//! Checks of `[chains.evm]`: present exactly for `type = "evm"`, addresses and fees well formed.
+
+use ethers::types::{Address, H256};
+
+use super::raw::RawChain;
+use super::validate::{parse_gas_price, Checker};
+use super::{ChainKind, EvmConfig};
+
+/// A fee like "2gwei" or "1500000000wei" in wei.
+pub fn parse_wei(s: &str) -> Result<u128, String> {
+    let p = parse_gas_price(s)?;
+    let scale = match p.denom.as_str() {
+        "wei" => 1.0,
+        "gwei" => 1e9,
+        other => return Err(format!("`{other}` is not a fee unit; use wei or gwei")),
+    };
+    Ok((p.amount * scale).round() as u128)
+}
+
+fn address(c: &mut Checker, key: String, value: &str) -> Option<Address> {
+    match value.parse::<Address>() {
+        Ok(a) if !a.is_zero() && value.starts_with("0x") && value.len() == 42 => Some(a),
+        _ => {
+            c.error(
+                key,
+                format!("`{value}` is not a 0x-prefixed 20-byte address"),
+            );
+            None
+        }
+    }
+}
+
+/// `NUMBER:0xHASH`.
+fn checkpoint(s: &str) -> Result<(u64, H256), String> {
+    let bad = || format!("`{s}` is not a checkpoint like \"1200:0x<32-byte block hash>\"");
+    let (n, h) = s.split_once(':').ok_or_else(bad)?;
+    let number = n.trim().parse().map_err(|_| bad())?;
+    let h = h.trim();
+    if !(h.starts_with("0x") && h.len() == 66) {
+        return Err(bad());
+    }
+    Ok((number, h.parse().map_err(|_| bad())?))
+}
+
+pub(super) fn check(
+    c: &mut Checker,
+    i: usize,
+    raw: &RawChain,
+    kind: Option<ChainKind>,
+) -> Option<EvmConfig> {
+    let k = |field: &str| format!("chains[{i}].evm.{field}");
+    let evm = match (kind, &raw.evm) {
+        (Some(ChainKind::Evm), Some(e)) => e,
+        (Some(ChainKind::Evm), None) => {
+            c.error(
+                format!("chains[{i}].evm"),
+                "an evm chain needs an [chains.evm] table (chain_id, router)",
+            );
+            return None;
+        }
+        (_, Some(_)) => {
+            c.error(
+                format!("chains[{i}].evm"),
+                "only chains with type = \"evm\" take an [chains.evm] table",
+            );
+            return None;
+        }
+        (_, None) => return None,
+    };
+    if evm.chain_id == 0 {
+        c.error(k("chain_id"), "must be the chain's non-zero EIP-155 id");
+    }
+    let router = address(c, k("router"), &evm.router);
+    let transfer = match &evm.transfer {
+        Some(t) => Some(address(c, k("transfer"), t)?),
+        None => None,
+    };
+    let max_fee_wei = parse_wei(&raw.gas_price)
+        .map_err(|e| {
+            c.error(
+                format!("chains[{i}].gas_price"),
+                format!("{e} (on an evm chain it is the fee cap per gas, like \"100gwei\")"),
+            )
+        })
+        .ok();
+    let priority_fee_wei = parse_wei(&evm.priority_fee)
+        .map_err(|e| c.error(k("priority_fee"), e))
+        .ok();
+    if let (Some(cap), Some(tip)) = (max_fee_wei, priority_fee_wei) {
+        if tip > cap {
+            c.error(
+                k("priority_fee"),
+                format!("{tip} wei exceeds the fee cap gas_price ({cap} wei)"),
+            );
+        }
+    }
+    if evm.confirmations == 0 {
+        c.warn(
+            k("confirmations"),
+            "0 relays events from blocks that a reorg can still remove",
+        );
+    }
+    if evm.log_range == 0 || evm.log_range > 100_000 {
+        c.error(k("log_range"), "must be between 1 and 100000 blocks");
+    }
+    let checkpoint = match &evm.checkpoint {
+        Some(s) => Some(
+            checkpoint(s)
+                .map_err(|e| c.error(k("checkpoint"), e))
+                .ok()?,
+        ),
+        None => None,
+    };
+    if let Some(ws) = &evm.ws {
+        if !(ws.starts_with("ws://") || ws.starts_with("wss://")) {
+            c.error(k("ws"), format!("`{ws}` must start with ws:// or wss://"));
+        }
+    }
+    Some(EvmConfig {
+        chain_id: evm.chain_id,
+        router: router?,
+        transfer,
+        confirmations: evm.confirmations,
+        priority_fee_wei: priority_fee_wei?,
+        max_fee_wei: max_fee_wei?,
+        attestors: evm.attestors.clone(),
+        checkpoint,
+        log_range: evm.log_range,
+        ws: evm.ws.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{load_str, ConfigError};
+
+    const EVM: &str = r#"
+[[chains]]
+id = "evm-l3"
+type = "evm"
+rpc = ["http://127.0.0.1:8545"]
+key = "relayer"
+gas_price = "100gwei"
+[chains.evm]
+chain_id = 33333
+router = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+attestors = ["attestor-1"]
+checkpoint = "0:0x0000000000000000000000000000000000000000000000000000000000000001"
+"#;
+
+    fn errors(text: &str) -> Vec<String> {
+        match load_str(text, "t.toml".as_ref()) {
+            Ok(_) => vec![],
+            Err(ConfigError::Invalid(v)) => v.into_iter().map(|i| i.to_string()).collect(),
+            Err(e) => vec![e.to_string()],
+        }
+    }
+
+    #[test]
+    fn good_evm_chain_loads() {
+        let (cfg, _) = load_str(EVM, "t.toml".as_ref()).unwrap();
+        let evm = cfg.chains[0].evm.as_ref().unwrap();
+        assert_eq!(evm.chain_id, 33333);
+        assert_eq!(evm.max_fee_wei, 100_000_000_000);
+        assert_eq!(evm.priority_fee_wei, 1_000_000_000);
+        assert_eq!(evm.confirmations, 2);
+        assert_eq!(evm.checkpoint.unwrap().0, 0);
+    }
+
+    #[test]
+    fn bad_evm_values_name_their_key() {
+        let e = errors(&EVM.replace("0x5FbDB2315678afecb367f032d93F642f64180aa3", "0x12"));
+        assert!(
+            e.iter().any(|s| s.contains("chains[0].evm.router")),
+            "{e:?}"
+        );
+        let e = errors(&EVM.replace("100gwei", "100stake"));
+        assert!(e.iter().any(|s| s.contains("chains[0].gas_price")), "{e:?}");
+        let e = errors(&EVM.replace("attestors", "priority_fee = \"200gwei\"\nattestors"));
+        assert!(e.iter().any(|s| s.contains("evm.priority_fee")), "{e:?}");
+        let e = errors(&EVM.replace("0:0x", "x:0x"));
+        assert!(e.iter().any(|s| s.contains("evm.checkpoint")), "{e:?}");
+        let e = errors(&EVM.replace("[chains.evm]", "[chains.nope]"));
+        assert!(!e.is_empty());
+        let missing: String = EVM
+            .lines()
+            .take_while(|l| !l.starts_with("[chains.evm]"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let e = errors(&missing);
+        assert!(e.iter().any(|s| s.contains("chains[0].evm")), "{e:?}");
+        let e = errors(&EVM.replace("type = \"evm\"", "type = \"cosmos\""));
+        assert!(
+            e.iter().any(|s| s.contains("only chains with type")),
+            "{e:?}"
+        );
+    }
+}

@@ -1,0 +1,130 @@
+//! ICS-20 transfers from an EVM chain: approve the app, `sendTransfer`, and the packet it sent.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ethers::contract::{EthEvent, EthLogDecode};
+use ethers::middleware::SignerMiddleware;
+use ethers::providers::Middleware;
+use ethers::signers::LocalWallet;
+use ethers::types::{Address, H256, U256};
+
+use crate::chain::evm::abi::ferry_router::SendPacketFilter;
+use crate::chain::evm::abi::{Erc20, Ics20Transfer};
+use crate::chain::evm::{packets, EvmChain};
+use crate::chain::{ChainError, Result};
+use crate::ibc::{ChannelId, Packet};
+
+/// `sha256("UNIVERSAL_ERROR_ACKNOWLEDGEMENT")`: what the router writes when the app fails.
+pub fn universal_error_ack() -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(b"UNIVERSAL_ERROR_ACKNOWLEDGEMENT").to_vec()
+}
+
+pub struct EvmTransfer<'a> {
+    /// The sender's key (an ERC-20 holder).
+    pub wallet: LocalWallet,
+    pub token: Address,
+    pub amount: U256,
+    pub receiver: &'a str,
+    /// The source client (IBC v2's channel).
+    pub client: &'a ChannelId,
+    pub timeout: Duration,
+    pub memo: &'a str,
+}
+
+fn other(e: impl std::fmt::Display) -> ChainError {
+    ChainError::Other(e.to_string())
+}
+
+/// Approve the app when its allowance is short, then send. Returns the tx hash and the packet.
+pub async fn send(chain: &EvmChain, t: &EvmTransfer<'_>) -> Result<(String, Packet)> {
+    let app = chain.evm.transfer.ok_or_else(|| {
+        other(format!(
+            "chain {} has no evm.transfer (the ICS-20 app address)",
+            chain.id
+        ))
+    })?;
+    let client = Arc::new(SignerMiddleware::new(chain.provider(), t.wallet.clone()));
+    let sender = ethers::signers::Signer::address(&t.wallet);
+    let token = Erc20::new(t.token, client.clone());
+    let allowance = token.allowance(sender, app).call().await.map_err(other)?;
+    if allowance < t.amount {
+        token
+            .approve(app, t.amount)
+            .send()
+            .await
+            .map_err(other)?
+            .await
+            .map_err(other)?
+            .filter(|r| r.status == Some(1u64.into()))
+            .ok_or_else(|| other("approve reverted"))?;
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let timeout = (now + t.timeout).as_secs();
+    let call = Ics20Transfer::new(app, client.clone()).send_transfer(
+        t.token,
+        t.amount,
+        t.receiver.to_string(),
+        t.client.to_string(),
+        timeout,
+        t.memo.to_string(),
+    );
+    let pending = call.send().await.map_err(|e| {
+        other(format!(
+            "sendTransfer rejected: {}",
+            e.as_revert()
+                .map(|r| format!("revert data {r}"))
+                .unwrap_or_else(|| e.to_string())
+        ))
+    })?;
+    let hash = pending.tx_hash();
+    let receipt = pending
+        .await
+        .map_err(other)?
+        .ok_or_else(|| other(format!("{hash:?} dropped")))?;
+    if receipt.status != Some(1u64.into()) {
+        return Err(other(format!("sendTransfer {hash:?} reverted")));
+    }
+    let (packet, _) = packet_in(&receipt.logs, chain, hash)?;
+    Ok((format!("{hash:?}"), packet))
+}
+
+fn packet_in(logs: &[ethers::types::Log], chain: &EvmChain, hash: H256) -> Result<(Packet, u64)> {
+    for log in logs.iter().filter(|l| l.address == chain.evm.router) {
+        if log.topics.first() != Some(&SendPacketFilter::signature()) {
+            continue;
+        }
+        let ev =
+            <SendPacketFilter as EthLogDecode>::decode_log(&ethers::abi::RawLog::from(log.clone()))
+                .map_err(other)?;
+        let p = packets::from_sol(&ev.packet).map_err(other)?;
+        return Ok((p, log.block_number.unwrap_or_default().as_u64()));
+    }
+    Err(other(format!("tx {hash:?} on {} sent no packet", chain.id)))
+}
+
+/// The packet a transfer tx sent, with its block number.
+pub async fn packet_of_tx(chain: &EvmChain, tx_hash: &str) -> Result<(Packet, u64)> {
+    let hash: H256 = tx_hash
+        .parse()
+        .map_err(|_| other(format!("`{tx_hash}` is not a 0x tx hash")))?;
+    let receipt = chain
+        .provider()
+        .get_transaction_receipt(hash)
+        .await
+        .map_err(other)?
+        .ok_or_else(|| other(format!("no receipt for {tx_hash} on {}", chain.id)))?;
+    packet_in(&receipt.logs, chain, hash)
+}
+
+pub async fn status(
+    src: &EvmChain,
+    dst: &EvmChain,
+    tx_hash: &str,
+) -> Result<super::TransferStatus> {
+    let (p, h) = packet_of_tx(src, tx_hash).await?;
+    super::status_of(src, dst, tx_hash, p, h).await
+}
