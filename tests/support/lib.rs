@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use ferry::devnet::{Devnet, DevnetState};
 
+pub mod evm;
+
 /// The `ferry` binary: `$FERRY_BIN`, else `<target>/debug/ferry` (built by `make test` first).
 pub fn ferry_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("FERRY_BIN") {
@@ -111,11 +113,18 @@ impl TestNet {
 
     /// `ferry start` in the background, its log in the devnet folder.
     pub fn start_relayer(&self, log_name: &str) -> Relayer {
+        self.start_relayer_with(log_name, &self.home().join("config.toml"))
+    }
+
+    /// `ferry --config CONFIG start` in the background.
+    pub fn start_relayer_with(&self, log_name: &str, config: &Path) -> Relayer {
         let log = self.devnet.dir.join(log_name);
         let f = std::fs::File::create(&log).unwrap();
         let child = Command::new(ferry_bin())
             .arg("--home")
             .arg(self.home())
+            .arg("--config")
+            .arg(config)
             .arg("start")
             .stdout(Stdio::from(f.try_clone().unwrap()))
             .stderr(Stdio::from(f))

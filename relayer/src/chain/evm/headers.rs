@@ -168,14 +168,11 @@ impl EvmChain {
             let h = self.header(number).await?;
             let cp = lc::Checkpoint::of(&h);
             if !expect.is_zero() && cp.hash != expect {
-                return Err(self.rejected(
-                    number,
-                    lc::Error::ParentHashMismatch {
-                        number,
-                        expected: expect,
-                        found: cp.hash,
-                    },
-                ));
+                metrics().verification_failure(self.id.as_str(), "checkpoint_mismatch");
+                return Err(ChainError::Other(format!(
+                    "{}: block {number} hashes to {:?}, not the configured checkpoint {expect:?}",
+                    self.id, cp.hash
+                )));
             }
             v.roots.insert(number, (h.state_root, h.timestamp));
             v.tip = Some(cp);
@@ -193,8 +190,11 @@ impl EvmChain {
         }
         let (head, _) = self.heads().await?;
         lc::verify_finality(n, head, self.evm.confirmations).map_err(|e| self.rejected(n, e))?;
+        // Up to `confirmations` blocks past `n`: their parent links commit to `n`'s hash, so a
+        // node cannot hand over a made-up header for `n` itself.
+        let last = n + self.evm.confirmations;
         use futures::StreamExt;
-        let fetched: Vec<Result<lc::Header>> = futures::stream::iter(tip.number + 1..=n)
+        let fetched: Vec<Result<lc::Header>> = futures::stream::iter(tip.number + 1..=last)
             .map(|k| self.header(k))
             .buffered(FETCH_CONCURRENCY)
             .collect()

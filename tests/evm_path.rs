@@ -1,0 +1,178 @@
+//! The EVM path end to end on the devnet's two anvil chains (`evm-l3` 33333, `evm-settlement`
+//! 31337) with Ferry's contracts, relayed by `ferry start`:
+//!
+//! 1. the test ERC-20 from evm-l3 to evm-settlement (escrowed; a voucher minted), acknowledged;
+//! 2. part of the voucher back (burned; the original token unescrowed), acknowledged;
+//! 3. a transfer to a receiver that is not an address: error acknowledgement, sender refunded;
+//! 4. tampering: with evm-l3's RPC behind a proxy that alters `eth_getProof`, Ferry rejects the
+//!    proof and submits nothing (the packet stays unreceived); a forged block header is refused
+//!    before it is attested; and the honest relayer then delivers the packet;
+//! 5. a transfer that times out while the relayer is down is timed out and refunded after restart.
+//!
+//! Run: `cargo test -p ferry-tests --test evm_path -- --nocapture`
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ethers::types::U256;
+use ferry::chain::{ChainError, Heights, PacketProofs, PacketQueries};
+use ferry::ibc::{ChannelId, PortId};
+use ferry_tests::evm::{flip_hex, tampering_proxy, CLIENT};
+use ferry_tests::{eventually, TestNet, SIGTERM};
+use serde_json::Value;
+
+fn state(v: &Value) -> &str {
+    v["state"].as_str().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn evm_transfers_acks_refunds_and_tampering() {
+    let net = TestNet::start("evm-path").await;
+    let cfg = net.evm_config("config-evm.toml", &[]);
+    let mut relayer = net.start_relayer_with("relayer-evm.log", &cfg);
+    assert!(
+        relayer.wait_log("relaying path", Duration::from_secs(60)),
+        "relayer did not start:\n{}",
+        relayer.log_text()
+    );
+    let (l3, st) = ("evm-l3", "evm-settlement");
+    let token = net.evm_node(l3).token;
+    let user = net.evm_address("user");
+    let user_hex = format!("{user:?}");
+    let start_balance = net.erc20_balance(l3, token, user).await;
+    assert!(start_balance > U256::zero());
+
+    // 1. Out: escrow on evm-l3, voucher on evm-settlement.
+    let out = net.evm_transfer(&cfg, l3, "1000", token, &user_hex, &["--wait"]);
+    assert_eq!(state(&out), "acknowledged", "{out}");
+    assert_eq!(out["ok"], true, "{out}");
+    let trace = format!("transfer/{CLIENT}/{token:?}");
+    let voucher = net.voucher(st, &trace).await;
+    assert!(!voucher.is_zero(), "no voucher for {trace}");
+    assert_eq!(net.erc20_balance(st, voucher, user).await, U256::from(1000));
+    assert_eq!(
+        net.erc20_balance(l3, token, user).await,
+        start_balance - 1000
+    );
+
+    // 2. Back: the voucher burned, the original token released from escrow.
+    let back = net.evm_transfer(&cfg, st, "400", voucher, &user_hex, &["--wait"]);
+    assert_eq!(state(&back), "acknowledged", "{back}");
+    assert_eq!(net.erc20_balance(st, voucher, user).await, U256::from(600));
+    assert_eq!(
+        net.erc20_balance(l3, token, user).await,
+        start_balance - 600
+    );
+
+    // 3. Error acknowledgement: the receiving app cannot parse the receiver; the sender is refunded.
+    let bad = net.evm_transfer(&cfg, l3, "50", token, "not-an-address", &["--wait"]);
+    assert_eq!(state(&bad), "acknowledged", "{bad}");
+    assert_eq!(bad["ok"], false, "{bad}");
+    assert_eq!(
+        net.erc20_balance(l3, token, user).await,
+        start_balance - 600
+    );
+
+    // 4. Tampering. With the honest relayer stopped, send a packet that stays pending.
+    assert!(relayer.signal(SIGTERM).success());
+    let pending = net.evm_transfer(&cfg, l3, "70", token, &user_hex, &[]);
+    let seq = pending["sequence"].as_u64().unwrap();
+    let upstream = net.evm_node(l3).rpc.clone();
+    let bad_proofs = tampering_proxy(
+        &upstream,
+        Arc::new(|method: &str, result: &mut Value| {
+            if method == "eth_getProof" {
+                if let Some(node) = result["storageProof"][0]["proof"]
+                    .as_array_mut()
+                    .and_then(|p| p.last_mut())
+                {
+                    *node = Value::String(flip_hex(node.as_str().unwrap()));
+                }
+            }
+        }),
+    )
+    .await;
+    let tampered_cfg = net.evm_config("config-evm-tampered.toml", &[(l3, &bad_proofs)]);
+    // Through the library: the proof is checked against the verified state root and refused.
+    let chain = net.evm_chain(&tampered_cfg, l3);
+    let (fin, _) = chain.latest().await.unwrap();
+    let port: PortId = "transfer".parse().unwrap();
+    let client: ChannelId = CLIENT.parse().unwrap();
+    match chain.prove_commitment(&port, &client, seq, fin).await {
+        Err(ChainError::EvmVerification { .. }) => {}
+        other => panic!("tampered proof not rejected: {other:?}"),
+    }
+    // The relayer behind the same proxy counts it and submits nothing for 15 s.
+    let evil = net.start_relayer_with("relayer-tampered.log", &tampered_cfg);
+    assert!(
+        evil.wait_log("failed verification", Duration::from_secs(60)),
+        "tampered proof not reported:\n{}",
+        evil.log_text()
+    );
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let settlement = net.evm_chain(&cfg, st);
+    assert_eq!(
+        settlement.unreceived(&port, &client, &[seq]).await.unwrap(),
+        vec![seq],
+        "a packet proven with a tampered proof was delivered"
+    );
+    assert!(!evil.log_text().contains("relayed batch to evm-settlement"));
+    drop(evil);
+    // A node that forges a block's state root: the header chain no longer links, so Ferry
+    // refuses to attest it.
+    let forged = tampering_proxy(
+        &upstream,
+        Arc::new(|method: &str, result: &mut Value| {
+            if method == "eth_getBlockByNumber" {
+                if let Some(root) = result.get_mut("stateRoot") {
+                    *root = Value::String(flip_hex(root.as_str().unwrap()));
+                }
+            }
+        }),
+    )
+    .await;
+    let forged_cfg = net.evm_config("config-evm-forged.toml", &[(l3, &forged)]);
+    let chain = net.evm_chain(&forged_cfg, l3);
+    let (fin, _) = net.evm_chain(&cfg, l3).latest().await.unwrap();
+    match chain.attestation(fin.revision_height).await {
+        Err(ChainError::EvmVerification { .. }) | Err(ChainError::Other(_)) => {}
+        other => panic!("forged header attested: {other:?}"),
+    }
+    // The honest relayer delivers the pending packet.
+    let mut relayer = net.start_relayer_with("relayer-evm-2.log", &cfg);
+    let hash = pending["tx_hash"].as_str().unwrap().to_string();
+    let cfg_s = cfg.to_str().unwrap().to_string();
+    let done = eventually(
+        "pending packet acknowledged",
+        Duration::from_secs(90),
+        || {
+            let out = net.ferry(&["--json", "--config", &cfg_s, "query", "transfer", l3, &hash]);
+            let v = ferry_tests::last_json(&String::from_utf8_lossy(&out.stdout));
+            async move { (state(&v) == "acknowledged").then_some(v) }
+        },
+    )
+    .await;
+    assert_eq!(done["ok"], true, "{done}");
+
+    // 5. Timeout: sent while the relayer is down with a 5 s timeout, refunded after restart.
+    assert!(relayer.signal(SIGTERM).success());
+    let before = net.erc20_balance(l3, token, user).await;
+    let short = net.evm_transfer(
+        &cfg,
+        l3,
+        "30",
+        token,
+        &user_hex,
+        &["--timeout-seconds", "5"],
+    );
+    assert_eq!(net.erc20_balance(l3, token, user).await, before - 30);
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let _relayer = net.start_relayer_with("relayer-evm-3.log", &cfg);
+    let hash = short["tx_hash"].as_str().unwrap().to_string();
+    let out = net.ferry_ok(&[
+        "--json", "--config", &cfg_s, "query", "transfer", l3, &hash, "--wait",
+    ]);
+    let v = ferry_tests::last_json(&out);
+    assert_eq!(state(&v), "timed_out_refunded", "{v}");
+    assert_eq!(net.erc20_balance(l3, token, user).await, before);
+}
