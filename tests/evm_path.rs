@@ -55,6 +55,20 @@ async fn evm_transfers_acks_refunds_and_tampering() {
         start_balance - 1000
     );
 
+    // Someone else spends from the relayer's account on evm-settlement: Ferry's cached nonce goes
+    // stale, and its next transaction there (the ack of step 2) must recover from "nonce too low".
+    {
+        use ethers::middleware::SignerMiddleware;
+        use ethers::providers::Middleware;
+        use ethers::signers::Signer;
+        let w = ferry::keys::evm_wallet(&ferry::devnet::mnemonic("relayer"), 31_337).unwrap();
+        let me = w.address();
+        let client = SignerMiddleware::new(net.provider(st).as_ref().clone(), w);
+        let tx = ethers::types::TransactionRequest::new().to(me).value(0u64);
+        let r = client.send_transaction(tx, None).await.unwrap().await.unwrap();
+        assert_eq!(r.unwrap().status, Some(1u64.into()));
+    }
+
     // 2. Back: the voucher burned, the original token released from escrow.
     let back = net.evm_transfer(&cfg, st, "400", voucher, &user_hex, &["--wait"]);
     assert_eq!(state(&back), "acknowledged", "{back}");
@@ -62,6 +76,12 @@ async fn evm_transfers_acks_refunds_and_tampering() {
     assert_eq!(
         net.erc20_balance(l3, token, user).await,
         start_balance - 600
+    );
+
+    assert!(
+        relayer.log_text().contains("nonce too low; re-reading it from the chain"),
+        "no nonce recovery seen:\n{}",
+        relayer.log_text()
     );
 
     // 3. Error acknowledgement: the receiving app cannot parse the receiver; the sender is refunded.
