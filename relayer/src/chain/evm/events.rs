@@ -89,18 +89,17 @@ impl EvmChain {
         scanned: &mut VecDeque<(u64, H256)>,
         sink: &mpsc::Sender<PacketEvent>,
     ) -> Result<u64> {
-        // A scanned block whose hash changed was reorged out: rewind past it.
-        while let Some(&(n, h)) = scanned.back() {
-            if self.block_hash(n).await? == Some(h) {
-                break;
+        // A scanned block whose hash changed was reorged out: rewind to the range before it (the
+        // next step checks that one in turn).
+        if let Some(&(n, h)) = scanned.back() {
+            if self.block_hash(n).await? != Some(h) {
+                tracing::warn!(chain = %self.id, block = n, "block hash changed (reorg); re-scanning");
+                scanned.pop_back();
+                return Ok(scanned
+                    .back()
+                    .map(|&(m, _)| m + 1)
+                    .unwrap_or(n.saturating_sub(self.evm.log_range)));
             }
-            tracing::warn!(chain = %self.id, block = n, "block hash changed (reorg); re-scanning");
-            scanned.pop_back();
-            let from = scanned
-                .back()
-                .map(|&(m, _)| m + 1)
-                .unwrap_or(n.saturating_sub(self.evm.log_range));
-            return Ok(from);
         }
         let (_, fin) = self.heads().await?;
         if fin < next {
