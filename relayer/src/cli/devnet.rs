@@ -243,6 +243,7 @@ async fn demo(_outer: &Ctx, dn: &Devnet, exit: bool) -> Result<()> {
         super::query::balances(&hub, &user).await?,
     );
     show("balances after ", &after.0, &after.1);
+    super::demo_evm::run(&ctx, &state).await?;
     if exit {
         let _ = stop_tx.send(true);
         relayer.await??;

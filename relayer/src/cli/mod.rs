@@ -2,6 +2,7 @@
 
 mod create;
 mod devnet;
+mod demo_evm;
 pub use devnet::voucher_denom;
 mod keys;
 mod query;
