@@ -157,6 +157,17 @@ checkpoint = "0:0x00000000000000000000000000000000000000000000000000000000000000
     }
 
     #[test]
+    fn example_and_devnet_configs_are_valid() {
+        for (name, text) in [
+            ("example.toml", include_str!("../../../config/example.toml")),
+            ("devnet.toml", include_str!("../../../config/devnet.toml")),
+        ] {
+            let (cfg, _) = load_str(text, name.as_ref()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(cfg.chains.iter().any(|c| c.evm.is_some()), "{name} shows an evm chain");
+        }
+    }
+
+    #[test]
     fn good_evm_chain_loads() {
         let (cfg, _) = load_str(EVM, "t.toml".as_ref()).unwrap();
         let evm = cfg.chains[0].evm.as_ref().unwrap();
