@@ -65,7 +65,12 @@ async fn evm_transfers_acks_refunds_and_tampering() {
         let me = w.address();
         let client = SignerMiddleware::new(net.provider(st).as_ref().clone(), w);
         let tx = ethers::types::TransactionRequest::new().to(me).value(0u64);
-        let r = client.send_transaction(tx, None).await.unwrap().await.unwrap();
+        let r = client
+            .send_transaction(tx, None)
+            .await
+            .unwrap()
+            .await
+            .unwrap();
         assert_eq!(r.unwrap().status, Some(1u64.into()));
     }
 
@@ -79,7 +84,9 @@ async fn evm_transfers_acks_refunds_and_tampering() {
     );
 
     assert!(
-        relayer.log_text().contains("nonce too low; re-reading it from the chain"),
+        relayer
+            .log_text()
+            .contains("nonce too low; re-reading it from the chain"),
         "no nonce recovery seen:\n{}",
         relayer.log_text()
     );

@@ -108,12 +108,21 @@ pub async fn run(ctx: &Ctx, state: &DevnetState) -> Result<()> {
         balance_of(voucher().await?).await?,
     );
     show("balances before", before.0, before.1);
-    println!("==> transfer 1000 L3T {} -> {} (IBC v2 path l3-settlement-evm)", l3.id, st.id);
+    println!(
+        "==> transfer 1000 L3T {} -> {} (IBC v2 path l3-settlement-evm)",
+        l3.id, st.id
+    );
     one(ctx, &l3, &st, l3n.token, 1000, &format!("{user:?}")).await?;
     let v = voucher().await?;
-    println!("==> transfer 400 of voucher {v:?} {} -> {} (back to L3T)", st.id, l3.id);
+    println!(
+        "==> transfer 400 of voucher {v:?} {} -> {} (back to L3T)",
+        st.id, l3.id
+    );
     one(ctx, &st, &l3, v, 400, &format!("{user:?}")).await?;
-    let after = (l3.balance(user, Some(l3n.token)).await?, balance_of(v).await?);
+    let after = (
+        l3.balance(user, Some(l3n.token)).await?,
+        balance_of(v).await?,
+    );
     show("balances after ", after.0, after.1);
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! The `ferry` command: one file per command group. `anyhow` lives only here, at the edge.
 
 mod create;
-mod devnet;
 mod demo_evm;
+mod devnet;
 pub use devnet::voucher_denom;
 mod keys;
 mod query;

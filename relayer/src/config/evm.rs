@@ -163,7 +163,10 @@ checkpoint = "0:0x00000000000000000000000000000000000000000000000000000000000000
             ("devnet.toml", include_str!("../../../config/devnet.toml")),
         ] {
             let (cfg, _) = load_str(text, name.as_ref()).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert!(cfg.chains.iter().any(|c| c.evm.is_some()), "{name} shows an evm chain");
+            assert!(
+                cfg.chains.iter().any(|c| c.evm.is_some()),
+                "{name} shows an evm chain"
+            );
         }
     }
 
