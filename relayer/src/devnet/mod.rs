@@ -203,6 +203,7 @@ impl Devnet {
                 e.router = format!("{:?}", n.router);
                 e.transfer = Some(format!("{:?}", n.transfer));
                 e.checkpoint = Some(n.checkpoint.clone());
+                e.ws = Some(n.rpc.replacen("http://", "ws://", 1));
             }
         }
         raw.telemetry.listen = metrics.to_string();

@@ -171,6 +171,16 @@ impl PacketEvents for EvmChain {
         sink: mpsc::Sender<PacketEvent>,
         mut shutdown: watch::Receiver<bool>,
     ) {
+        // With `evm.ws`, each new head wakes the scanner at once; polling stays as the fallback.
+        let wake = Arc::new(tokio::sync::Notify::new());
+        if let Some(url) = self.evm.ws.clone() {
+            tokio::spawn(new_heads(
+                self.id.to_string(),
+                url,
+                wake.clone(),
+                shutdown.clone(),
+            ));
+        }
         tokio::spawn(async move {
             let mut next = from_height;
             let mut scanned = VecDeque::new();
@@ -185,10 +195,11 @@ impl PacketEvents for EvmChain {
                 if sink.is_closed() {
                     return;
                 }
-                // Caught up: wait for a block; behind: scan on at once.
-                if next == before || next > before + self.evm.log_range - 1 || next == before + 1 {
+                // Caught up (or failed): wait for a block; behind: scan on at once.
+                if next <= before + 1 {
                     tokio::select! {
                         _ = tokio::time::sleep(self.config.poll_interval) => {}
+                        _ = wake.notified() => {}
                         _ = shutdown.changed() => if *shutdown.borrow() { return },
                     }
                 }
@@ -217,6 +228,41 @@ impl PacketEvents for EvmChain {
     ) -> Result<Option<PacketEvent>> {
         self.find_log(WriteAcknowledgementFilter::signature(), client, seq)
             .await
+    }
+}
+
+/// Wake the scanner on every new head from an `eth_subscribe("newHeads")` WebSocket, reconnecting
+/// (and counting it) when the socket drops.
+async fn new_heads(
+    chain: String,
+    url: String,
+    wake: Arc<tokio::sync::Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    use ethers::providers::{Provider, StreamExt, Ws};
+    loop {
+        match Provider::<Ws>::connect(url.as_str()).await {
+            Ok(p) => match p.subscribe_blocks().await {
+                Ok(mut heads) => loop {
+                    tokio::select! {
+                        h = heads.next() => match h {
+                            Some(_) => wake.notify_one(),
+                            None => break,
+                        },
+                        _ = shutdown.changed() => if *shutdown.borrow() { return },
+                    }
+                },
+                Err(e) => tracing::warn!(chain, error = %e, "newHeads subscription failed"),
+            },
+            Err(e) => {
+                tracing::warn!(chain, error = %e, "WebSocket connect failed; polling meanwhile")
+            }
+        }
+        metrics().ws_reconnect(&chain);
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+            _ = shutdown.changed() => if *shutdown.borrow() { return },
+        }
     }
 }
 
