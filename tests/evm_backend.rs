@@ -1,10 +1,16 @@
-//! Log scanning across a reorg, on a real anvil: Ferry's EVM backend streams the router's events;
+//! Ferry's EVM backend against real anvil chains with Ferry's contracts (no Cosmos chains).
+//!
+//! `a_reorged_send_is_rescanned`: log scanning across a reorg. The backend streams the router's events;
 //! `anvil_reorg` then replaces the blocks from a packet's send onwards with blocks that carry a
 //! different transfer (77 instead of 100, within the approval) under the same sender nonce (so the same sequence, other data, at a height
 //! the scanner had already passed). Only a scanner that notices the changed block hash and re-scans
 //! delivers the new packet.
 //!
-//! Run: `cargo test -p ferry-tests --test evm_reorg -- --nocapture`
+//! `a_stuck_transaction_is_replaced`: with block production paused, a client update Ferry sent is
+//! not mined; after a third of `tx_confirm_timeout` Ferry resends it under the same nonce with both
+//! fees raised, and once blocks resume the replacement is what lands.
+//!
+//! Run: `cargo test -p ferry-tests --test evm_backend -- --nocapture`
 
 use std::time::{Duration, Instant};
 
@@ -29,6 +35,41 @@ impl Drop for Chains {
             evm::stop(n);
         }
     }
+}
+
+/// A chain handle for `node` through Ferry's library, with the devnet's attestor keys.
+fn open(node: &EvmNode, extra: &str) -> std::sync::Arc<EvmChain> {
+    let toml = format!(
+        r#"
+[[chains]]
+id = "{name}"
+type = "evm"
+rpc = ["{rpc}"]
+key = "relayer"
+gas_price = "50gwei"
+poll_interval = "200ms"
+{extra}
+[chains.evm]
+chain_id = {id}
+router = "{router:?}"
+transfer = "{transfer:?}"
+confirmations = 1
+log_range = 4
+checkpoint = "{cp}"
+"#,
+        name = node.chain_id,
+        rpc = node.rpc,
+        id = node.evm_chain_id,
+        router = node.router,
+        transfer = node.transfer,
+        cp = node.checkpoint
+    );
+    let cfg = ferry::config::load_str(&toml, "backend.toml".as_ref())
+        .unwrap()
+        .0;
+    let wallet = |role: &str| ferry::keys::evm_wallet(&mnemonic(role), node.evm_chain_id).unwrap();
+    let attestors = evm::ATTESTORS[..2].iter().map(|a| wallet(a)).collect();
+    EvmChain::new(cfg.chains[0].clone(), wallet("relayer"), attestors).unwrap()
 }
 
 async fn next_send(
@@ -59,34 +100,7 @@ async fn a_reorged_send_is_rescanned() {
         .find(|n| n.chain_id == "evm-l3")
         .unwrap()
         .clone();
-    let toml = format!(
-        r#"
-[[chains]]
-id = "evm-l3"
-type = "evm"
-rpc = ["{rpc}"]
-key = "relayer"
-gas_price = "50gwei"
-poll_interval = "200ms"
-[chains.evm]
-chain_id = {id}
-router = "{router:?}"
-transfer = "{transfer:?}"
-confirmations = 1
-log_range = 4
-checkpoint = "{cp}"
-"#,
-        rpc = l3.rpc,
-        id = l3.evm_chain_id,
-        router = l3.router,
-        transfer = l3.transfer,
-        cp = l3.checkpoint
-    );
-    let cfg = ferry::config::load_str(&toml, "reorg.toml".as_ref())
-        .unwrap()
-        .0;
-    let relayer = ferry::keys::evm_wallet(&mnemonic("relayer"), l3.evm_chain_id).unwrap();
-    let chain = EvmChain::new(cfg.chains[0].clone(), relayer, vec![]).unwrap();
+    let chain = open(&l3, "");
     let (tx, mut rx) = mpsc::channel(1000);
     let (_stop, stop_rx) = watch::channel(false);
     chain.clone().subscribe(1, tx, stop_rx);
@@ -181,5 +195,69 @@ checkpoint = "{cp}"
         next,
         first.sequence + 1,
         "one packet after the reorg, not two"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_transaction_is_replaced() {
+    use ferry::chain::{ClientHost, Headers, Heights, Submit};
+    let tmp = TempDir::new("evm-stuck");
+    let chains = Chains(evm::up(&tmp.0).await.expect("anvil chains with contracts"));
+    let node = |id: &str| chains.0.iter().find(|n| n.chain_id == id).unwrap().clone();
+    let (l3n, stn) = (node("evm-l3"), node("evm-settlement"));
+    let l3 = open(&l3n, "tx_confirm_timeout = \"12s\"");
+    let settlement = open(&stn, "");
+    // A client update of evm-l3's client of evm-settlement, made the way the router makes it.
+    let client: ferry::ibc::ClientId = CLIENT_ID.parse().unwrap();
+    let trusted = l3.client_latest_height(&client).await.unwrap();
+    let anchor = l3.consensus_anchor(&client, trusted).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (target, _) = settlement.latest().await.unwrap();
+    assert!(target > trusted);
+    let headers = settlement
+        .client_headers(trusted, target, &anchor)
+        .await
+        .unwrap();
+    let msgs: Vec<_> = headers
+        .into_iter()
+        .map(|h| l3.update_client_msg(&client, h))
+        .collect();
+
+    let provider = Provider::<Http>::try_from(l3n.rpc.as_str()).unwrap();
+    let _: serde_json::Value = provider
+        .request("evm_setIntervalMining", [0u64])
+        .await
+        .expect("pause mining");
+    let pending = l3.broadcast(msgs, 0, &[]).await.unwrap();
+    let confirm = tokio::spawn({
+        let l3 = l3.clone();
+        async move { l3.confirm(pending).await }
+    });
+    // Past a third of the 12 s budget the replacement goes out; then blocks resume.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let _: serde_json::Value = provider
+        .request("evm_setIntervalMining", [1u64])
+        .await
+        .expect("resume mining");
+    let first = confirm.is_finished();
+    let out = confirm
+        .await
+        .unwrap()
+        .expect("the replaced update is confirmed");
+    assert!(!first, "confirmed while no block was mined");
+    let tx = provider
+        .get_transaction(out.hash.parse::<ethers::types::H256>().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let tip = tx.max_priority_fee_per_gas.unwrap();
+    assert!(
+        tip > U256::from(1_000_000_000u64),
+        "the mined transaction is the original (tip {tip}), not a replacement"
+    );
+    assert_eq!(
+        l3.client_latest_height(&client).await.unwrap(),
+        target,
+        "the update landed"
     );
 }
