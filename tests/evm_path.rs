@@ -78,6 +78,19 @@ async fn evm_transfers_acks_refunds_and_tampering() {
     let back = net.evm_transfer(&cfg, st, "400", voucher, &user_hex, &["--wait"]);
     assert_eq!(state(&back), "acknowledged", "{back}");
     assert_eq!(net.erc20_balance(st, voucher, user).await, U256::from(600));
+    let voucher_hex = format!("{voucher:?}");
+    let bal = ferry_tests::last_json(&net.ferry_ok(&[
+        "--json",
+        "--config",
+        cfg.to_str().unwrap(),
+        "query",
+        "balance",
+        st,
+        &user_hex,
+        "--token",
+        &voucher_hex,
+    ]));
+    assert_eq!(bal[voucher_hex.as_str()], "600", "{bal}");
     assert_eq!(
         net.erc20_balance(l3, token, user).await,
         start_balance - 600

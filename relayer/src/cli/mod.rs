@@ -111,6 +111,12 @@ impl Ctx {
         let c = cfg
             .chain(id)
             .ok_or_else(|| anyhow!("chain `{id}` is not in {}", self.config_path.display()))?;
+        if c.evm.is_some() {
+            return Err(anyhow!(
+                "chain {id} is an evm chain; this command works on Cosmos chains (on EVM paths use \
+                 `ferry transfer`, `ferry query transfer` and `ferry query balance`)"
+            ));
+        }
         let name = key.unwrap_or(&c.key);
         let k = self
             .keystore()

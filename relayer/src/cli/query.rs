@@ -19,8 +19,14 @@ pub enum QueryCmd {
     /// Packets pending on a path.
     #[command(subcommand)]
     Packets(PacketsCmd),
-    /// Balances of an address.
-    Balance { chain: ChainId, address: String },
+    /// Balances of an address (on an EVM chain: native wei, and `--token`'s ERC-20 balance).
+    Balance {
+        chain: ChainId,
+        address: String,
+        /// EVM chains: also this ERC-20's balance.
+        #[arg(long)]
+        token: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -189,9 +195,16 @@ pub async fn run(cmd: QueryCmd, ctx: &Ctx) -> Result<()> {
                 s.join("\n")
             });
         }
-        QueryCmd::Balance { chain, address } => {
-            let c = ctx.chain(&cfg, &chain, None)?;
-            let balances = balances(&c, &address).await?;
+        QueryCmd::Balance {
+            chain,
+            address,
+            token,
+        } => {
+            let balances = if cfg.chain(&chain).is_some_and(|c| c.evm.is_some()) {
+                evm_balances(ctx, &cfg, &chain, &address, token.as_deref()).await?
+            } else {
+                balances(&*ctx.chain(&cfg, &chain, None)?, &address).await?
+            };
             ctx.emit(&balances, || {
                 balances
                     .iter()
@@ -202,6 +215,37 @@ pub async fn run(cmd: QueryCmd, ctx: &Ctx) -> Result<()> {
         }
     }
     Ok(())
+}
+
+async fn evm_balances(
+    ctx: &Ctx,
+    cfg: &crate::config::Config,
+    chain: &ChainId,
+    address: &str,
+    token: Option<&str>,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    let c = cfg
+        .chain(chain)
+        .ok_or_else(|| anyhow!("chain `{chain}` is not configured"))?;
+    let crate::supervisor::Chain::Evm(c) = crate::supervisor::open_chain(c, &ctx.home, &c.key)?
+    else {
+        return Err(anyhow!("{chain} is not an evm chain"));
+    };
+    let owner: ethers::types::Address = address
+        .parse()
+        .map_err(|_| anyhow!("`{address}` is not a 0x address"))?;
+    let mut out = std::collections::BTreeMap::new();
+    out.insert("wei".to_string(), c.balance(owner, None).await?.to_string());
+    if let Some(t) = token {
+        let addr = t
+            .parse()
+            .map_err(|_| anyhow!("--token: `{t}` is not a 0x address"))?;
+        out.insert(
+            t.to_lowercase(),
+            c.balance(owner, Some(addr)).await?.to_string(),
+        );
+    }
+    Ok(out)
 }
 
 pub async fn balances(
