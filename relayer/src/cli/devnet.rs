@@ -40,6 +40,20 @@ fn describe(s: &DevnetState) -> String {
             )
         })
         .collect();
+    for n in &s.evm {
+        out.push(format!(
+            "{:<15} rpc {}  pid {}  log {}\n{:<15} chain id {}, router {:?}, ics20 {:?}, test token {:?}",
+            n.chain_id,
+            n.rpc,
+            n.pid,
+            n.log.display(),
+            "",
+            n.evm_chain_id,
+            n.router,
+            n.transfer,
+            n.token
+        ));
+    }
     out.push(format!(
         "ferry home: {} (use `ferry --devnet ...`)",
         s.ferry_home.display()
