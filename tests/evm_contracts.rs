@@ -14,9 +14,6 @@
 //! Run: `cargo test -p ferry-tests --test evm_contracts -- --nocapture`
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -28,6 +25,7 @@ use ethers::signers::{LocalWallet, Signer};
 use ethers::types::{Address, BlockId, BlockNumber, Bytes, TransactionReceipt, H256, U256, U64};
 use ethers::utils::{hex, id, keccak256};
 use ferry::devnet::contracts::{compiled, Artifact};
+use ferry_tests::anvil::Anvil;
 use sha2::{Digest, Sha256};
 
 type Client = SignerMiddleware<Provider<Http>, LocalWallet>;
@@ -39,70 +37,6 @@ const KEY1: &str = "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78
 const UNIVERSAL_ERROR_ACK: &str =
     "4774d4a575993f963b1c06573736617a457abef8589178db8d10c94b4ab511ab";
 const GAS: u64 = 8_000_000;
-
-// --- anvil -------------------------------------------------------------------------------------
-
-/// A running anvil (auto-mining: a block per transaction), killed by its pid when dropped.
-struct Anvil {
-    child: Child,
-    url: String,
-    log: PathBuf,
-}
-
-impl Anvil {
-    fn binary() -> PathBuf {
-        if let Ok(path) = std::env::var("FERRY_ANVIL") {
-            return PathBuf::from(path);
-        }
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../deploy/devnet/evm/install-anvil.sh"
-        );
-        let out = Command::new("bash")
-            .arg(script)
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run install-anvil.sh");
-        assert!(out.status.success(), "install-anvil.sh failed");
-        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-    }
-
-    fn start(chain_id: u64) -> Anvil {
-        let bin = Self::binary();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let log = std::env::temp_dir().join(format!(
-            "ferry-evm-contracts-{}-{port}.log",
-            std::process::id()
-        ));
-        let log_file = std::fs::File::create(&log).expect("anvil log");
-        let child = Command::new(&bin)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--chain-id", &chain_id.to_string()])
-            .stdout(log_file.try_clone().unwrap())
-            .stderr(log_file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
-        Anvil {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            log,
-        }
-    }
-}
-
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        // `Child::kill` signals exactly this pid.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_file(&self.log);
-        }
-    }
-}
 
 // --- helpers -----------------------------------------------------------------------------------
 
