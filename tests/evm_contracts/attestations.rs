@@ -3,7 +3,9 @@
 use ethers::abi::{self, Token};
 use ethers::types::{Bytes, H256};
 
-use crate::common::{attestor, event, expect_revert, hex_addr, path_key, tx};
+use crate::common::{
+    attestation_data, attestor, call, event, expect_revert, hex_addr, path_key, tx, view,
+};
 use crate::world::World;
 
 #[tokio::test]
@@ -13,30 +15,20 @@ async fn attestations_and_freeze() {
     let [x, y, z] = [&w.attestors[0], &w.attestors[1], &w.attestors[2]];
     let outsider = attestor(99);
     let state = b.latest().await;
-    let update = |msg: Bytes| {
-        a.router
-            .method::<_, ()>("updateClient", ("to-b".to_string(), msg))
-            .unwrap()
-    };
+    let update = |msg: Bytes| call(&a.router, "updateClient", ("to-b".to_string(), msg));
 
     expect_revert(
-        a.router
-            .method::<_, ()>(
-                "updateClient",
-                ("nope".to_string(), w.update_msg(state, &[x, y])),
-            )
-            .unwrap(),
+        call(
+            &a.router,
+            "updateClient",
+            ("nope".to_string(), w.update_msg(state, &[x, y])),
+        ),
         "UnknownClient(string)",
     )
     .await;
     // A 64-byte signature.
-    let data = abi::encode(&[
-        Token::Uint(state.0.into()),
-        Token::Uint(state.1.into()),
-        Token::FixedBytes(state.2 .0.to_vec()),
-    ]);
     let short = abi::encode(&[
-        Token::Bytes(data),
+        Token::Bytes(attestation_data(state)),
         Token::Array(vec![Token::Bytes(vec![7u8; 64])]),
     ]);
     expect_revert(update(short.into()), "InvalidSignatureLength(uint256)").await;
@@ -70,38 +62,35 @@ async fn attestations_and_freeze() {
         .await;
     let (h, _) = w.update(a).await;
     let proof = b.proof(path_key("to-a", 1, 1), h).await;
-    tx(a.router
-        .method::<_, ()>("recvPacket", (packet.clone(), proof.clone(), h))
-        .unwrap())
+    tx(call(
+        &a.router,
+        "recvPacket",
+        (packet.clone(), proof.clone(), h),
+    ))
     .await;
 
     // Conflicting data for a stored height: frozen, and the freeze sticks.
     let conflicting = (state.0, state.1 + 1, state.2);
     let rc = tx(update(w.update_msg(conflicting, &[x, y]))).await;
     assert!(event(&a.light, &rc, "ClientFrozen").is_some());
-    assert!(a
-        .light
-        .method::<_, bool>("frozen", ())
-        .unwrap()
-        .call()
-        .await
-        .unwrap());
+    assert!(view::<bool>(&a.light, "frozen", ()).await);
     let next = b.latest().await;
     expect_revert(update(w.update_msg(next, &[x, y])), "ClientIsFrozen()").await;
     expect_revert(
-        a.light
-            .method::<_, u64>(
-                "verifyMembership",
-                (h, proof.clone(), path_key("to-a", 1, 1), H256::zero()),
-            )
-            .unwrap(),
+        call(
+            &a.light,
+            "verifyMembership",
+            (h, proof.clone(), path_key("to-a", 1, 1), H256::zero()),
+        ),
         "ClientIsFrozen()",
     )
     .await;
     expect_revert(
-        a.light
-            .method::<_, u64>("verifyNonMembership", (h, proof, path_key("to-a", 2, 9)))
-            .unwrap(),
+        call(
+            &a.light,
+            "verifyNonMembership",
+            (h, proof, path_key("to-a", 2, 9)),
+        ),
         "ClientIsFrozen()",
     )
     .await;

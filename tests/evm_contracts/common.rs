@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use ethers::abi::{self, Detokenize, RawLog, Token};
+use ethers::abi::{self, Detokenize, RawLog, Token, Tokenize};
 use ethers::contract::{Contract, ContractCall};
 use ethers::middleware::SignerMiddleware;
 use ethers::providers::{Http, Provider};
@@ -70,6 +70,27 @@ pub(crate) fn error_name(data: &[u8]) -> String {
         }
     }
     format!("0x{}", hex::encode(data))
+}
+
+/// `name(args)` on `c`, its return value ignored: for `tx` and `expect_revert`.
+pub(crate) fn call(c: &C, name: &str, args: impl Tokenize) -> ContractCall<Client, ()> {
+    c.method(name, args)
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Calldata of `name(args)` on `c`, for a `multicall`.
+pub(crate) fn encode(c: &C, name: &str, args: impl Tokenize) -> Bytes {
+    c.encode(name, args)
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// The view `name(args)` of `c`, by `eth_call`.
+pub(crate) async fn view<T: Detokenize>(c: &C, name: &str, args: impl Tokenize) -> T {
+    c.method(name, args)
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+        .call()
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 /// Runs `call` as `eth_call` and asserts it reverts with the custom error `sig`.
@@ -146,6 +167,15 @@ pub(crate) fn with_field(packet: &Token, i: usize, value: Token) -> Token {
 pub(crate) fn encode_proof(account: &[Bytes], storage: &[Bytes]) -> Bytes {
     let arr = |v: &[Bytes]| Token::Array(v.iter().map(|b| Token::Bytes(b.to_vec())).collect());
     abi::encode(&[arr(account), arr(storage)]).into()
+}
+
+/// `attestationData`: (height, timestamp, state root), ABI-encoded; attestors sign its sha256.
+pub(crate) fn attestation_data(state: (u64, u64, H256)) -> Vec<u8> {
+    abi::encode(&[
+        Token::Uint(state.0.into()),
+        Token::Uint(state.1.into()),
+        Token::FixedBytes(state.2 .0.to_vec()),
+    ])
 }
 
 /// Flips a byte in the middle of node `node` of the account (or storage) half of `proof`.

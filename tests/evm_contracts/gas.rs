@@ -1,8 +1,6 @@
 //! Gas figures, written to `bench-results/evm-gas.json`.
 
-use ethers::types::Bytes;
-
-use crate::common::{gas, hex_addr, packet_seq, path_key, tx};
+use crate::common::{call, encode, gas, hex_addr, packet_seq, path_key, tx};
 use crate::world::World;
 
 #[tokio::test]
@@ -29,42 +27,20 @@ async fn gas_report() {
         packets.push(w.send(a, token, 1, &me, far).await.0);
     }
     let state = a.latest().await;
-    let mut calls = vec![b
-        .router
-        .encode(
-            "updateClient",
-            (
-                "to-a".to_string(),
-                w.update_msg(state, &[&w.attestors[1], &w.attestors[2]]),
-            ),
-        )
-        .unwrap()];
+    let mut calls = vec![w.encode_update(b, state, &[&w.attestors[1], &w.attestors[2]])];
     for p in &packets {
         let proof = a.proof(path_key("to-b", 1, packet_seq(p)), state.0).await;
-        calls.push(
-            b.router
-                .encode("recvPacket", (p.clone(), proof, state.0))
-                .unwrap(),
-        );
+        calls.push(encode(&b.router, "recvPacket", (p.clone(), proof, state.0)));
     }
-    let multicall = gas(&tx(b
-        .router
-        .method::<_, Vec<Bytes>>("multicall", calls)
-        .unwrap())
-    .await);
+    let multicall = gas(&tx(call(&b.router, "multicall", calls)).await);
 
     // A timeout.
     let timeout = b.latest().await.1.max(a.latest().await.1) + 60;
     let (pt, _) = w.send(a, token, 100, &me, timeout).await;
-    b.rpc("evm_increaseTime", serde_json::json!([120])).await;
-    b.rpc("evm_mine", serde_json::json!([])).await;
+    b.pass_time(120).await;
     let (h, _) = w.update(a).await;
     let proof = b.proof(path_key("to-a", 2, packet_seq(&pt)), h).await;
-    let timeout_gas = gas(&tx(a
-        .router
-        .method::<_, ()>("timeoutPacket", (pt, proof, h))
-        .unwrap())
-    .await);
+    let timeout_gas = gas(&tx(call(&a.router, "timeoutPacket", (pt, proof, h))).await);
 
     let report = serde_json::json!({
         "note": "transaction gasUsed on anvil (chain ids 31337/33333, auto-mine); 2-of-3 attestations; proofs from eth_getProof of small devnet tries",

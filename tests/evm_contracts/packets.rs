@@ -6,7 +6,8 @@ use ethers::types::{Address, Bytes, U256};
 use ethers::utils::hex;
 
 use crate::common::{
-    artifacts, event, expect_revert, hex_addr, packet_seq, path_key, tx, C, UNIVERSAL_ERROR_ACK,
+    artifacts, call, event, expect_revert, hex_addr, packet_seq, path_key, tx, view, C,
+    UNIVERSAL_ERROR_ACK,
 };
 use crate::world::World;
 
@@ -24,39 +25,23 @@ async fn happy_path_round_trip() {
     assert_eq!(packet_seq(&packet), 1);
     assert!(event(&a.ics20, &rc, "TransferSent").is_some());
     assert_eq!(a.balance(token, me).await, supply - 1000);
-    let escrowed: U256 = a
-        .ics20
-        .method("escrowed", token)
-        .unwrap()
-        .call()
-        .await
-        .unwrap();
+    let escrowed: U256 = view(&a.ics20, "escrowed", token).await;
     assert_eq!(escrowed, 1000.into());
-    let pending: Vec<u64> = a
-        .router
-        .method("pendingCommitments", ("to-b".to_string(), vec![1u64, 2]))
-        .unwrap()
-        .call()
-        .await
-        .unwrap();
+    let pending: Vec<u64> = view(
+        &a.router,
+        "pendingCommitments",
+        ("to-b".to_string(), vec![1u64, 2]),
+    )
+    .await;
     assert_eq!(pending, vec![1]);
 
     let (proof, h) = w.packet_proof(a, &packet).await;
     let rc = w.recv(b, &packet, proof.clone(), h).await;
     assert!(event(&b.router, &rc, "RecvPacket").is_some());
-    let ack = event(&b.router, &rc, "WriteAcknowledgement").unwrap()["acknowledgement"]
-        .clone()
-        .into_bytes()
-        .unwrap();
+    let ack = b.written_ack(&rc);
     assert_eq!(ack, vec![1u8]);
     let trace = format!("transfer/to-a/{}", hex_addr(token));
-    let voucher: Address = b
-        .ics20
-        .method("voucherOf", trace.clone())
-        .unwrap()
-        .call()
-        .await
-        .unwrap();
+    let voucher: Address = view(&b.ics20, "voucherOf", trace.clone()).await;
     assert_ne!(voucher, Address::zero());
     assert_eq!(b.balance(voucher, me).await, 1000.into());
     let vc = C::new(
@@ -64,45 +49,26 @@ async fn happy_path_round_trip() {
         artifacts()["VoucherToken"].abi.clone(),
         b.client.clone(),
     );
-    assert_eq!(
-        vc.method::<_, String>("name", ())
-            .unwrap()
-            .call()
-            .await
-            .unwrap(),
-        trace
-    );
-    assert_eq!(
-        vc.method::<_, u8>("decimals", ())
-            .unwrap()
-            .call()
-            .await
-            .unwrap(),
-        0
-    );
-    let unreceived: Vec<u64> = b
-        .router
-        .method("unreceived", ("to-a".to_string(), vec![1u64, 2]))
-        .unwrap()
-        .call()
-        .await
-        .unwrap();
+    assert_eq!(view::<String>(&vc, "name", ()).await, trace);
+    assert_eq!(view::<u8>(&vc, "decimals", ()).await, 0);
+    let unreceived: Vec<u64> =
+        view(&b.router, "unreceived", ("to-a".to_string(), vec![1u64, 2])).await;
     assert_eq!(unreceived, vec![2]);
 
     // Replays and a timeout with a proof of a present receipt are refused.
     expect_revert(
-        b.router
-            .method::<_, ()>("recvPacket", (packet.clone(), proof, h))
-            .unwrap(),
+        call(&b.router, "recvPacket", (packet.clone(), proof, h)),
         "PacketAlreadyReceived(uint64)",
     )
     .await;
     let (ha, _) = w.update(a).await;
     let receipt_proof = b.proof(path_key("to-a", 2, 1), ha).await;
     expect_revert(
-        a.router
-            .method::<_, ()>("timeoutPacket", (packet.clone(), receipt_proof, ha))
-            .unwrap(),
+        call(
+            &a.router,
+            "timeoutPacket",
+            (packet.clone(), receipt_proof, ha),
+        ),
         "KeyPresent()",
     )
     .await;
@@ -111,23 +77,21 @@ async fn happy_path_round_trip() {
     let rc = w.ack(a, &packet, &ack).await;
     assert!(event(&a.router, &rc, "AckPacket").is_some());
     assert_eq!(a.balance(token, me).await, supply - 1000);
-    let pending: Vec<u64> = a
-        .router
-        .method("pendingCommitments", ("to-b".to_string(), vec![1u64]))
-        .unwrap()
-        .call()
-        .await
-        .unwrap();
+    let pending: Vec<u64> = view(
+        &a.router,
+        "pendingCommitments",
+        ("to-b".to_string(), vec![1u64]),
+    )
+    .await;
     assert!(pending.is_empty());
     let (ha, _) = w.update(a).await;
     let ack_proof = b.proof(path_key("to-a", 3, 1), ha).await;
     expect_revert(
-        a.router
-            .method::<_, ()>(
-                "ackPacket",
-                (packet.clone(), Bytes::from(ack.clone()), ack_proof, ha),
-            )
-            .unwrap(),
+        call(
+            &a.router,
+            "ackPacket",
+            (packet.clone(), Bytes::from(ack.clone()), ack_proof, ha),
+        ),
         "PacketNotPending(uint64)",
     )
     .await;
@@ -141,13 +105,7 @@ async fn happy_path_round_trip() {
     let (_, ack) = w.relay(b, &back).await;
     assert_eq!(ack, vec![1u8]);
     assert_eq!(a.balance(token, me).await, supply - 600);
-    let escrowed: U256 = a
-        .ics20
-        .method("escrowed", token)
-        .unwrap()
-        .call()
-        .await
-        .unwrap();
+    let escrowed: U256 = view(&a.ics20, "escrowed", token).await;
     assert_eq!(escrowed, 600.into());
     w.ack(b, &back, &ack).await;
     assert_eq!(b.balance(voucher, me).await, 600.into());
@@ -166,33 +124,23 @@ async fn timeout_refund() {
     let (proof, h) = w.packet_proof(a, &packet).await;
 
     // B's clock passes the timeout: B refuses the packet.
-    b.rpc("evm_increaseTime", serde_json::json!([200])).await;
-    b.rpc("evm_mine", serde_json::json!([])).await;
+    b.pass_time(200).await;
     expect_revert(
-        b.router
-            .method::<_, ()>("recvPacket", (packet.clone(), proof, h))
-            .unwrap(),
+        call(&b.router, "recvPacket", (packet.clone(), proof, h)),
         "PacketTimedOut(uint64,uint256)",
     )
     .await;
 
     // A height attested before the timeout does not prove it.
     let key = path_key("to-a", 2, packet_seq(&packet));
-    let h_before = {
-        let st: u64 = a
-            .light
-            .method("latestHeight", ())
-            .unwrap()
-            .call()
-            .await
-            .unwrap();
-        st
-    };
+    let h_before: u64 = view(&a.light, "latestHeight", ()).await;
     let early = b.proof(key, h_before).await;
     expect_revert(
-        a.router
-            .method::<_, ()>("timeoutPacket", (packet.clone(), early, h_before))
-            .unwrap(),
+        call(
+            &a.router,
+            "timeoutPacket",
+            (packet.clone(), early, h_before),
+        ),
         "TimeoutNotReached(uint64,uint64)",
     )
     .await;
@@ -200,18 +148,17 @@ async fn timeout_refund() {
     // One attested after it does; the sender is refunded.
     let (h, _) = w.update(a).await;
     let proof = b.proof(key, h).await;
-    let rc = tx(a
-        .router
-        .method::<_, ()>("timeoutPacket", (packet.clone(), proof.clone(), h))
-        .unwrap())
+    let rc = tx(call(
+        &a.router,
+        "timeoutPacket",
+        (packet.clone(), proof.clone(), h),
+    ))
     .await;
     assert!(event(&a.router, &rc, "TimeoutPacket").is_some());
     assert!(event(&a.ics20, &rc, "TransferRefunded").is_some());
     assert_eq!(a.balance(token, me).await, supply);
     expect_revert(
-        a.router
-            .method::<_, ()>("timeoutPacket", (packet.clone(), proof, h))
-            .unwrap(),
+        call(&a.router, "timeoutPacket", (packet.clone(), proof, h)),
         "PacketNotPending(uint64)",
     )
     .await;
@@ -230,13 +177,7 @@ async fn error_ack_refund() {
     assert_eq!(hex::encode(&ack), UNIVERSAL_ERROR_ACK);
     assert!(event(&b.ics20, &rc, "TransferReceived").is_none());
     let trace = format!("transfer/to-a/{}", hex_addr(token));
-    let voucher: Address = b
-        .ics20
-        .method("voucherOf", trace)
-        .unwrap()
-        .call()
-        .await
-        .unwrap();
+    let voucher: Address = view(&b.ics20, "voucherOf", trace).await;
     assert_eq!(voucher, Address::zero(), "no voucher for a failed receive");
     assert_eq!(a.balance(token, me).await, supply - 500);
     let rc = w.ack(a, &packet, &ack).await;

@@ -4,7 +4,7 @@
 use ethers::abi::Token;
 use ethers::types::{Bytes, U256};
 
-use crate::common::{expect_revert, hex_addr, path_key, tamper, tx, with_field};
+use crate::common::{call, encode, expect_revert, hex_addr, path_key, tamper, tx, with_field};
 use crate::world::World;
 
 #[tokio::test]
@@ -16,46 +16,29 @@ async fn router_and_proof_reverts() {
     let far = a.latest().await.1 + 3600;
     let (packet, _) = w.send(a, token, 10, &hex_addr(me), far).await;
     let (proof, h) = w.packet_proof(a, &packet).await;
-    let recv = |p: Token, proof: Bytes, h: u64| {
-        b.router
-            .method::<_, ()>("recvPacket", (p, proof, h))
-            .unwrap()
-    };
+    let recv = |p: Token, proof: Bytes, h: u64| call(&b.router, "recvPacket", (p, proof, h));
+    // The packet with field `i` changed, with the real packet's proof.
+    let recv_changed =
+        |i: usize, value: Token| recv(with_field(&packet, i, value), proof.clone(), h);
 
     expect_revert(
-        recv(
-            with_field(&packet, 2, Token::String("nope".into())),
-            proof.clone(),
-            h,
-        ),
+        recv_changed(2, Token::String("nope".into())),
         "UnknownClient(string)",
     )
     .await;
     expect_revert(
-        recv(
-            with_field(&packet, 1, Token::String("to-c".into())),
-            proof.clone(),
-            h,
-        ),
+        recv_changed(1, Token::String("to-c".into())),
         "WrongCounterparty(string,string)",
     )
     .await;
     expect_revert(
-        recv(
-            with_field(&packet, 4, Token::Array(vec![])),
-            proof.clone(),
-            h,
-        ),
+        recv_changed(4, Token::Array(vec![])),
         "InvalidPayloadCount(uint256)",
     )
     .await;
     // A different timeout changes the commitment: the proven value does not match.
     expect_revert(
-        recv(
-            with_field(&packet, 3, Token::Uint((far + 1).into())),
-            proof.clone(),
-            h,
-        ),
+        recv_changed(3, Token::Uint((far + 1).into())),
         "MembershipValueMismatch(bytes32,bytes32)",
     )
     .await;
@@ -83,24 +66,21 @@ async fn router_and_proof_reverts() {
     let (ha, _) = w.update(a).await;
     let nm = b.proof(path_key("to-a", 2, 1), ha).await;
     expect_revert(
-        a.router
-            .method::<_, ()>(
-                "timeoutPacket",
-                (
-                    with_field(&packet, 3, Token::Uint((far + 1).into())),
-                    nm.clone(),
-                    ha,
-                ),
-            )
-            .unwrap(),
+        call(
+            &a.router,
+            "timeoutPacket",
+            (
+                with_field(&packet, 3, Token::Uint((far + 1).into())),
+                nm.clone(),
+                ha,
+            ),
+        ),
         "PacketCommitmentMismatch(bytes32,bytes32)",
     )
     .await;
     // The timeout has not passed on B.
     expect_revert(
-        a.router
-            .method::<_, ()>("timeoutPacket", (packet.clone(), nm, ha))
-            .unwrap(),
+        call(&a.router, "timeoutPacket", (packet.clone(), nm, ha)),
         "TimeoutNotReached(uint64,uint64)",
     )
     .await;
@@ -112,9 +92,11 @@ async fn router_and_proof_reverts() {
     };
     let router_as_stranger = a.router.connect(a.stranger.clone());
     expect_revert(
-        router_as_stranger
-            .method::<_, u64>("sendPacket", ("to-b".to_string(), far, payload.clone()))
-            .unwrap(),
+        call(
+            &router_as_stranger,
+            "sendPacket",
+            ("to-b".to_string(), far, payload.clone()),
+        ),
         "UnauthorizedApp(address)",
     )
     .await;
@@ -126,75 +108,53 @@ async fn router_and_proof_reverts() {
         payload.clone(),
     );
     expect_revert(
-        ics_as_stranger
-            .method::<_, Bytes>("onRecvPacket", args.clone())
-            .unwrap(),
+        call(&ics_as_stranger, "onRecvPacket", args.clone()),
         "OnlyRouter()",
     )
     .await;
     expect_revert(
-        ics_as_stranger
-            .method::<_, ()>("onTimeoutPacket", args.clone())
-            .unwrap(),
+        call(&ics_as_stranger, "onTimeoutPacket", args.clone()),
         "OnlyRouter()",
     )
     .await;
     expect_revert(
-        ics_as_stranger
-            .method::<_, ()>(
-                "onAcknowledgementPacket",
-                (args.0, args.1, args.2, args.3, Bytes::from(vec![1u8])),
-            )
-            .unwrap(),
+        call(
+            &ics_as_stranger,
+            "onAcknowledgementPacket",
+            (args.0, args.1, args.2, args.3, Bytes::from(vec![1u8])),
+        ),
         "OnlyRouter()",
     )
     .await;
     expect_revert(
-        a.ics20
-            .method::<_, u64>(
-                "sendTransfer",
-                (
-                    token,
-                    U256::from(1),
-                    hex_addr(me),
-                    "nope".to_string(),
-                    far,
-                    String::new(),
-                ),
-            )
-            .unwrap(),
+        call(
+            &a.ics20,
+            "sendTransfer",
+            (
+                token,
+                U256::from(1),
+                hex_addr(me),
+                "nope".to_string(),
+                far,
+                String::new(),
+            ),
+        ),
         "UnknownClient(string)",
     )
     .await;
 
     // multicall: all or nothing, with the inner revert data.
-    let update = b
-        .router
-        .encode(
-            "updateClient",
-            (
-                "to-a".to_string(),
-                w.update_msg(a.latest().await, &[&w.attestors[0], &w.attestors[2]]),
-            ),
-        )
-        .unwrap();
-    let bad = b
-        .router
-        .encode("recvPacket", (packet.clone(), tamper(&proof, false, 0), h))
-        .unwrap();
+    let update = w.encode_update(b, a.latest().await, &[&w.attestors[0], &w.attestors[2]]);
+    let bad = encode(
+        &b.router,
+        "recvPacket",
+        (packet.clone(), tamper(&proof, false, 0), h),
+    );
     expect_revert(
-        b.router
-            .method::<_, Vec<Bytes>>("multicall", vec![update.clone(), bad])
-            .unwrap(),
+        call(&b.router, "multicall", vec![update.clone(), bad]),
         "ProofNodeHashMismatch(uint256)",
     )
     .await;
-    let good = b
-        .router
-        .encode("recvPacket", (packet.clone(), proof, h))
-        .unwrap();
-    tx(b.router
-        .method::<_, Vec<Bytes>>("multicall", vec![update, good])
-        .unwrap())
-    .await;
+    let good = encode(&b.router, "recvPacket", (packet.clone(), proof, h));
+    tx(call(&b.router, "multicall", vec![update, good])).await;
 }

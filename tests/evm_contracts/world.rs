@@ -15,8 +15,8 @@ use ferry_tests::anvil::Anvil;
 use sha2::{Digest, Sha256};
 
 use crate::common::{
-    artifacts, attestor, encode_proof, event, gas, packet_seq, path_key, tx, wallet, Client, C,
-    KEY0, KEY1,
+    artifacts, attestation_data, attestor, call, encode, encode_proof, event, gas, packet_seq,
+    path_key, tx, view, wallet, Client, C, KEY0, KEY1,
 };
 
 pub(crate) struct Chain {
@@ -57,6 +57,22 @@ impl Chain {
         self.provider.request(method, params).await.unwrap()
     }
 
+    /// Moves this chain's clock `seconds` ahead and mines a block.
+    pub(crate) async fn pass_time(&self, seconds: u64) {
+        self.rpc("evm_increaseTime", serde_json::json!([seconds]))
+            .await;
+        self.rpc("evm_mine", serde_json::json!([])).await;
+    }
+
+    /// The acknowledgement of the `WriteAcknowledgement` this router emitted in `rc`.
+    pub(crate) fn written_ack(&self, rc: &TransactionReceipt) -> Vec<u8> {
+        event(&self.router, rc, "WriteAcknowledgement").expect("WriteAcknowledgement")
+            ["acknowledgement"]
+            .clone()
+            .into_bytes()
+            .unwrap()
+    }
+
     /// `eth_getProof` of this router's slot for `key` at `height`, as the light clients take it.
     pub(crate) async fn proof(&self, key: H256, height: u64) -> Bytes {
         let slot = H256(keccak256(abi::encode(&[
@@ -81,11 +97,7 @@ impl Chain {
             artifacts()["TestToken"].abi.clone(),
             self.client.clone(),
         );
-        t.method::<_, U256>("balanceOf", who)
-            .unwrap()
-            .call()
-            .await
-            .unwrap()
+        view::<U256>(&t, "balanceOf", who).await
     }
 }
 
@@ -173,21 +185,19 @@ impl World {
             )
             .await;
             let (id, counterparty) = ids[i];
-            tx(router
-                .method::<_, ()>(
-                    "addClient",
-                    (id.to_string(), light.address(), counterparty.to_string()),
-                )
-                .unwrap())
+            tx(call(
+                &router,
+                "addClient",
+                (id.to_string(), light.address(), counterparty.to_string()),
+            ))
             .await;
-            tx(router
-                .method::<_, ()>("registerApp", ("transfer".to_string(), ics20.address()))
-                .unwrap())
+            tx(call(
+                &router,
+                "registerApp",
+                ("transfer".to_string(), ics20.address()),
+            ))
             .await;
-            tx(token
-                .method::<_, bool>("approve", (ics20.address(), U256::MAX))
-                .unwrap())
-            .await;
+            tx(call(&token, "approve", (ics20.address(), U256::MAX))).await;
             chains.push(Chain {
                 _anvil: anvils.next().unwrap(),
                 provider,
@@ -216,11 +226,7 @@ impl World {
 
     /// `updateMsg` for (height, timestamp, root) signed by `signers` (raw 65-byte signatures).
     pub(crate) fn update_msg(&self, state: (u64, u64, H256), signers: &[&LocalWallet]) -> Bytes {
-        let data = abi::encode(&[
-            Token::Uint(state.0.into()),
-            Token::Uint(state.1.into()),
-            Token::FixedBytes(state.2 .0.to_vec()),
-        ]);
+        let data = attestation_data(state);
         let digest = H256::from_slice(&Sha256::digest(&data));
         let sigs = signers
             .iter()
@@ -229,14 +235,26 @@ impl World {
         abi::encode(&[Token::Bytes(data), Token::Array(sigs)]).into()
     }
 
+    /// Calldata of `updateClient` on `on` for `state` signed by `signers`, for a `multicall`.
+    pub(crate) fn encode_update(
+        &self,
+        on: &Chain,
+        state: (u64, u64, H256),
+        signers: &[&LocalWallet],
+    ) -> Bytes {
+        let msg = self.update_msg(state, signers);
+        encode(&on.router, "updateClient", (on.client_id.to_string(), msg))
+    }
+
     /// Attests the other chain's latest block to `on`'s light client; returns (height, gas).
     pub(crate) async fn update(&self, on: &Chain) -> (u64, u64) {
         let state = self.other(on).latest().await;
         let msg = self.update_msg(state, &[&self.attestors[0], &self.attestors[1]]);
-        let rc = tx(on
-            .router
-            .method::<_, ()>("updateClient", (on.client_id.to_string(), msg))
-            .unwrap())
+        let rc = tx(call(
+            &on.router,
+            "updateClient",
+            (on.client_id.to_string(), msg),
+        ))
         .await;
         (state.0, gas(&rc))
     }
@@ -250,20 +268,18 @@ impl World {
         receiver: &str,
         timeout: u64,
     ) -> (Token, TransactionReceipt) {
-        let rc = tx(from
-            .ics20
-            .method::<_, u64>(
-                "sendTransfer",
-                (
-                    token,
-                    U256::from(amount),
-                    receiver.to_string(),
-                    from.client_id.to_string(),
-                    timeout,
-                    String::new(),
-                ),
-            )
-            .unwrap())
+        let rc = tx(call(
+            &from.ics20,
+            "sendTransfer",
+            (
+                token,
+                U256::from(amount),
+                receiver.to_string(),
+                from.client_id.to_string(),
+                timeout,
+                String::new(),
+            ),
+        ))
         .await;
         let ev = event(&from.router, &rc, "SendPacket").expect("SendPacket");
         (ev["packet"].clone(), rc)
@@ -284,11 +300,7 @@ impl World {
         proof: Bytes,
         h: u64,
     ) -> TransactionReceipt {
-        tx(to
-            .router
-            .method::<_, ()>("recvPacket", (packet.clone(), proof, h))
-            .unwrap())
-        .await
+        tx(call(&to.router, "recvPacket", (packet.clone(), proof, h))).await
     }
 
     /// Relays `packet` from `from` to the other chain; returns the receipt and the written ack.
@@ -300,11 +312,7 @@ impl World {
         let (proof, h) = self.packet_proof(from, packet).await;
         let to = self.other(from);
         let rc = self.recv(to, packet, proof, h).await;
-        let ack = event(&to.router, &rc, "WriteAcknowledgement").expect("WriteAcknowledgement")
-            ["acknowledgement"]
-            .clone()
-            .into_bytes()
-            .unwrap();
+        let ack = to.written_ack(&rc);
         (rc, ack)
     }
 
@@ -315,13 +323,11 @@ impl World {
         let proof = to
             .proof(path_key(to.client_id, 3, packet_seq(packet)), h)
             .await;
-        tx(from
-            .router
-            .method::<_, ()>(
-                "ackPacket",
-                (packet.clone(), Bytes::from(ack.to_vec()), proof, h),
-            )
-            .unwrap())
+        tx(call(
+            &from.router,
+            "ackPacket",
+            (packet.clone(), Bytes::from(ack.to_vec()), proof, h),
+        ))
         .await
     }
 }
