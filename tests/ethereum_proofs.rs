@@ -1,7 +1,7 @@
 //! The pure Ethereum light client (`ferry-light-client-ethereum`) against a live anvil.
 //!
-//! 1. anvil (`deploy/devnet/evm/install-anvil.sh`, or `$FERRY_ANVIL`) on a free 127.0.0.1 port,
-//!    one block a second; stopped by pid when the test ends.
+//! 1. anvil (`ferry_tests::anvil`: `$FERRY_ANVIL`, else the pinned npm package) on a free
+//!    127.0.0.1 port, one block a second; stopped by pid when the test ends.
 //! 2. Over plain JSON-RPC: a value transfer, a contract creation whose init code SSTOREs two slots
 //!    (and returns one byte of code), and `anvil_setStorageAt` for a few more slots (one a full
 //!    32-byte value, so its leaf is hashed rather than embedded).
@@ -16,9 +16,6 @@
 //!
 //! Run: `cargo test -p ferry-tests --test ethereum_proofs -- --nocapture`
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ferry_light_client_ethereum::{
@@ -26,74 +23,8 @@ use ferry_light_client_ethereum::{
     verify_storage_under_state_root, verify_update, Account, Address, Checkpoint, Error, Header,
     Options, EMPTY_CODE_HASH, EMPTY_ROOT, H256, U256,
 };
+use ferry_tests::anvil::Anvil;
 use serde_json::{json, Value};
-
-// --- anvil -------------------------------------------------------------------------------------
-
-/// A running anvil, killed (by its pid) when dropped.
-struct Anvil {
-    child: Child,
-    url: String,
-    log: PathBuf,
-}
-
-impl Anvil {
-    fn binary() -> PathBuf {
-        if let Ok(path) = std::env::var("FERRY_ANVIL") {
-            return PathBuf::from(path);
-        }
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../deploy/devnet/evm/install-anvil.sh"
-        );
-        let out = Command::new("bash")
-            .arg(script)
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run install-anvil.sh");
-        assert!(out.status.success(), "install-anvil.sh failed");
-        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-    }
-
-    fn start() -> Anvil {
-        let bin = Self::binary();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let log =
-            std::env::temp_dir().join(format!("ferry-anvil-{}-{port}.log", std::process::id()));
-        let log_file = std::fs::File::create(&log).expect("anvil log");
-        let child = Command::new(&bin)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--chain-id", "31337", "--block-time", "1"])
-            .stdout(log_file.try_clone().unwrap())
-            .stderr(log_file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
-        eprintln!(
-            "anvil pid {} on 127.0.0.1:{port}, log {}",
-            child.id(),
-            log.display()
-        );
-        Anvil {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            log,
-        }
-    }
-}
-
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        // `Child::kill` signals exactly this pid.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_file(&self.log);
-        }
-    }
-}
 
 // --- JSON-RPC ----------------------------------------------------------------------------------
 
@@ -252,7 +183,7 @@ fn slot(n: u64) -> H256 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ethereum_light_client_against_anvil() {
-    let anvil = Anvil::start();
+    let anvil = Anvil::start_with_block_time(31337, 1);
     let rpc = Rpc {
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(10))

@@ -1,5 +1,6 @@
 //! Shared helpers for integration tests: a devnet in a temporary folder (stopped by pid on drop), the
-//! `ferry` binary run as a user would, and chain queries through Ferry's own library.
+//! `ferry` binary run as a user would, and chain queries through Ferry's own library; a lone anvil
+//! (`anvil`) and EVM helpers (`evm`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -7,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use ferry::devnet::{Devnet, DevnetState};
 
+pub mod anvil;
 pub mod evm;
 
 /// The `ferry` binary: `$FERRY_BIN`, else `<target>/debug/ferry` (built by `make test` first).
