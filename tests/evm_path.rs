@@ -157,6 +157,30 @@ async fn evm_transfers_acks_refunds_and_tampering() {
         "a packet proven with a tampered proof was delivered"
     );
     assert!(!evil.log_text().contains("relayed batch to evm-settlement"));
+    // ...and counts it, with the reason, on its metrics endpoint.
+    let listen = ferry::config::load(&tampered_cfg)
+        .unwrap()
+        .0
+        .telemetry
+        .listen;
+    let metrics = reqwest::get(format!("http://{listen}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let rejected: f64 = metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("ferry_light_client_verification_failures_total{")
+                && l.contains("chain=\"evm-l3\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(
+        rejected >= 1.0,
+        "no verification failure counted for evm-l3:\n{metrics}"
+    );
     drop(evil);
     // A node that forges a block's state root: the header chain no longer links, so Ferry
     // refuses to attest it.
