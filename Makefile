@@ -5,7 +5,7 @@ CARGO ?= cargo
 SHELL := /bin/bash
 TEST_LOG := $(CARGO_TARGET_DIR)/ferry-test.log
 
-.PHONY: demo test deps build lint bench bench-light-client devnet-up devnet-down
+.PHONY: demo test deps build lint bench bench-evm bench-light-client devnet-up devnet-down
 
 ## The main job: devnet up, path opened, relayer started, one transfer each way, balances and metrics.
 demo: deps
@@ -34,6 +34,10 @@ lint:
 ## End-to-end benchmark: 1,000 transfers on the devnet; writes bench-results/e2e-1000.json.
 bench: deps build
 	FERRY_BIN=$(CARGO_TARGET_DIR)/release/ferry $(CARGO) run --release -p ferry-tests --bin e2e-bench -- bench-results/e2e-1000.json
+
+## EVM end to end: 200 ERC-20 transfers over the anvil path (writes bench-results/evm-200.json).
+bench-evm: deps build
+	FERRY_BIN=$(CARGO_TARGET_DIR)/release/ferry $(CARGO) run --release -p ferry-tests --bin evm-bench -- bench-results/evm-200.json
 
 bench-light-client:
 	light-clients/tendermint/bench.sh

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use ferry::devnet::{Devnet, DevnetState};
 
 pub mod anvil;
+pub mod bench;
 pub mod evm;
 
 /// The `ferry` binary: `$FERRY_BIN`, else `<target>/debug/ferry` (built by `make test` first).
