@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use ferry::chain::cosmos::CosmosChain;
-use ferry_tests::bench::{metric_sum, peak_rss_kib, percentile};
+use ferry_tests::bench::{metric_sum, peak_rss_kib, percentile, write_result};
 use ferry_tests::{TestNet, SIGTERM};
 use tendermint_rpc::query::Query;
 
@@ -118,12 +118,7 @@ async fn main() {
         "relayer_peak_rss_mib": rss as f64 / 1024.0,
         "machine": { "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0) },
     });
-    println!("{}", serde_json::to_string_pretty(&result).unwrap());
-    if let Some(dir) = std::path::Path::new(&out_path).parent() {
-        std::fs::create_dir_all(dir).unwrap();
-    }
-    std::fs::write(&out_path, serde_json::to_string_pretty(&result).unwrap()).unwrap();
-    eprintln!("wrote {out_path}");
+    write_result(&out_path, &result);
     let mut relayer = relayer;
     relayer.signal(SIGTERM);
 }

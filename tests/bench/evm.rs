@@ -9,6 +9,7 @@
 //! settlement chain); txs and gas (the relayer's, both directions, client updates included) from the
 //! relayer's own /metrics.
 
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,7 +21,7 @@ use ethers::signers::Signer;
 use ethers::types::{Address, Filter, U256};
 use ferry::chain::evm::abi::ferry_router::{RecvPacketFilter, SendPacketFilter};
 use ferry::chain::evm::abi::{Erc20, FerryRouter, Ics20Transfer};
-use ferry_tests::bench::{metric_sum, peak_rss_kib, percentile};
+use ferry_tests::bench::{metric_sum, peak_rss_kib, percentile, write_result};
 use ferry_tests::evm::CLIENT;
 use ferry_tests::{TestNet, SIGTERM};
 
@@ -162,11 +163,11 @@ async fn main() {
     let mut lat = Vec::new();
     for s in &seqs {
         let (sb, rb) = (sends[s], recvs[s]);
-        if !times.contains_key(&(0, sb)) {
-            times.insert((0, sb), block_time(&l3, sb).await);
+        if let Entry::Vacant(e) = times.entry((0, sb)) {
+            e.insert(block_time(&l3, sb).await);
         }
-        if !times.contains_key(&(1, rb)) {
-            times.insert((1, rb), block_time(&st, rb).await);
+        if let Entry::Vacant(e) = times.entry((1, rb)) {
+            e.insert(block_time(&st, rb).await);
         }
         lat.push((times[&(1, rb)] as f64) - (times[&(0, sb)] as f64));
     }
@@ -193,12 +194,7 @@ async fn main() {
         "relayer_peak_rss_mib": rss as f64 / 1024.0,
         "machine": { "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0) },
     });
-    println!("{}", serde_json::to_string_pretty(&result).unwrap());
-    if let Some(dir) = std::path::Path::new(&out_path).parent() {
-        std::fs::create_dir_all(dir).unwrap();
-    }
-    std::fs::write(&out_path, serde_json::to_string_pretty(&result).unwrap()).unwrap();
-    eprintln!("wrote {out_path}");
+    write_result(&out_path, &result);
     let mut relayer = relayer;
     relayer.signal(SIGTERM);
 }

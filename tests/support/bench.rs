@@ -26,3 +26,14 @@ pub fn peak_rss_kib(pid: u32) -> u64 {
         .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         .unwrap_or(0)
 }
+
+/// Print `result` and write it as pretty JSON to `out_path` (creating its folder).
+pub fn write_result(out_path: &str, result: &serde_json::Value) {
+    let text = serde_json::to_string_pretty(result).unwrap();
+    println!("{text}");
+    if let Some(dir) = std::path::Path::new(out_path).parent() {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    std::fs::write(out_path, text).unwrap();
+    eprintln!("wrote {out_path}");
+}

@@ -43,6 +43,8 @@ pub struct EvmChain {
     verified: tokio::sync::Mutex<headers::Verified>,
     signer: tokio::sync::Mutex<tx::NonceState>,
     sent: std::sync::Mutex<std::collections::HashMap<ethers::types::H256, tx::Sent>>,
+    /// Light-client address per client id: the router sets it once, so it is read once.
+    light_clients: std::sync::Mutex<std::collections::HashMap<String, Address>>,
 }
 
 impl EvmChain {
@@ -76,6 +78,7 @@ impl EvmChain {
             verified: tokio::sync::Mutex::new(headers::Verified::default()),
             signer: tokio::sync::Mutex::new(tx::NonceState::default()),
             sent: Default::default(),
+            light_clients: Default::default(),
             providers,
             preferred: Default::default(),
             config,
@@ -139,26 +142,42 @@ impl EvmChain {
 
     /// The light client the router uses for `client`.
     pub async fn light_client(&self, client: &str) -> Result<AttestedLightClient<Provider<Http>>> {
-        let router = self.evm.router;
-        let client = client.to_string();
-        let addr = self
-            .rpc("eth_call", |p| {
-                let client = client.clone();
-                async move {
-                    FerryRouter::new(router, p)
-                        .light_client_of(client)
-                        .call()
-                        .await
-                        .map_err(|e| e.to_string())
+        let known = self
+            .light_clients
+            .lock()
+            .expect("not poisoned")
+            .get(client)
+            .copied();
+        let addr = match known {
+            Some(a) => a,
+            None => {
+                let router = self.evm.router;
+                let id = client.to_string();
+                let addr = self
+                    .rpc("eth_call", |p| {
+                        let id = id.clone();
+                        async move {
+                            FerryRouter::new(router, p)
+                                .light_client_of(id)
+                                .call()
+                                .await
+                                .map_err(|e| e.to_string())
+                        }
+                    })
+                    .await?;
+                if addr.is_zero() {
+                    return Err(ChainError::Other(format!(
+                        "router on {} has no client `{client}`",
+                        self.id
+                    )));
                 }
-            })
-            .await?;
-        if addr.is_zero() {
-            return Err(ChainError::Other(format!(
-                "router on {} has no client `{client}`",
-                self.id
-            )));
-        }
+                self.light_clients
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(id, addr);
+                addr
+            }
+        };
         Ok(AttestedLightClient::new(addr, self.provider()))
     }
 
