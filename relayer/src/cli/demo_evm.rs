@@ -11,21 +11,11 @@ use crate::chain::evm::abi::Ics20Transfer;
 use crate::chain::evm::EvmChain;
 use crate::devnet::evm::CLIENT_ID;
 use crate::devnet::DevnetState;
-use crate::supervisor::{open_chain, Chain};
 use crate::transfer::evm::{send, status, EvmTransfer};
 use crate::transfer::TransferState;
 
 fn open(ctx: &Ctx, id: &str) -> Result<std::sync::Arc<EvmChain>> {
-    let cfg = ctx.load_config()?;
-    let c = cfg
-        .chains
-        .iter()
-        .find(|c| c.id.as_str() == id)
-        .ok_or_else(|| anyhow!("devnet config has no chain {id}"))?;
-    match open_chain(c, &ctx.home, &c.key)? {
-        Chain::Evm(e) => Ok(e),
-        Chain::Cosmos(_) => Err(anyhow!("{id} is not an evm chain")),
-    }
+    ctx.evm_chain(&ctx.load_config()?, &id.parse()?)
 }
 
 async fn one(

@@ -125,6 +125,26 @@ impl Ctx {
         Ok(CosmosChain::new(c.clone(), k)?)
     }
 
+    /// Open configured chain `id`, of either family, with its configured key.
+    pub fn open_any(&self, cfg: &Config, id: &ChainId) -> Result<crate::supervisor::Chain> {
+        let c = cfg
+            .chain(id)
+            .ok_or_else(|| anyhow!("chain `{id}` is not in {}", self.config_path.display()))?;
+        Ok(crate::supervisor::open_chain(c, &self.home, &c.key)?)
+    }
+
+    /// Open configured EVM chain `id` with its configured key.
+    pub fn evm_chain(
+        &self,
+        cfg: &Config,
+        id: &ChainId,
+    ) -> Result<Arc<crate::chain::evm::EvmChain>> {
+        match self.open_any(cfg, id)? {
+            crate::supervisor::Chain::Evm(e) => Ok(e),
+            crate::supervisor::Chain::Cosmos(_) => Err(anyhow!("chain {id} is not an evm chain")),
+        }
+    }
+
     pub fn path<'a>(&self, cfg: &'a Config, name: &str) -> Result<&'a PathConfig> {
         cfg.path(name).ok_or_else(|| {
             let known: Vec<_> = cfg.paths.iter().map(|p| p.name.as_str()).collect();

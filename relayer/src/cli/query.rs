@@ -69,14 +69,8 @@ pub async fn run(cmd: QueryCmd, ctx: &Ctx) -> Result<()> {
             } else {
                 &path.a.chain
             };
-            use crate::supervisor::{open_chain, Chain};
-            let open = |id: &ChainId| -> Result<Chain> {
-                let c = cfg
-                    .chain(id)
-                    .ok_or_else(|| anyhow!("chain `{id}` is not configured"))?;
-                Ok(open_chain(c, &ctx.home, &c.key)?)
-            };
-            let (src, dst) = (open(&chain)?, open(other)?);
+            use crate::supervisor::Chain;
+            let (src, dst) = (ctx.open_any(&cfg, &chain)?, ctx.open_any(&cfg, other)?);
             let status = || async {
                 match (&src, &dst) {
                     (Chain::Evm(s), Chain::Evm(d)) => {
@@ -224,13 +218,7 @@ async fn evm_balances(
     address: &str,
     token: Option<&str>,
 ) -> Result<std::collections::BTreeMap<String, String>> {
-    let c = cfg
-        .chain(chain)
-        .ok_or_else(|| anyhow!("chain `{chain}` is not configured"))?;
-    let crate::supervisor::Chain::Evm(c) = crate::supervisor::open_chain(c, &ctx.home, &c.key)?
-    else {
-        return Err(anyhow!("{chain} is not an evm chain"));
-    };
+    let c = ctx.evm_chain(cfg, chain)?;
     let owner: ethers::types::Address = address
         .parse()
         .map_err(|_| anyhow!("`{address}` is not a 0x address"))?;

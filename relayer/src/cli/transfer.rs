@@ -102,7 +102,6 @@ pub async fn run(a: TransferArgs, ctx: &Ctx) -> Result<()> {
 
 /// A transfer from an EVM chain over an IBC v2 path.
 async fn run_evm(a: TransferArgs, ctx: &Ctx, cfg: &crate::config::Config) -> Result<()> {
-    use crate::supervisor::{open_chain, Chain};
     let path = ctx.path(cfg, &a.path)?;
     let (src_end, dst_end) = if path.a.chain == a.from_chain {
         (&path.a, &path.b)
@@ -119,16 +118,10 @@ async fn run_evm(a: TransferArgs, ctx: &Ctx, cfg: &crate::config::Config) -> Res
         .client
         .as_ref()
         .ok_or_else(|| anyhow!("path `{}`: evm end {} has no client", a.path, src_end.chain))?;
-    let open = |id: &ChainId| -> Result<std::sync::Arc<crate::chain::evm::EvmChain>> {
-        let c = cfg
-            .chain(id)
-            .ok_or_else(|| anyhow!("chain `{id}` is not configured"))?;
-        match open_chain(c, &ctx.home, &c.key)? {
-            Chain::Evm(e) => Ok(e),
-            Chain::Cosmos(_) => Err(anyhow!("chain {id} is not an evm chain")),
-        }
-    };
-    let (src, dst) = (open(&src_end.chain)?, open(&dst_end.chain)?);
+    let (src, dst) = (
+        ctx.evm_chain(cfg, &src_end.chain)?,
+        ctx.evm_chain(cfg, &dst_end.chain)?,
+    );
     let token: ethers::types::Address = a
         .token
         .as_deref()

@@ -3,17 +3,15 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ethers::contract::{EthEvent, EthLogDecode};
 use ethers::middleware::SignerMiddleware;
 use ethers::providers::Middleware;
 use ethers::signers::LocalWallet;
 use ethers::types::{Address, H256, U256};
 
-use crate::chain::evm::abi::ferry_router::SendPacketFilter;
 use crate::chain::evm::abi::{Erc20, Ics20Transfer};
-use crate::chain::evm::{packets, EvmChain};
+use crate::chain::evm::{decode_packet_log, EvmChain};
 use crate::chain::{ChainError, Result};
-use crate::ibc::{ChannelId, Packet};
+use crate::ibc::{ChannelId, Packet, PacketEventKind};
 
 /// `sha256("UNIVERSAL_ERROR_ACKNOWLEDGEMENT")`: what the router writes when the app fails.
 pub fn universal_error_ack() -> Vec<u8> {
@@ -93,17 +91,12 @@ pub async fn send(chain: &EvmChain, t: &EvmTransfer<'_>) -> Result<(String, Pack
 }
 
 fn packet_in(logs: &[ethers::types::Log], chain: &EvmChain, hash: H256) -> Result<(Packet, u64)> {
-    for log in logs.iter().filter(|l| l.address == chain.evm.router) {
-        if log.topics.first() != Some(&SendPacketFilter::signature()) {
-            continue;
-        }
-        let ev =
-            <SendPacketFilter as EthLogDecode>::decode_log(&ethers::abi::RawLog::from(log.clone()))
-                .map_err(other)?;
-        let p = packets::from_sol(&ev.packet).map_err(other)?;
-        return Ok((p, log.block_number.unwrap_or_default().as_u64()));
-    }
-    Err(other(format!("tx {hash:?} on {} sent no packet", chain.id)))
+    logs.iter()
+        .filter(|l| l.address == chain.evm.router)
+        .filter_map(|l| decode_packet_log(chain.id.as_str(), l))
+        .find(|ev| ev.kind == PacketEventKind::Send)
+        .map(|ev| (ev.packet, ev.height))
+        .ok_or_else(|| other(format!("tx {hash:?} on {} sent no packet", chain.id)))
 }
 
 /// The packet a transfer tx sent, with its block number.

@@ -11,6 +11,8 @@ mod headers;
 pub mod packets;
 mod tx;
 
+pub use events::decode as decode_packet_log;
+
 use std::sync::Arc;
 use std::time::Instant;
 
