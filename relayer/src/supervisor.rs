@@ -58,7 +58,8 @@ impl Chain {
     }
 }
 
-/// Open one chain with key `key` (an EVM chain also loads its attestor keys).
+/// Open one chain with key `key`. No attestor key is ever loaded here: attestations come from the
+/// committee's own `ferry attestor` processes.
 pub fn open_chain(c: &ChainConfig, home: &Path, key: &str) -> Result<Chain, SupervisorError> {
     let keys = KeyStore::new(home);
     let err = |source| SupervisorError::Key {
@@ -68,13 +69,7 @@ pub fn open_chain(c: &ChainConfig, home: &Path, key: &str) -> Result<Chain, Supe
     Ok(match (&c.kind, &c.evm) {
         (ChainKind::Evm, Some(evm)) => {
             let wallet = keys.load_evm(key, evm.chain_id).map_err(err)?;
-            let attestors = evm
-                .attestors
-                .iter()
-                .map(|a| keys.load_evm(a, evm.chain_id))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(err)?;
-            Chain::Evm(EvmChain::new(c.clone(), wallet, attestors)?)
+            Chain::Evm(EvmChain::new(c.clone(), wallet)?)
         }
         _ => Chain::Cosmos(CosmosChain::new(c.clone(), keys.load(key).map_err(err)?)?),
     })

@@ -49,6 +49,15 @@ pub enum ChainError {
         height: u64,
         source: ferry_light_client_ethereum::Error,
     },
+    /// Fewer than `quorum` valid attestor signatures for `height` of `chain` this round.
+    #[error("attestation of {chain} at height {height}: {got} of {quorum} signatures ({detail})")]
+    AttestationQuorum {
+        chain: ChainId,
+        height: u64,
+        got: usize,
+        quorum: usize,
+        detail: String,
+    },
     #[error("transaction on {chain} failed ({}): code {code}: {log}", kind.label())]
     Tx {
         chain: ChainId,
@@ -192,6 +201,20 @@ pub trait Headers: Send + Sync {
 pub struct ConsensusAnchor {
     pub timestamp_ns: u64,
     pub next_validators_hash: Vec<u8>,
+    /// For an attested light client: the committee it trusts now and where it checks signatures.
+    pub committee: Option<Committee>,
+}
+
+/// An attested light client's committee as the host stores it: an update needs `quorum`
+/// signatures of distinct `members` over the EIP-712 digest of `domain`
+/// (`chain::evm::attestation`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Committee {
+    pub domain: evm::attestation::Domain,
+    /// The chain the client follows, as the client names it (CAIP-2, e.g. `eip155:33333`).
+    pub attested_chain: String,
+    pub members: Vec<ethers::types::Address>,
+    pub quorum: u8,
 }
 
 /// This chain as the host of a client of a counterparty, and the packet messages it accepts.

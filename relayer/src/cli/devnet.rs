@@ -54,6 +54,16 @@ fn describe(s: &DevnetState) -> String {
             n.token
         ));
     }
+    for a in &s.attestors {
+        out.push(format!(
+            "{:<15} {}  signer {}  pid {}  log {}",
+            a.name,
+            a.url,
+            a.address,
+            a.pid,
+            a.log.display()
+        ));
+    }
     out.push(format!(
         "ferry home: {} (use `ferry --devnet ...`)",
         s.ferry_home.display()

@@ -42,6 +42,33 @@ fn checkpoint(s: &str) -> Result<(u64, H256), String> {
     Ok((number, h.parse().map_err(|_| bad())?))
 }
 
+/// Distinct http(s) URLs; plain http only to loopback (a signature is checked, but a MITM could
+/// still withhold or delay it).
+fn attestor_endpoints(c: &mut Checker, i: usize, urls: &[String]) -> Vec<reqwest::Url> {
+    let mut out: Vec<reqwest::Url> = Vec::new();
+    for (j, u) in urls.iter().enumerate() {
+        let key = format!("chains[{i}].evm.attestor_endpoints[{j}]");
+        match reqwest::Url::parse(u) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                if out.contains(&url) {
+                    c.error(key, format!("`{u}` is listed twice"));
+                    continue;
+                }
+                let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+                if url.scheme() == "http" && !loopback {
+                    c.warn(
+                        key,
+                        format!("`{u}` is plain http to another host; prefer https"),
+                    );
+                }
+                out.push(url);
+            }
+            _ => c.error(key, format!("`{u}` is not an http(s) URL")),
+        }
+    }
+    out
+}
+
 pub(super) fn check(
     c: &mut Checker,
     i: usize,
@@ -111,6 +138,16 @@ pub(super) fn check(
         ),
         None => None,
     };
+    if evm.attestors.is_some() {
+        c.error(
+            k("attestors"),
+            "a relayer holds no attestor keys (one process must never be able to sign a quorum); \
+             run each attestor as `ferry attestor start` with its own key and list their URLs in \
+             attestor_endpoints",
+        );
+    }
+    let attestor_endpoints = attestor_endpoints(c, i, &evm.attestor_endpoints);
+    let attestation_timeout = c.duration(k("attestation_timeout"), &evm.attestation_timeout);
     if let Some(ws) = &evm.ws {
         if !(ws.starts_with("ws://") || ws.starts_with("wss://")) {
             c.error(k("ws"), format!("`{ws}` must start with ws:// or wss://"));
@@ -123,7 +160,8 @@ pub(super) fn check(
         confirmations: evm.confirmations,
         priority_fee_wei: priority_fee_wei?,
         max_fee_wei: max_fee_wei?,
-        attestors: evm.attestors.clone(),
+        attestor_endpoints,
+        attestation_timeout: attestation_timeout?,
         checkpoint,
         log_range: evm.log_range,
         ws: evm.ws.clone(),
@@ -144,7 +182,7 @@ gas_price = "100gwei"
 [chains.evm]
 chain_id = 33333
 router = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
-attestors = ["attestor-1"]
+attestor_endpoints = ["http://127.0.0.1:9470", "http://127.0.0.1:9471"]
 checkpoint = "0:0x0000000000000000000000000000000000000000000000000000000000000001"
 "#;
 
@@ -182,6 +220,19 @@ checkpoint = "0:0x00000000000000000000000000000000000000000000000000000000000000
     }
 
     #[test]
+    fn a_relayer_config_with_attestor_keys_is_refused() {
+        let e = errors(&EVM.replace(
+            "attestor_endpoints",
+            "attestors = [\"attestor-1\", \"attestor-2\"]\nattestor_endpoints",
+        ));
+        assert!(
+            e.iter()
+                .any(|s| s.contains("chains[0].evm.attestors") && s.contains("no attestor keys")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
     fn bad_evm_values_name_their_key() {
         let e = errors(&EVM.replace("0x5FbDB2315678afecb367f032d93F642f64180aa3", "0x12"));
         assert!(
@@ -190,10 +241,24 @@ checkpoint = "0:0x00000000000000000000000000000000000000000000000000000000000000
         );
         let e = errors(&EVM.replace("100gwei", "100stake"));
         assert!(e.iter().any(|s| s.contains("chains[0].gas_price")), "{e:?}");
-        let e = errors(&EVM.replace("attestors", "priority_fee = \"200gwei\"\nattestors"));
+        let e = errors(&EVM.replace(
+            "attestor_endpoints",
+            "priority_fee = \"200gwei\"\nattestor_endpoints",
+        ));
         assert!(e.iter().any(|s| s.contains("evm.priority_fee")), "{e:?}");
         let e = errors(&EVM.replace("0:0x", "x:0x"));
         assert!(e.iter().any(|s| s.contains("evm.checkpoint")), "{e:?}");
+        let e = errors(&EVM.replace("9471", "9470"));
+        assert!(
+            e.iter()
+                .any(|s| s.contains("evm.attestor_endpoints[1]") && s.contains("twice")),
+            "{e:?}"
+        );
+        let e = errors(&EVM.replace("http://127.0.0.1:9471", "ftp://x"));
+        assert!(
+            e.iter().any(|s| s.contains("evm.attestor_endpoints[1]")),
+            "{e:?}"
+        );
         let e = errors(&EVM.replace("[chains.evm]", "[chains.nope]"));
         assert!(!e.is_empty());
         let missing: String = EVM

@@ -89,8 +89,11 @@ pub struct EvmConfig {
     /// Tip per gas, in wei; the fee cap is `gas_price`.
     pub priority_fee_wei: u128,
     pub max_fee_wei: u128,
-    /// Keys this instance attests the chain's headers with, for the counterparty's light client.
-    pub attestors: Vec<String>,
+    /// `ferry attestor` endpoints asked to attest this chain's state for counterparties' light
+    /// clients; the relayer itself holds no attestor key.
+    pub attestor_endpoints: Vec<reqwest::Url>,
+    /// How long to wait for the attestors' signatures before giving up on a quorum this round.
+    pub attestation_timeout: std::time::Duration,
     /// Trusted (number, hash) the header chain is verified from; genesis when absent.
     pub checkpoint: Option<(u64, ethers::types::H256)>,
     /// Largest block range of one `eth_getLogs`.

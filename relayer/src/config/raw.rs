@@ -99,8 +99,14 @@ pub struct RawEvm {
     pub confirmations: u64,
     #[serde(default = "d_priority_fee")]
     pub priority_fee: String,
+    /// Refused: the relayer holds no attestor key (kept only to say so clearly).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestors: Option<Vec<String>>,
+    /// `ferry attestor` HTTP endpoints that attest this chain for counterparties' light clients.
     #[serde(default)]
-    pub attestors: Vec<String>,
+    pub attestor_endpoints: Vec<String>,
+    #[serde(default = "d_attestation_timeout")]
+    pub attestation_timeout: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<String>,
     #[serde(default = "d_log_range")]
@@ -225,6 +231,9 @@ fn d_confirmations() -> u64 {
 }
 fn d_priority_fee() -> String {
     "1gwei".into()
+}
+fn d_attestation_timeout() -> String {
+    "10s".into()
 }
 fn d_log_range() -> u64 {
     1000

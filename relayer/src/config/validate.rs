@@ -52,7 +52,7 @@ impl Checker {
             reason: reason.into(),
         });
     }
-    fn duration(&mut self, key: String, value: &str) -> Option<Duration> {
+    pub(super) fn duration(&mut self, key: String, value: &str) -> Option<Duration> {
         match humantime::parse_duration(value) {
             Ok(d) if d.is_zero() => {
                 self.error(key, "must be greater than zero");

@@ -23,9 +23,12 @@ const ANVIL_PACKAGE: &str = "@foundry-rs/anvil-linux-amd64";
 pub const EVM_CHAINS: [(&str, u64); 2] = [("evm-l3", 33_333), ("evm-settlement", 31_337)];
 /// The IBC v2 client id each router gives its client of the other chain.
 pub const CLIENT_ID: &str = "attestations-0";
-/// Attestor keys of the devnet's light clients; Ferry holds the first `QUORUM`.
+/// The devnet's attestor committee: three `ferry attestor` processes, one key each, quorum 2. The
+/// relayer holds none of these keys.
 pub const ATTESTORS: [&str; 3] = ["attestor-1", "attestor-2", "attestor-3"];
 pub const QUORUM: u8 = 2;
+/// Seconds a router's admin action waits between `schedule` and `execute` once setup is closed.
+pub const ADMIN_DELAY: u64 = 600;
 /// Roles given ether on every anvil chain.
 pub const EVM_ROLES: [&str; 6] = [
     "validator",
@@ -210,7 +213,13 @@ pub async fn up(dir: &Path) -> Result<Vec<EvmNode>, DevnetError> {
             let admin: Client =
                 Arc::new(SignerMiddleware::new(p.clone(), wallet("validator", s.1)?));
             let user: Client = Arc::new(SignerMiddleware::new(p.clone(), wallet("user", s.1)?));
-            let router = deploy(&admin, artifacts, "FerryRouter", vec![]).await?;
+            let router = deploy(
+                &admin,
+                artifacts,
+                "FerryRouter",
+                vec![Token::Uint(ADMIN_DELAY.into())],
+            )
+            .await?;
             let transfer = deploy(
                 &admin,
                 artifacts,
@@ -264,6 +273,7 @@ pub async fn up(dir: &Path) -> Result<Vec<EvmNode>, DevnetError> {
             vec![
                 Token::Array(attestors),
                 Token::Uint(QUORUM.into()),
+                Token::String(crate::chain::evm::attestation::caip2_eip155(started[j].1)),
                 Token::Address(core[j].1),
                 Token::Uint(number.into()),
                 Token::Uint(block.timestamp),
@@ -273,6 +283,14 @@ pub async fn up(dir: &Path) -> Result<Vec<EvmNode>, DevnetError> {
         .await?;
         FerryRouter::new(*router, admin.clone())
             .add_client(CLIENT_ID.into(), light_client, CLIENT_ID.into())
+            .send()
+            .await
+            .map_err(other)?
+            .await
+            .map_err(other)?;
+        // Wired: from now on every admin action waits ADMIN_DELAY behind the timelock.
+        FerryRouter::new(*router, admin.clone())
+            .close_setup()
             .send()
             .await
             .map_err(other)?

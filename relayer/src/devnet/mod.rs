@@ -2,6 +2,7 @@
 //! with funded deterministic test keys, free ports, and logs and pid files under one folder. The CLI
 //! (`ferry devnet up|down|status|demo`) and the integration tests share this module.
 
+pub mod attestors;
 pub mod contracts;
 pub mod evm;
 pub mod fork;
@@ -76,6 +77,9 @@ pub struct DevnetState {
     /// The anvil chains and Ferry's contracts on them.
     #[serde(default)]
     pub evm: Vec<evm::EvmNode>,
+    /// The attestor committee of the anvil chains (separate processes, one key each).
+    #[serde(default)]
+    pub attestors: Vec<attestors::AttestorNode>,
 }
 
 impl DevnetState {
@@ -119,6 +123,8 @@ impl Devnet {
             if state.nodes.iter().all(|n| node::alive(n.pid, &n.home))
                 && state.evm.iter().all(evm::alive)
                 && state.evm.len() == evm::EVM_CHAINS.len()
+                && state.attestors.iter().all(attestors::alive)
+                && state.attestors.len() == evm::ATTESTORS.len()
             {
                 return Ok(state);
             }
@@ -152,9 +158,12 @@ impl Devnet {
             metrics: node::metrics_addr(ports[ports.len() - 1]),
             addresses: Default::default(),
             evm: vec![],
+            attestors: vec![],
         };
         self.save(&state)?;
         state.evm = evm::up(&self.dir).await?;
+        self.save(&state)?;
+        state.attestors = attestors::up(&self.dir, &state.evm).await?;
         self.save(&state)?;
         self.write_ferry_home(&state)?;
         for role in ROLES {
@@ -204,6 +213,7 @@ impl Devnet {
                 e.transfer = Some(format!("{:?}", n.transfer));
                 e.checkpoint = Some(n.checkpoint.clone());
                 e.ws = Some(n.rpc.replacen("http://", "ws://", 1));
+                e.attestor_endpoints = state.attestors.iter().map(|a| a.url.clone()).collect();
             }
         }
         raw.telemetry.listen = metrics.to_string();
@@ -215,7 +225,8 @@ impl Devnet {
         )
         .map_err(io(&path))?;
         let ks = crate::keys::KeyStore::new(&home);
-        for role in ["relayer", "user", "attestor-1", "attestor-2"] {
+        // No attestor key here: the committee runs as its own processes (`attestors.rs`).
+        for role in ["relayer", "user"] {
             match ks.import(role, &mnemonic(role)) {
                 Ok(_) | Err(crate::keys::KeyError::Exists(_)) => {}
                 Err(e) => return Err(DevnetError::Other(e.to_string())),
@@ -236,6 +247,13 @@ impl Devnet {
                 node::stop(n.pid, &n.home);
             }
             out.push((n.chain_id.clone(), n.pid, was));
+        }
+        for a in &state.attestors {
+            let was = attestors::alive(a);
+            if was {
+                attestors::stop(a);
+            }
+            out.push((a.name.clone(), a.pid, was));
         }
         for n in &state.evm {
             let was = evm::alive(n);

@@ -90,6 +90,7 @@ pub struct Metrics {
     client_updates_submitted: IntCounterVec,
     client_updates_skipped: IntCounterVec,
     verification_failures: IntCounterVec,
+    attestation_signatures: IntCounterVec,
     misbehaviour: IntCounterVec,
     trusting_remaining: GaugeVec,
     trusting_period: GaugeVec,
@@ -258,6 +259,12 @@ impl Metrics {
                 "Headers rejected by Ferry's light client",
                 &["chain", "reason"],
             ),
+            attestation_signatures: counter(
+                &r,
+                "ferry_attestation_signatures_total",
+                "Attestor signatures asked for, by outcome (accepted, not_member, data_mismatch, bad_signature, duplicate, unavailable)",
+                &["chain", "outcome"],
+            ),
             misbehaviour: counter(
                 &r,
                 "ferry_misbehaviour_detected_total",
@@ -405,6 +412,12 @@ impl Metrics {
     pub fn verification_failure(&self, chain: &str, reason: &'static str) {
         self.verification_failures
             .with_label_values(&[chain, reason])
+            .inc();
+    }
+    /// One attestor's answer for `chain` (the attested chain): accepted, or why it was discarded.
+    pub fn attestation_signature(&self, chain: &str, outcome: &'static str) {
+        self.attestation_signatures
+            .with_label_values(&[chain, outcome])
             .inc();
     }
     pub fn misbehaviour(&self, chain: &str, client: &str) {

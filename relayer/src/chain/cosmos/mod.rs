@@ -258,6 +258,7 @@ impl ClientHost for CosmosChain {
         Ok(ConsensusAnchor {
             timestamp_ns: (ts.seconds.max(0) as u64) * 1_000_000_000 + ts.nanos.max(0) as u64,
             next_validators_hash: cs.next_validators_hash,
+            committee: None,
         })
     }
     fn update_client_msg(&self, client: &ClientId, header: Msg) -> Msg {

@@ -12,6 +12,18 @@ abigen!(
         struct Packet { uint64 sequence; string sourceClient; string destClient; uint64 timeoutTimestamp; Payload[] payloads; }
         function addClient(string clientId, address lightClient, string counterpartyClientId)
         function registerApp(string port, address app)
+        function recoverClient(string clientId, address substituteLightClient)
+        function closeSetup()
+        function schedule(bytes call) returns (bytes32)
+        function execute(bytes call)
+        function cancel(bytes32 id)
+        function readyAt(bytes32 id) view returns (uint256)
+        function transferOwnership(address newOwner)
+        function acceptOwnership()
+        function owner() view returns (address)
+        function pendingOwner() view returns (address)
+        function adminDelay() view returns (uint64)
+        function setupOpen() view returns (bool)
         function recvPacket(Packet packet, bytes proof, uint64 proofHeight)
         function ackPacket(Packet packet, bytes acknowledgement, bytes proof, uint64 proofHeight)
         function timeoutPacket(Packet packet, bytes proof, uint64 proofHeight)
@@ -30,6 +42,7 @@ abigen!(
         event WriteAcknowledgement(string indexed destClient, uint64 indexed sequence, Packet packet, bytes acknowledgement)
         event AckPacket(string indexed sourceClient, uint64 indexed sequence)
         event TimeoutPacket(string indexed sourceClient, uint64 indexed sequence)
+        event PacketNoop(string indexed client, uint64 indexed sequence, uint8 kind)
     ]"#
 );
 
@@ -42,8 +55,13 @@ abigen!(
         function frozen() view returns (bool)
         function attestors() view returns (address[])
         function quorum() view returns (uint8)
+        function epoch() view returns (uint64)
+        function attestedChain() view returns (string)
         function counterpartyRouter() view returns (address)
+        function domainSeparator() view returns (bytes32)
+        function rotateAttestors(address[] newAttestors, uint8 newQuorum, bytes[] signatures)
         event ClientUpdated(uint64 indexed height, uint64 timestamp, bytes32 stateRoot)
+        event AttestorsRotated(uint64 epoch, address[] attestors, uint8 quorum)
         event ClientFrozen(uint64 height)
     ]"#
 );
@@ -54,7 +72,7 @@ abigen!(
         function sendTransfer(address token, uint256 amount, string receiver, string sourceClient, uint64 timeoutTimestamp, string memo) returns (uint64)
         function voucherOf(string trace) view returns (address)
         function traceOf(address voucher) view returns (string)
-        function escrowed(address token) view returns (uint256)
+        function escrowed(string clientId, address token) view returns (uint256)
         event TransferSent(uint64 indexed sequence, address indexed sender, string denom, uint256 amount, string receiver)
         event TransferRefunded(uint64 indexed sequence, address indexed sender, string denom, uint256 amount)
     ]"#

@@ -8,13 +8,15 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use ethers::abi::{encode, Token};
 use ethers::providers::Middleware;
-use ethers::types::{BlockId, BlockNumber, Bytes, H256, U64};
+use ethers::types::{BlockId, BlockNumber, H256, U64};
 use ferry_light_client_ethereum as lc;
 use serde_json::Value;
 
 use super::packets::{self, path_key, storage_slot, KIND_ACK, KIND_COMMITMENT, KIND_RECEIPT};
-use super::EvmChain;
-use crate::chain::{ChainError, ConsensusAnchor, Headers, Msg, PacketProofs, Proof, Result};
+use super::{attestation, collect, EvmChain};
+use crate::chain::{
+    ChainError, Committee, ConsensusAnchor, Headers, Msg, PacketProofs, Proof, Result,
+};
 use crate::ibc::{ChannelId, Height, PortId};
 use crate::telemetry::metrics;
 
@@ -100,15 +102,6 @@ pub fn header_from_json(b: &Value) -> std::result::Result<lc::Header, String> {
             .then(|| h256(b, "requestsHash"))
             .transpose()?,
     })
-}
-
-/// `abi.encode(uint64 height, uint64 timestamp, bytes32 stateRoot)`.
-pub fn attestation_data(height: u64, timestamp: u64, state_root: H256) -> Vec<u8> {
-    encode(&[
-        Token::Uint(height.into()),
-        Token::Uint(timestamp.into()),
-        Token::FixedBytes(state_root.as_bytes().to_vec()),
-    ])
 }
 
 impl EvmChain {
@@ -251,35 +244,44 @@ impl EvmChain {
         Ok(Proof { bytes, height: at })
     }
 
-    /// Sign `data` with every attestor key this instance holds: 65-byte `r ‖ s ‖ v` over sha256.
-    fn attest(&self, data: &[u8]) -> Result<Vec<Bytes>> {
-        use sha2::Digest;
-        let digest = H256::from_slice(&sha2::Sha256::digest(data));
-        self.attestors
-            .iter()
-            .map(|w| {
-                w.sign_hash(digest)
-                    .map(|s| Bytes::from(s.to_vec()))
-                    .map_err(|e| ChainError::Other(format!("attestor signature: {e}")))
-            })
-            .collect()
-    }
-
-    /// An attestation of block `n`'s (timestamp, state root), once Ferry verified the block.
-    pub async fn attestation(&self, n: u64) -> Result<Vec<u8>> {
-        if self.attestors.is_empty() {
+    /// An `updateMsg` for the client described by `committee`: block `n` verified by Ferry's own
+    /// light client, then signed by a quorum of the committee's attestors (each of which verified
+    /// it on its own). Every signature is checked here before it is used.
+    pub async fn attestation(&self, n: u64, committee: &Committee) -> Result<Vec<u8>> {
+        let me = attestation::caip2_eip155(self.evm.chain_id);
+        if committee.attested_chain != me {
             return Err(ChainError::Other(format!(
-                "no attestor keys configured for {} (evm.attestors)",
+                "the light client {:?} on chain {} follows `{}`, not {} ({me})",
+                committee.domain.light_client,
+                committee.domain.host_chain_id,
+                committee.attested_chain,
                 self.id
             )));
         }
         let (root, ts) = self.verify_to(n).await?;
-        let data = attestation_data(n, ts, root);
-        let sigs = self.attest(&data)?;
-        Ok(encode(&[
-            Token::Bytes(data),
-            Token::Array(sigs.into_iter().map(|s| Token::Bytes(s.to_vec())).collect()),
-        ]))
+        let att = attestation::StateAttestation {
+            attested_chain: me,
+            height: n,
+            timestamp: ts,
+            state_root: root,
+        };
+        let sigs = collect::collect(
+            &self.http,
+            &self.evm.attestor_endpoints,
+            committee,
+            &att,
+            self.evm.attestation_timeout,
+            |outcome| metrics().attestation_signature(self.id.as_str(), outcome.label()),
+        )
+        .await
+        .map_err(|(got, detail)| ChainError::AttestationQuorum {
+            chain: self.id.clone(),
+            height: n,
+            got,
+            quorum: committee.quorum as usize,
+            detail,
+        })?;
+        Ok(attestation::encode_update(&att, &sigs))
     }
 }
 
@@ -290,9 +292,15 @@ impl Headers for EvmChain {
         &self,
         _trusted: Height,
         target: Height,
-        _anchor: &ConsensusAnchor,
+        anchor: &ConsensusAnchor,
     ) -> Result<Vec<Msg>> {
-        let value = self.attestation(target.revision_height).await?;
+        let committee = anchor.committee.as_ref().ok_or_else(|| {
+            ChainError::Other(format!(
+                "the counterparty's client of {} is not an attested light client",
+                self.id
+            ))
+        })?;
+        let value = self.attestation(target.revision_height, committee).await?;
         Ok(vec![Msg {
             type_url: packets::ATTESTATION.into(),
             value,

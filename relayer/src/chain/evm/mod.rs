@@ -6,6 +6,8 @@
 //! heights are block numbers at revision 0, and only blocks `confirmations` deep count as final.
 
 pub mod abi;
+pub mod attestation;
+mod collect;
 mod events;
 mod headers;
 pub mod packets;
@@ -22,7 +24,7 @@ use ethers::signers::{LocalWallet, Signer};
 use ethers::types::{Address, BlockNumber, U256};
 
 use crate::chain::{
-    ChainError, ClientHost, ConsensusAnchor, Heights, Msg, PacketQueries, Proof, Result,
+    ChainError, ClientHost, Committee, ConsensusAnchor, Heights, Msg, PacketQueries, Proof, Result,
 };
 use crate::config::{ChainConfig, EvmConfig};
 use crate::ibc::{ChainId, ChannelId, ClientId, Height, Packet, PortId};
@@ -41,7 +43,8 @@ pub struct EvmChain {
     preferred: std::sync::atomic::AtomicUsize,
     pub wallet: LocalWallet,
     pub address: Address,
-    attestors: Vec<LocalWallet>,
+    /// Asks the configured `ferry attestor` endpoints for signatures.
+    http: reqwest::Client,
     verified: tokio::sync::Mutex<headers::Verified>,
     signer: tokio::sync::Mutex<tx::NonceState>,
     sent: std::sync::Mutex<std::collections::HashMap<ethers::types::H256, tx::Sent>>,
@@ -50,12 +53,9 @@ pub struct EvmChain {
 }
 
 impl EvmChain {
-    /// `wallet` signs transactions; `attestors` sign headers of this chain for counterparties.
-    pub fn new(
-        config: ChainConfig,
-        wallet: LocalWallet,
-        attestors: Vec<LocalWallet>,
-    ) -> Result<Arc<EvmChain>> {
+    /// `wallet` signs transactions. Attestations of this chain come from the committee's own
+    /// processes (`evm.attestor_endpoints`): the relayer holds no attestor key.
+    pub fn new(config: ChainConfig, wallet: LocalWallet) -> Result<Arc<EvmChain>> {
         let evm = config
             .evm
             .clone()
@@ -73,10 +73,10 @@ impl EvmChain {
             id: config.id.clone(),
             address: wallet.address(),
             wallet: wallet.with_chain_id(evm.chain_id),
-            attestors: attestors
-                .into_iter()
-                .map(|w| w.with_chain_id(evm.chain_id))
-                .collect(),
+            http: reqwest::Client::builder()
+                .timeout(evm.attestation_timeout)
+                .build()
+                .map_err(|e| ChainError::Other(format!("HTTP client: {e}")))?,
             verified: tokio::sync::Mutex::new(headers::Verified::default()),
             signer: tokio::sync::Mutex::new(tx::NonceState::default()),
             sent: Default::default(),
@@ -329,20 +329,38 @@ impl ClientHost for EvmChain {
 
     async fn consensus_anchor(&self, client: &ClientId, height: Height) -> Result<ConsensusAnchor> {
         let lc = self.light_client(client.as_str()).await?;
-        let (timestamp, _root) = self
-            .rpc("eth_call", |p| {
-                let lc = AttestedLightClient::new(lc.address(), p);
-                async move {
-                    lc.consensus_state(height.revision_height)
-                        .call()
-                        .await
-                        .map_err(|e| e.to_string())
-                }
+        let addr = lc.address();
+        // Read what the client trusts now: members and quorum change on rotation.
+        let (ts, members, quorum, attested_chain) = self
+            .rpc("eth_call", |p| async move {
+                let lc = AttestedLightClient::new(addr, p);
+                let (ts, _root) = lc
+                    .consensus_state(height.revision_height)
+                    .call()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let members = lc.attestors().call().await.map_err(|e| e.to_string())?;
+                let quorum = lc.quorum().call().await.map_err(|e| e.to_string())?;
+                let chain = lc
+                    .attested_chain()
+                    .call()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok((ts, members, quorum, chain))
             })
             .await?;
         Ok(ConsensusAnchor {
-            timestamp_ns: timestamp.saturating_mul(1_000_000_000),
+            timestamp_ns: ts.saturating_mul(1_000_000_000),
             next_validators_hash: vec![],
+            committee: Some(Committee {
+                domain: attestation::Domain {
+                    host_chain_id: self.evm.chain_id,
+                    light_client: addr,
+                },
+                attested_chain,
+                members,
+                quorum,
+            }),
         })
     }
 

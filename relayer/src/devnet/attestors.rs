@@ -1,0 +1,178 @@
+//! The devnet's attestor committee: three `ferry attestor` processes, each with its own home and
+//! its one key, attesting both anvil chains. The relayer's home holds none of their keys.
+//!
+//! The devnet has one node per anvil chain, so each attestor's "two endpoints" are the same node
+//! under two names (`127.0.0.1` and `localhost`): enough to exercise the agreement check (a proxy in
+//! front of one of them is how the tests make an endpoint lie), not independence. Production
+//! attestors list nodes of their own.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::evm::{EvmNode, ATTESTORS};
+use super::{io, mnemonic, node, DevnetError};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AttestorNode {
+    pub name: String,
+    pub home: PathBuf,
+    pub url: String,
+    pub pid: u32,
+    pub log: PathBuf,
+    pub address: String,
+}
+
+/// The `ferry` binary that runs the attestors: `$FERRY_BIN`, else this program when it is `ferry`,
+/// else `ferry` beside it or one folder up (a test binary in `target/debug/deps`).
+pub fn ferry_bin() -> Result<PathBuf, DevnetError> {
+    if let Some(p) = std::env::var_os("FERRY_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let me = std::env::current_exe().map_err(|e| DevnetError::Other(e.to_string()))?;
+    if me.file_name().is_some_and(|n| n == "ferry") {
+        return Ok(me);
+    }
+    let dir = me.parent().map(Path::to_path_buf).unwrap_or_default();
+    for cand in [dir.join("ferry"), dir.join("../ferry")] {
+        if cand.is_file() {
+            return Ok(cand);
+        }
+    }
+    Err(DevnetError::Other(format!(
+        "the `ferry` binary (to run the attestors) is not beside {}; build it or set FERRY_BIN",
+        me.display()
+    )))
+}
+
+/// One attestor's config: both anvil chains, each from two endpoint names, final at the same depth
+/// the relayer uses.
+pub fn attestor_toml(key: &str, port: u16, chains: &[EvmNode]) -> String {
+    let mut out = format!(
+        "# Written by `ferry devnet up`.\nkey = \"{key}\"\nlisten = \"127.0.0.1:{port}\"\n"
+    );
+    for n in chains {
+        out.push_str(&format!(
+            "\n[[chains]]\nname = \"{name}\"\nkind = \"evm\"\nevm_chain_id = {id}\n\
+             rpc = [\"{a}\", \"{b}\"]\nfinality = {{ depth = 1 }}\ncheckpoint = \"{cp}\"\n",
+            name = n.chain_id,
+            id = n.evm_chain_id,
+            a = n.rpc,
+            b = n.rpc.replacen("127.0.0.1", "localhost", 1),
+            cp = n.checkpoint,
+        ));
+    }
+    out
+}
+
+/// Start the committee and wait until each answers `/healthz`.
+pub async fn up(dir: &Path, chains: &[EvmNode]) -> Result<Vec<AttestorNode>, DevnetError> {
+    let bin = ferry_bin()?;
+    let ports = node::free_ports(ATTESTORS.len())?;
+    let mut out = Vec::new();
+    for (name, port) in ATTESTORS.iter().zip(ports) {
+        let home = dir.join(name);
+        if home.exists() {
+            std::fs::remove_dir_all(&home).map_err(io(&home))?;
+        }
+        std::fs::create_dir_all(&home).map_err(io(&home))?;
+        let ks = crate::keys::KeyStore::new(&home);
+        ks.import(name, &mnemonic(name))
+            .map_err(|e| DevnetError::Other(e.to_string()))?;
+        let cfg = home.join("attestor.toml");
+        std::fs::write(&cfg, attestor_toml(name, port, chains)).map_err(io(&cfg))?;
+        let log = home.join("attestor.log");
+        let f = std::fs::File::create(&log).map_err(io(&log))?;
+        // `--home` puts this attestor's folder in its command line: how `down` knows it as ours.
+        let child = Command::new(&bin)
+            .arg("--home")
+            .arg(&home)
+            .args(["attestor", "start"])
+            .stdin(Stdio::null())
+            .stdout(f.try_clone().map_err(io(&log))?)
+            .stderr(f)
+            .spawn()
+            .map_err(|e| DevnetError::Command {
+                cmd: format!("{} attestor start", bin.display()),
+                detail: e.to_string(),
+            })?;
+        let address = {
+            use ethers::signers::Signer;
+            let w = crate::keys::evm_wallet(&mnemonic(name), 0)
+                .map_err(|e| DevnetError::Other(e.to_string()))?;
+            format!("{:?}", w.address())
+        };
+        out.push(AttestorNode {
+            name: name.to_string(),
+            home,
+            url: format!("http://127.0.0.1:{port}/"),
+            pid: child.id(),
+            log,
+            address,
+        });
+    }
+    for a in &out {
+        wait_healthy(a).await?;
+    }
+    Ok(out)
+}
+
+async fn wait_healthy(a: &AttestorNode) -> Result<(), DevnetError> {
+    let http = reqwest::Client::new();
+    let url = format!("{}healthz", a.url);
+    for _ in 0..150 {
+        if http
+            .get(&url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok(());
+        }
+        if !alive(a) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(DevnetError::NotReady {
+        chain: a.name.clone(),
+        secs: 30,
+        log: a.log.clone(),
+    })
+}
+
+pub fn alive(a: &AttestorNode) -> bool {
+    node::alive(a.pid, &a.home)
+}
+
+pub fn stop(a: &AttestorNode) {
+    node::stop(a.pid, &a.home)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_chain_is_read_from_two_endpoint_names() {
+        let n = EvmNode {
+            chain_id: "evm-l3".into(),
+            evm_chain_id: 33333,
+            home: "/tmp/x".into(),
+            rpc: "http://127.0.0.1:8545".into(),
+            pid: 1,
+            log: "/tmp/x/log".into(),
+            router: Default::default(),
+            transfer: Default::default(),
+            token: Default::default(),
+            light_client: Default::default(),
+            checkpoint: "5:0xab".into(),
+        };
+        let t = attestor_toml("attestor-1", 9470, &[n]);
+        assert!(t.contains("rpc = [\"http://127.0.0.1:8545\", \"http://localhost:8545\"]"));
+        assert!(t.contains("listen = \"127.0.0.1:9470\""));
+        assert!(t.contains("evm_chain_id = 33333"));
+    }
+}
