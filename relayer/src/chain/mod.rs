@@ -65,6 +65,51 @@ pub enum ChainError {
         code: u32,
         log: String,
     },
+    /// Simulating a batch failed and nothing was sent. `culprits` are the packet messages at
+    /// fault, as (index into the batch's messages, reason); the rest can go without them. Empty
+    /// when no packet message is to blame (e.g. the client update itself fails).
+    #[error(
+        "batch for {chain} fails in simulation: {reason} (packet messages at fault: {:?})",
+        .culprits.iter().map(|(i, _)| *i).collect::<Vec<_>>()
+    )]
+    PacketsRejected {
+        chain: ChainId,
+        reason: String,
+        culprits: Vec<(usize, String)>,
+    },
+    /// A batch needs more gas than the configured `max_gas`: nothing was sent. `culprits` as in
+    /// `PacketsRejected` (those that exceed the cap on their own); empty when only the batch as
+    /// a whole is too large.
+    #[error(
+        "batch for {chain} needs {gas} gas, above max_gas {max_gas}; not sent (packet messages at fault: {:?})",
+        .culprits.iter().map(|(i, _)| *i).collect::<Vec<_>>()
+    )]
+    GasAboveCap {
+        chain: ChainId,
+        gas: u64,
+        max_gas: u64,
+        culprits: Vec<(usize, String)>,
+    },
+    /// A batch was mined and reverted (its fee was paid). `culprits` as in `PacketsRejected`,
+    /// found by simulating each message again after the revert.
+    #[error(
+        "transaction {tx} on {chain} was mined and reverted: {reason} (packet messages at fault: {:?})",
+        .culprits.iter().map(|(i, _)| *i).collect::<Vec<_>>()
+    )]
+    Reverted {
+        chain: ChainId,
+        tx: String,
+        reason: String,
+        culprits: Vec<(usize, String)>,
+    },
+    /// A packet on `chain` that Ferry cannot relay without altering it (which would break its
+    /// commitment): it is skipped, never sent.
+    #[error("packet {sequence} sent on {chain} cannot be relayed unaltered: {reason}")]
+    UnrelayablePacket {
+        chain: ChainId,
+        sequence: u64,
+        reason: String,
+    },
     #[error("{0}")]
     Other(String),
 }

@@ -1,14 +1,22 @@
 //! A lane: everything to submit to one destination chain, proven by one source chain.
+//!
+//! Quarantine: when the destination refuses a batch and names the packet messages at fault
+//! (`ChainError::PacketsRejected`, `GasAboveCap` or `Reverted` with culprits), those packets are
+//! held back — logged with their tracking id, counted, listed at `/v1/quarantine` — and the rest of
+//! the batch is sent at once without them. A quarantined packet is tried again, alone in its own
+//! transaction, after a backoff that doubles each time it fails (so it is delivered once it becomes
+//! deliverable), and dropped as soon as the chain says it was delivered. One bad packet never stops
+//! the lane, and a packet that always fails in simulation is never paid for.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::{stream, StreamExt, TryStreamExt};
 
 use super::Side;
-use crate::chain::{ChainError, Msg, Proof};
+use crate::chain::{ChainError, Msg, PendingTx, Proof};
 use crate::ibc::{Height, Packet, PacketEvent, PacketEventKind};
-use crate::telemetry::{metrics, PacketKind};
+use crate::telemetry::{metrics, quarantine, PacketKind, QuarantineEntry};
 
 /// Proof queries in flight at once per flush.
 const PROOF_CONCURRENCY: usize = 16;
@@ -16,6 +24,11 @@ const PROOF_CONCURRENCY: usize = 16;
 const FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 /// Sequences remembered as done, to ignore late duplicates of events already relayed.
 const DONE_MEMORY: usize = 20_000;
+/// Times one flush re-plans its batches after the destination named packets at fault.
+const MAX_REPLANS: usize = 8;
+/// First wait before a quarantined packet is tried again, and the longest (it doubles between).
+const QUARANTINE_FIRST_RETRY: Duration = Duration::from_secs(10);
+const QUARANTINE_MAX_RETRY: Duration = Duration::from_secs(600);
 
 #[derive(Clone, Debug)]
 pub struct Pending {
@@ -34,18 +47,45 @@ pub struct LaneReport {
     pub relayed: usize,
 }
 
+/// A packet message held back because it made its batch fail.
+#[derive(Clone, Debug)]
+struct Quarantined {
+    reason: String,
+    since: SystemTime,
+    retry_at: Instant,
+    /// Times found at fault; of those, times it cost a mined, reverted transaction.
+    attempts: u32,
+    paid: u32,
+}
+
 pub struct Lane {
+    path: String,
     dst: Side,
     src: Side,
     recv: BTreeMap<u64, Pending>,
     acks: BTreeMap<u64, Pending>,
     timeouts: BTreeMap<u64, Pending>,
     done: VecDeque<(PacketKind, u64)>,
+    quarantine: BTreeMap<(PacketKind, u64), Quarantined>,
+    quarantine_first: Duration,
+    quarantine_max: Duration,
     /// After a failed flush, the next one waits until then (exponential backoff).
     retry_at: Option<Instant>,
     failures: u32,
+    /// Messages per transaction after a batch needed more than the gas cap as a whole (halved
+    /// each time; doubles back after each successful flush).
+    chunk_cap: Option<usize>,
 }
 
+/// One transaction's worth: its messages (`head` client updates first), and the items behind the
+/// rest, in order.
+struct Chunk {
+    msgs: Vec<Msg>,
+    head: usize,
+    items: Vec<(Item, Msg)>,
+}
+
+#[derive(Clone)]
 enum Item {
     Recv(Pending),
     Ack(Pending),
@@ -65,20 +105,178 @@ impl Item {
             Item::Timeout(_) => PacketKind::Timeout,
         }
     }
+    fn key(&self) -> (PacketKind, u64) {
+        (self.kind(), self.pending().packet.sequence)
+    }
+}
+
+/// Seconds since the Unix epoch, and RFC 3339.
+fn wall(t: SystemTime) -> (u64, String) {
+    (
+        t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs(),
+        humantime::format_rfc3339_seconds(t).to_string(),
+    )
 }
 
 impl Lane {
-    pub fn new(dst: Side, src: Side) -> Lane {
-        Lane {
+    /// The lane of path `path` that submits to `dst` what `src` proves.
+    pub fn new(path: &str, dst: Side, src: Side) -> Lane {
+        let lane = Lane {
+            path: path.to_string(),
             dst,
             src,
             recv: BTreeMap::new(),
             acks: BTreeMap::new(),
             timeouts: BTreeMap::new(),
             done: VecDeque::new(),
+            quarantine: BTreeMap::new(),
+            quarantine_first: QUARANTINE_FIRST_RETRY,
+            quarantine_max: QUARANTINE_MAX_RETRY,
             retry_at: None,
             failures: 0,
+            chunk_cap: None,
+        };
+        lane.publish_quarantine();
+        lane
+    }
+
+    /// How long a quarantined packet waits before it is tried again: `first`, doubling up to
+    /// `max`.
+    pub fn set_quarantine_backoff(&mut self, first: Duration, max: Duration) {
+        self.quarantine_first = first;
+        self.quarantine_max = max.max(first);
+    }
+
+    /// `src->dst`, as the quarantine list names the lane.
+    fn direction(&self) -> String {
+        format!("{}->{}", self.src.id(), self.dst.id())
+    }
+
+    /// A packet's tracking id in logs and the quarantine list: `SOURCE_CHAIN:PORT/CHANNEL/SEQ`.
+    /// A receive's packet was sent on this lane's source; an ack's or timeout's on its
+    /// destination.
+    fn packet_id(&self, kind: PacketKind, p: &Packet) -> String {
+        let chain = match kind {
+            PacketKind::Recv => self.src.id(),
+            PacketKind::Ack | PacketKind::Timeout => self.dst.id(),
+        };
+        format!(
+            "{chain}:{}/{}/{}",
+            p.source_port, p.source_channel, p.sequence
+        )
+    }
+
+    fn queued(&self, kind: PacketKind, seq: u64) -> Option<&Pending> {
+        match kind {
+            PacketKind::Recv => self.recv.get(&seq),
+            PacketKind::Ack => self.acks.get(&seq),
+            PacketKind::Timeout => self.timeouts.get(&seq),
         }
+    }
+
+    /// Not in quarantine, or its retry is due.
+    fn is_ready(&self, key: (PacketKind, u64), now: Instant) -> bool {
+        self.quarantine.get(&key).is_none_or(|q| q.retry_at <= now)
+    }
+
+    fn any_ready(&self, now: Instant) -> bool {
+        let ready = |kind: PacketKind, m: &BTreeMap<u64, Pending>| {
+            m.keys().any(|s| self.is_ready((kind, *s), now))
+        };
+        ready(PacketKind::Recv, &self.recv)
+            || ready(PacketKind::Ack, &self.acks)
+            || ready(PacketKind::Timeout, &self.timeouts)
+    }
+
+    /// Hold `item` back: it made its batch fail for `reason`. `paid`: a mined transaction
+    /// reverted because of it.
+    fn quarantine_item(&mut self, item: &Item, reason: &str, paid: bool) {
+        let (dst_id, src_id, channel) = self.labels();
+        let kind = item.kind();
+        let p = &item.pending().packet;
+        let id = self.packet_id(kind, p);
+        let (first, max) = (self.quarantine_first, self.quarantine_max);
+        let q = self.quarantine.entry(item.key()).or_insert_with(|| {
+            metrics().quarantine_entered(&dst_id, &src_id, &channel, kind);
+            Quarantined {
+                reason: String::new(),
+                since: SystemTime::now(),
+                retry_at: Instant::now(),
+                attempts: 0,
+                paid: 0,
+            }
+        });
+        q.attempts = q.attempts.saturating_add(1);
+        q.paid = q.paid.saturating_add(paid as u32);
+        q.reason = reason.to_string();
+        let wait = first
+            .saturating_mul(1u32 << (q.attempts - 1).min(16))
+            .min(max);
+        q.retry_at = Instant::now() + wait;
+        tracing::warn!(
+            packet = %id,
+            kind = kind.label(),
+            dst = %dst_id,
+            attempts = q.attempts,
+            paid_failures = q.paid,
+            retry_in_secs = wait.as_secs_f64(),
+            reason,
+            "packet quarantined: its message makes the batch fail; the rest goes without it"
+        );
+    }
+
+    /// Take `key` out of quarantine (delivered, delivered by someone else, or moved to the other
+    /// lane as a timeout).
+    fn release(&mut self, key: (PacketKind, u64), why: &str) {
+        if let Some(q) = self.quarantine.remove(&key) {
+            let id = self
+                .queued(key.0, key.1)
+                .map(|p| self.packet_id(key.0, &p.packet))
+                .unwrap_or_else(|| key.1.to_string());
+            tracing::info!(packet = %id, kind = key.0.label(), attempts = q.attempts, "packet left quarantine: {why}");
+        }
+    }
+
+    /// Publish this lane's quarantine (gauge and `/v1/quarantine`).
+    fn publish_quarantine(&self) {
+        let (dst_id, src_id, channel) = self.labels();
+        let direction = self.direction();
+        let mut counts = [0usize; 3];
+        let mut entries = Vec::new();
+        for (&(kind, seq), q) in &self.quarantine {
+            counts[kind as usize] += 1;
+            let Some(p) = self.queued(kind, seq) else {
+                continue;
+            };
+            let (since_unix, since) = wall(q.since);
+            let next = SystemTime::now() + q.retry_at.saturating_duration_since(Instant::now());
+            let (next_retry_unix, next_retry) = wall(next);
+            let source_chain = match kind {
+                PacketKind::Recv => src_id.clone(),
+                _ => dst_id.clone(),
+            };
+            entries.push(QuarantineEntry {
+                path: self.path.clone(),
+                direction: direction.clone(),
+                chain: dst_id.clone(),
+                packet: self.packet_id(kind, &p.packet),
+                source_chain,
+                source_channel: p.packet.source_channel.to_string(),
+                sequence: seq,
+                kind: kind.label().to_string(),
+                reason: q.reason.clone(),
+                since,
+                since_unix,
+                next_retry,
+                next_retry_unix,
+                attempts: q.attempts,
+                paid_failures: q.paid,
+            });
+        }
+        for kind in [PacketKind::Recv, PacketKind::Ack, PacketKind::Timeout] {
+            metrics().quarantined(&dst_id, &src_id, &channel, kind, counts[kind as usize]);
+        }
+        quarantine().publish(&self.path, &direction, entries);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -177,13 +375,28 @@ impl Lane {
         };
         if failed {
             self.failures = self.failures.saturating_add(1);
-            let wait =
-                std::time::Duration::from_millis(200u64.saturating_mul(1 << self.failures.min(7)));
-            self.retry_at = Some(Instant::now() + wait.min(std::time::Duration::from_secs(15)));
+            let wait = Duration::from_millis(200u64.saturating_mul(1 << self.failures.min(7)));
+            self.retry_at = Some(Instant::now() + wait.min(Duration::from_secs(15)));
         } else {
             self.failures = 0;
             self.retry_at = None;
+            // A smaller batch size forced by the gas cap grows back while batches succeed.
+            self.chunk_cap = self.chunk_cap.and_then(|c| {
+                let max = self.dst.chain.max_msgs_per_tx();
+                (c.saturating_mul(2) < max).then_some(c.saturating_mul(2))
+            });
         }
+        // Entries whose item left the lane (delivered, moved) leave the quarantine too.
+        let stale: Vec<_> = self
+            .quarantine
+            .keys()
+            .filter(|(k, s)| self.queued(*k, *s).is_none())
+            .copied()
+            .collect();
+        for key in stale {
+            self.release(key, "no longer queued");
+        }
+        self.publish_quarantine();
         let (src_chan, dst_chan) = (self.src.channel.to_string(), channel);
         // Backlog seen from the packets' source chain: recvs pending here were sent on src.
         metrics().backlog(
@@ -213,7 +426,11 @@ impl Lane {
 
     async fn flush_inner(&mut self, report: &mut LaneReport) -> Result<(), ChainError> {
         let (dst_id, src_id, channel) = self.labels();
-        // 1. Drop what the destination already has, never paying for it.
+        // 0. Nothing to do while everything queued waits out its quarantine.
+        if !self.any_ready(Instant::now()) {
+            return Ok(());
+        }
+        // 1. Drop what the destination already has, never paying for it (quarantined or not).
         let seqs: Vec<u64> = self.recv.keys().copied().collect();
         let unreceived = self
             .dst
@@ -221,6 +438,7 @@ impl Lane {
             .unreceived(&self.dst.port, &self.dst.channel, &seqs)
             .await?;
         for s in seqs.iter().filter(|s| !unreceived.contains(s)) {
+            self.release((PacketKind::Recv, *s), "delivered (found received)");
             self.recv.remove(s);
             self.mark_done(PacketKind::Recv, *s);
             metrics().packet_skipped(&dst_id, &src_id, &channel, PacketKind::Recv);
@@ -237,11 +455,15 @@ impl Lane {
             .unreceived_acks(&self.dst.port, &self.dst.channel, &ack_seqs)
             .await?;
         for s in ack_seqs.iter().filter(|s| !open.contains(s)) {
-            if self.acks.remove(s).is_some() {
+            if self.acks.contains_key(s) {
+                self.release((PacketKind::Ack, *s), "delivered (commitment gone)");
+                self.acks.remove(s);
                 self.mark_done(PacketKind::Ack, *s);
                 metrics().packet_skipped(&dst_id, &src_id, &channel, PacketKind::Ack);
             }
-            if self.timeouts.remove(s).is_some() {
+            if self.timeouts.contains_key(s) {
+                self.release((PacketKind::Timeout, *s), "delivered (commitment gone)");
+                self.timeouts.remove(s);
                 self.mark_done(PacketKind::Timeout, *s);
                 metrics().packet_skipped(&dst_id, &src_id, &channel, PacketKind::Timeout);
             }
@@ -255,8 +477,10 @@ impl Lane {
             .map(|p| p.packet.sequence)
             .collect();
         for s in expired {
+            self.release((PacketKind::Recv, s), "timed out; moved to the other lane");
             if let Some(mut p) = self.recv.remove(&s) {
                 tracing::info!(
+                    packet = %self.packet_id(PacketKind::Recv, &p.packet),
                     sequence = s,
                     "packet timed out on {dst_id}; timing it out on {src_id}"
                 );
@@ -266,18 +490,34 @@ impl Lane {
                 report.timed_out.push(p);
             }
         }
-        if self.is_empty() {
+        let now = Instant::now();
+        if !self.any_ready(now) {
             return Ok(());
         }
         // 3. One proof height for the whole batch, reusing the client's latest consensus state when
-        //    it already covers every event.
-        let max_chunk = self.dst.chain.max_msgs_per_tx().max(2);
-        let mut items: Vec<Item> = Vec::new();
-        items.extend(self.recv.values().cloned().map(Item::Recv));
-        items.extend(self.acks.values().cloned().map(Item::Ack));
-        items.extend(self.timeouts.values().cloned().map(Item::Timeout));
+        //    it already covers every event. Quarantined packets whose retry is due go last, each in
+        //    a transaction of its own, so they cannot take the others down with them.
+        let max_chunk = self
+            .dst
+            .chain
+            .max_msgs_per_tx()
+            .min(self.chunk_cap.unwrap_or(usize::MAX))
+            .max(2);
+        let all = self
+            .recv
+            .values()
+            .cloned()
+            .map(Item::Recv)
+            .chain(self.acks.values().cloned().map(Item::Ack))
+            .chain(self.timeouts.values().cloned().map(Item::Timeout));
+        let (mut items, mut retries): (Vec<Item>, Vec<Item>) = all
+            .filter(|i| self.is_ready(i.key(), now))
+            .partition(|i| !self.quarantine.contains_key(&i.key()));
         // Bound one flush so live traffic is not starved by a huge backlog.
         items.truncate(max_chunk * 8);
+        retries.truncate(max_chunk);
+        let solo = items.len();
+        items.extend(retries);
         let need = items.iter().map(|i| i.pending().height).max().unwrap_or(0);
         tracing::debug!(dst = %dst_id, items = items.len(), need, "flush: preparing client");
         let has_timeouts = items.iter().any(|i| matches!(i, Item::Timeout(_)));
@@ -317,65 +557,110 @@ impl Lane {
         .buffered(PROOF_CONCURRENCY)
         .try_collect()
         .await?;
-        // 5. Messages, in chunks; the first carries the client update and is confirmed before the
-        //    others are broadcast, since their proofs depend on it. The rest are pipelined.
-        let mut msgs: Vec<(Item, Msg)> = proofs
+        // 5. Messages, in chunks; the first carries the client update, and later ones are
+        //    simulated behind it (they prove against it) and pipelined: every chunk goes into the
+        //    mempool back to back (one signer, consecutive sequences, so blocks keep their order),
+        //    then each is confirmed.
+        let mut rest: VecDeque<(Item, Msg, bool)> = proofs
             .into_iter()
-            .map(|(item, proof)| {
+            .enumerate()
+            .map(|(i, (item, proof))| {
                 let p = &item.pending().packet;
                 let m = match &item {
                     Item::Recv(_) => self.dst.chain.recv_msg(p, proof),
                     Item::Ack(pd) => self.dst.chain.ack_msg(p, &pd.ack, proof),
                     Item::Timeout(_) => self.dst.chain.timeout_msg(p, proof),
                 };
-                (item, m)
+                (item, m, i >= solo)
             })
             .collect();
         let max_bytes = self.dst.chain.max_tx_bytes();
-        let mut chunks: Vec<(Vec<Msg>, Vec<Item>)> = Vec::new();
-        // Later chunks depend on the update in the first one; they are simulated behind it.
-        let prelude = updates.clone();
-        let mut cur: (Vec<Msg>, Vec<Item>) = (updates, Vec::new());
-        let mut bytes: usize = cur.0.iter().map(|m| m.value.len() + 64).sum::<usize>() + 1024;
-        for (item, m) in msgs.drain(..) {
-            let sz = m.value.len() + 64;
-            if !cur.1.is_empty() && (cur.0.len() >= max_chunk || bytes + sz > max_bytes) {
-                chunks.push(std::mem::take(&mut cur));
-                bytes = 1024;
-            }
-            bytes += sz;
-            cur.0.push(m);
-            cur.1.push(item);
-        }
-        if !cur.0.is_empty() {
-            chunks.push(cur);
-        }
-        tracing::debug!(dst = %dst_id, chunks = chunks.len(), "flush: submitting");
-        // Every chunk goes into the mempool back to back (one signer, consecutive sequences, so
-        // blocks keep their order); then each is confirmed. The first carries the client update.
-        let mut pending = Vec::new();
-        for (i, (msgs, items)) in chunks.into_iter().enumerate() {
-            let n = items.len();
-            let after: &[Msg] = if i == 0 { &[] } else { &prelude };
-            match self.dst.chain.broadcast(msgs, n, after).await {
-                Ok(tx) => pending.push((tx, items)),
-                Err(e) if i == 0 => return Err(e),
+        let mut chunk_max = max_chunk;
+        let mut pending: Vec<(PendingTx, Chunk)> = Vec::new();
+        let mut replans = 0;
+        tracing::debug!(dst = %dst_id, messages = rest.len(), "flush: submitting");
+        while !rest.is_empty() {
+            // The update rides with the first chunk that goes out.
+            let first = pending.is_empty();
+            let chunk = take_chunk(
+                &mut rest,
+                if first { &updates } else { &[] },
+                chunk_max,
+                max_bytes,
+            );
+            let after: &[Msg] = if first { &[] } else { &updates };
+            let n = chunk.items.len();
+            match self.dst.chain.broadcast(chunk.msgs.clone(), n, after).await {
+                Ok(tx) => pending.push((tx, chunk)),
                 Err(e) => {
+                    let blamed = blamed(&e, chunk.head, n);
+                    let whole_too_big = matches!(e, ChainError::GasAboveCap { .. })
+                        && blamed.as_ref().is_some_and(|b| b.is_empty())
+                        && n > 1;
+                    if replans < MAX_REPLANS && blamed.as_ref().is_some_and(|b| !b.is_empty()) {
+                        // Hold back the packets at fault; the others go at once, re-batched.
+                        replans += 1;
+                        let blamed = blamed.unwrap_or_default();
+                        let mut keep = Vec::new();
+                        for (i, (item, m)) in chunk.items.into_iter().enumerate() {
+                            match blamed.iter().find(|(j, _)| *j == i) {
+                                Some((_, reason)) => self.quarantine_item(&item, reason, false),
+                                None => keep.push((item, m, false)),
+                            }
+                        }
+                        for x in keep.into_iter().rev() {
+                            rest.push_front(x);
+                        }
+                        tracing::debug!(dst = %dst_id, "batch refused; re-planning without the packets at fault");
+                        continue;
+                    }
+                    if replans < MAX_REPLANS && whole_too_big {
+                        // No packet is too large on its own: smaller transactions fit.
+                        replans += 1;
+                        chunk_max = (n / 2).max(1) + chunk.head;
+                        self.chunk_cap = Some(chunk_max);
+                        tracing::warn!(dst = %dst_id, messages = n, now = chunk_max, "batch above max_gas; splitting it");
+                        for (item, m) in chunk.items.into_iter().rev() {
+                            rest.push_front((item, m, false));
+                        }
+                        continue;
+                    }
+                    if first {
+                        return Err(e);
+                    }
                     tracing::warn!(error = %e, "broadcast failed; items stay queued");
                     break;
                 }
             }
         }
-        for (tx, items) in pending {
+        let mut reverted = None;
+        for (tx, chunk) in pending {
+            let n = chunk.items.len();
             match self.dst.chain.confirm(tx).await {
                 Ok(out) => {
-                    tracing::info!(tx = %out.hash, height = out.height, packets = items.len(), "relayed batch to {dst_id}");
-                    self.finish(items, report);
+                    tracing::info!(tx = %out.hash, height = out.height, packets = n, "relayed batch to {dst_id}");
+                    self.finish(chunk.items.into_iter().map(|(i, _)| i).collect(), report);
                 }
-                Err(e) => tracing::warn!(error = %e, "batch failed; items stay queued"),
+                Err(e) => {
+                    // Mined and reverted: paid for. The packets at fault are held back; the
+                    // lane backs off before the rest goes again.
+                    for (i, reason) in blamed(&e, chunk.head, n).unwrap_or_default() {
+                        let item = chunk.items[i].0.clone();
+                        self.quarantine_item(&item, &reason, true);
+                    }
+                    if matches!(e, ChainError::Reverted { .. }) {
+                        tracing::warn!(error = %e, packets = n, "batch mined but reverted; backing off");
+                        reverted.get_or_insert(e);
+                    } else {
+                        tracing::warn!(error = %e, "batch failed; items stay queued");
+                    }
+                }
             }
         }
-        Ok(())
+        match reverted {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     fn finish(&mut self, items: Vec<Item>, report: &mut LaneReport) {
@@ -385,6 +670,7 @@ impl Lane {
             let p = item.pending();
             let seq = p.packet.sequence;
             let secs = p.seen.elapsed().as_secs_f64();
+            self.release((kind, seq), "delivered");
             match kind {
                 PacketKind::Recv => {
                     self.recv.remove(&seq);
@@ -448,4 +734,55 @@ impl Lane {
             target,
         ))
     }
+}
+
+/// The next transaction from the front of `rest`: `updates` first, then items up to the limits.
+/// An item marked solo (a quarantined packet tried again) goes alone.
+fn take_chunk(
+    rest: &mut VecDeque<(Item, Msg, bool)>,
+    updates: &[Msg],
+    max_msgs: usize,
+    max_bytes: usize,
+) -> Chunk {
+    let mut chunk = Chunk {
+        msgs: updates.to_vec(),
+        head: updates.len(),
+        items: Vec::new(),
+    };
+    let mut bytes: usize = chunk.msgs.iter().map(|m| m.value.len() + 64).sum::<usize>() + 1024;
+    while let Some((_, m, solo)) = rest.front() {
+        let sz = m.value.len() + 64;
+        if !chunk.items.is_empty()
+            && (*solo || chunk.msgs.len() >= max_msgs || bytes + sz > max_bytes)
+        {
+            break;
+        }
+        let (item, m, solo) = rest.pop_front().expect("front exists");
+        bytes += sz;
+        chunk.msgs.push(m.clone());
+        chunk.items.push((item, m));
+        if solo {
+            break;
+        }
+    }
+    chunk
+}
+
+/// The items at fault named by a refused or reverted batch, as (index into the chunk's items,
+/// reason): None when the error names none (not a packet's fault). `head` client updates come
+/// first in the batch's messages; a culprit among them is no packet's fault.
+fn blamed(e: &ChainError, head: usize, items: usize) -> Option<Vec<(usize, String)>> {
+    let culprits = match e {
+        ChainError::PacketsRejected { culprits, .. }
+        | ChainError::GasAboveCap { culprits, .. }
+        | ChainError::Reverted { culprits, .. } => culprits,
+        _ => return None,
+    };
+    Some(
+        culprits
+            .iter()
+            .filter(|(i, _)| *i >= head && *i - head < items)
+            .map(|(i, r)| (*i - head, r.clone()))
+            .collect(),
+    )
 }

@@ -7,7 +7,11 @@
 //! proven by the same counterparty chain at the same height.
 
 mod clear;
+#[cfg(test)]
+mod fake;
 mod lane;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +39,7 @@ impl Side {
     }
 }
 
+#[derive(Clone)]
 pub struct PathWorker {
     pub name: String,
     pub a: Side,
@@ -54,6 +59,13 @@ impl PathWorker {
     async fn relay(self, shutdown: watch::Receiver<bool>) {
         if !self.filter.permits(&self.a.channel) || !self.filter.permits(&self.b.channel) {
             tracing::warn!("channel filtered out by config; this path relays nothing");
+            // Idle until shutdown: a worker that returns early is restarted as a crashed one.
+            let mut shutdown = shutdown;
+            while !*shutdown.borrow() {
+                if shutdown.changed().await.is_err() {
+                    break;
+                }
+            }
             return;
         }
         let (tx_a, mut rx_a) = mpsc::channel::<PacketEvent>(100_000);
@@ -89,8 +101,8 @@ impl PathWorker {
             shutdown.clone(),
         ));
 
-        let mut to_b = Lane::new(self.b.clone(), self.a.clone());
-        let mut to_a = Lane::new(self.a.clone(), self.b.clone());
+        let mut to_b = Lane::new(&self.name, self.b.clone(), self.a.clone());
+        let mut to_a = Lane::new(&self.name, self.a.clone(), self.b.clone());
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut shutdown_rx = shutdown.clone();

@@ -2,6 +2,7 @@
 //! never writes a label string by hand. Label values come from bounded sets: chain, channel and client
 //! ids from config or the chain, and the enums in this module. The list is in `docs/METRICS.md`.
 
+mod quarantine;
 mod server;
 
 use std::sync::OnceLock;
@@ -11,10 +12,11 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+pub use quarantine::{quarantine, QuarantineBoard, QuarantineEntry, QuarantineList};
 pub use server::{serve, Readiness};
 
 /// Which packet message was relayed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum PacketKind {
     Recv,
     Ack,
@@ -100,6 +102,10 @@ pub struct Metrics {
     rpc_up: IntGaugeVec,
     ws_reconnects: IntCounterVec,
     latest_height: IntGaugeVec,
+    packets_quarantined: IntGaugeVec,
+    packets_quarantined_total: IntCounterVec,
+    packets_unrelayable: IntCounterVec,
+    worker_restarts: IntCounterVec,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -320,6 +326,30 @@ impl Metrics {
                 "Latest height seen",
                 &["chain"],
             ),
+            packets_quarantined: int_gauge(
+                &r,
+                "ferry_packets_quarantined",
+                "Packet messages in quarantine now (they make their batch fail; retried with backoff)",
+                &["chain", "counterparty", "channel", "kind"],
+            ),
+            packets_quarantined_total: counter(
+                &r,
+                "ferry_packets_quarantined_total",
+                "Packet messages put in quarantine",
+                &["chain", "counterparty", "channel", "kind"],
+            ),
+            packets_unrelayable: counter(
+                &r,
+                "ferry_packets_unrelayable_total",
+                "Packets seen that Ferry cannot relay unaltered (skipped, never sent)",
+                &["chain"],
+            ),
+            worker_restarts: counter(
+                &r,
+                "ferry_worker_restarts_total",
+                "Path workers restarted after they panicked or stopped",
+                &["path"],
+            ),
             registry: r,
         }
     }
@@ -460,6 +490,7 @@ impl Metrics {
         }
         self.gas_used.with_label_values(&[chain]);
         self.ws_reconnects.with_label_values(&[chain]);
+        self.packets_unrelayable.with_label_values(&[chain]);
     }
 
     /// Create one path side's series at zero (`chain` submits, `counterparty` proves).
@@ -469,6 +500,18 @@ impl Metrics {
                 .with_label_values(&[chain, counterparty, channel, kind.label()]);
             self.packets_skipped
                 .with_label_values(&[chain, counterparty, channel, kind.label()]);
+            self.packets_quarantined.with_label_values(&[
+                chain,
+                counterparty,
+                channel,
+                kind.label(),
+            ]);
+            self.packets_quarantined_total.with_label_values(&[
+                chain,
+                counterparty,
+                channel,
+                kind.label(),
+            ]);
         }
         self.recv_latency
             .with_label_values(&[chain, counterparty, channel]);
@@ -497,6 +540,41 @@ impl Metrics {
         self.latest_height
             .with_label_values(&[chain])
             .set(height as i64);
+    }
+    /// Packet messages of one lane in quarantine now, by kind (`chain` submits them).
+    pub fn quarantined(
+        &self,
+        chain: &str,
+        counterparty: &str,
+        channel: &str,
+        kind: PacketKind,
+        count: usize,
+    ) {
+        self.packets_quarantined
+            .with_label_values(&[chain, counterparty, channel, kind.label()])
+            .set(count as i64);
+    }
+    /// A packet message put in quarantine (once per entry, not per retry).
+    pub fn quarantine_entered(
+        &self,
+        chain: &str,
+        counterparty: &str,
+        channel: &str,
+        kind: PacketKind,
+    ) {
+        self.packets_quarantined_total
+            .with_label_values(&[chain, counterparty, channel, kind.label()])
+            .inc();
+    }
+    /// A packet sent on `chain` that Ferry refuses to relay because it cannot carry it unaltered.
+    pub fn packet_unrelayable(&self, chain: &str) {
+        self.packets_unrelayable.with_label_values(&[chain]).inc();
+    }
+    pub fn init_worker(&self, path: &str) {
+        self.worker_restarts.with_label_values(&[path]);
+    }
+    pub fn worker_restarted(&self, path: &str) {
+        self.worker_restarts.with_label_values(&[path]).inc();
     }
     /// Total RPC requests so far across chains (for benchmarks).
     pub fn rpc_requests_total(&self) -> u64 {

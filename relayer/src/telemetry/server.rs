@@ -1,23 +1,49 @@
-//! A minimal HTTP/1.1 responder for `/metrics`, `/healthz` and `/readyz`: three read-only GET routes
-//! need no web framework.
+//! A minimal HTTP/1.1 responder for `/metrics`, `/healthz`, `/readyz` and `/v1/quarantine`: four
+//! read-only GET routes need no web framework.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-/// Set to ready once every chain answered and every path worker runs.
+/// Set to ready once every chain answered and every path worker runs; not ready again while any
+/// component (a path worker) is marked down, with its reason.
 #[derive(Clone, Default)]
-pub struct Readiness(Arc<AtomicBool>);
+pub struct Readiness {
+    ready: Arc<AtomicBool>,
+    down: Arc<Mutex<BTreeMap<String, String>>>,
+}
 
 impl Readiness {
     pub fn set(&self, ready: bool) {
-        self.0.store(ready, Ordering::SeqCst);
+        self.ready.store(ready, Ordering::SeqCst);
     }
     pub fn get(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.ready.load(Ordering::SeqCst) && self.down.lock().expect("not poisoned").is_empty()
+    }
+    /// Mark `what` down (not ready) for `reason` until [`Readiness::up`].
+    pub fn down(&self, what: &str, reason: &str) {
+        self.down
+            .lock()
+            .expect("not poisoned")
+            .insert(what.to_string(), reason.to_string());
+    }
+    pub fn up(&self, what: &str) {
+        self.down.lock().expect("not poisoned").remove(what);
+    }
+    /// Why not ready, one line per reason.
+    fn reasons(&self) -> String {
+        let mut s = String::new();
+        if !self.ready.load(Ordering::SeqCst) {
+            s.push_str("starting or stopping\n");
+        }
+        for (what, why) in self.down.lock().expect("not poisoned").iter() {
+            s.push_str(&format!("{what}: {why}\n"));
+        }
+        s
     }
 }
 
@@ -73,8 +99,40 @@ fn route(target: &str, ready: &Readiness) -> (&'static str, &'static str, String
         "/readyz" => (
             "503 Service Unavailable",
             "text/plain",
-            "not ready\n".into(),
+            format!("not ready\n{}", ready.reasons()),
+        ),
+        "/v1/quarantine" => (
+            "200 OK",
+            "application/json",
+            serde_json::to_string(&super::quarantine().list()).expect("serialisable"),
         ),
         _ => ("404 Not Found", "text/plain", "not found\n".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readyz_reports_a_component_down_with_its_reason() {
+        let r = Readiness::default();
+        assert_eq!(route("/readyz", &r).0, "503 Service Unavailable");
+        r.set(true);
+        assert_eq!(route("/readyz", &r).0, "200 OK");
+        r.down("path p", "worker panicked: boom");
+        let (status, _, body) = route("/readyz", &r);
+        assert_eq!(status, "503 Service Unavailable");
+        assert!(body.contains("path p: worker panicked: boom"), "{body}");
+        r.up("path p");
+        assert_eq!(route("/readyz", &r).0, "200 OK");
+    }
+
+    #[test]
+    fn quarantine_is_served_as_json() {
+        let (status, ctype, body) = route("/v1/quarantine", &Readiness::default());
+        assert_eq!((status, ctype), ("200 OK", "application/json"));
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(v["quarantined"].is_array(), "{body}");
     }
 }

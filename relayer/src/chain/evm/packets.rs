@@ -6,8 +6,8 @@ use ethers::types::{Bytes, H256, U256};
 use ethers::utils::keccak256;
 
 use super::abi;
-use crate::chain::Msg;
-use crate::ibc::{Height, Packet};
+use crate::chain::{ChainError, Msg};
+use crate::ibc::{ChainId, Height, Packet};
 
 /// A call to the router: `value` is ABI calldata.
 pub const ROUTER_CALL: &str = "/ferry.evm.v1.RouterCall";
@@ -65,30 +65,98 @@ pub fn to_sol(p: &Packet) -> abi::Packet {
     }
 }
 
-/// The router's packet in Ferry's model: clients play the channels' role, time is in ns.
-pub fn from_sol(p: &abi::Packet) -> Result<Packet, String> {
+/// Why a router packet cannot be taken into Ferry's packet model as it is.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PacketError {
+    /// Ferry keeps timeouts in ns in a u64: a timeout above `u64::MAX / 1e9` s (about 1.8e10 s)
+    /// does not fit, and altering it would change the packet's commitment.
+    #[error("packet {sequence}: timeout {seconds} s is above {max} s, the largest Ferry can carry unaltered")]
+    TimeoutTooLarge {
+        sequence: u64,
+        seconds: u64,
+        max: u64,
+    },
+    #[error("packet {sequence} has {count} payloads; Ferry relays packets with exactly one")]
+    Payloads { sequence: u64, count: usize },
+    #[error("packet {sequence}: {what}: {reason}")]
+    Identifier {
+        sequence: u64,
+        what: &'static str,
+        reason: String,
+    },
+}
+
+impl PacketError {
+    /// Refused on purpose (a valid packet Ferry cannot carry) rather than malformed.
+    pub fn is_unrelayable(&self) -> bool {
+        matches!(self, PacketError::TimeoutTooLarge { .. })
+    }
+
+    pub fn sequence(&self) -> u64 {
+        match self {
+            PacketError::TimeoutTooLarge { sequence, .. }
+            | PacketError::Payloads { sequence, .. }
+            | PacketError::Identifier { sequence, .. } => *sequence,
+        }
+    }
+
+    /// As a chain error of `chain`, from the answer to `method`.
+    pub fn into_chain_error(self, chain: &ChainId, method: &'static str) -> ChainError {
+        if self.is_unrelayable() {
+            ChainError::UnrelayablePacket {
+                chain: chain.clone(),
+                sequence: self.sequence(),
+                reason: self.to_string(),
+            }
+        } else {
+            ChainError::Malformed {
+                chain: chain.clone(),
+                method,
+                reason: self.to_string(),
+            }
+        }
+    }
+}
+
+/// The router's packet in Ferry's model: clients play the channels' role, time is in ns. A
+/// packet that would not survive the round trip through [`to_sol`] unchanged is refused.
+pub fn from_sol(p: &abi::Packet) -> Result<Packet, PacketError> {
     let [payload] = p.payloads.as_slice() else {
-        return Err(format!(
-            "packet {} has {} payloads; Ferry relays packets with exactly one",
-            p.sequence,
-            p.payloads.len()
-        ));
+        return Err(PacketError::Payloads {
+            sequence: p.sequence,
+            count: p.payloads.len(),
+        });
     };
     fn id<T: std::str::FromStr<Err = crate::ibc::IdError>>(
-        what: &str,
+        sequence: u64,
+        what: &'static str,
         v: &str,
-    ) -> Result<T, String> {
-        v.parse().map_err(|e| format!("{what}: {e}"))
+    ) -> Result<T, PacketError> {
+        v.parse()
+            .map_err(|e: crate::ibc::IdError| PacketError::Identifier {
+                sequence,
+                what,
+                reason: e.to_string(),
+            })
     }
+    let seq = p.sequence;
+    let timeout_timestamp =
+        p.timeout_timestamp
+            .checked_mul(NANOS)
+            .ok_or(PacketError::TimeoutTooLarge {
+                sequence: p.sequence,
+                seconds: p.timeout_timestamp,
+                max: u64::MAX / NANOS,
+            })?;
     Ok(Packet {
         sequence: p.sequence,
-        source_port: id("source port", &payload.source_port)?,
-        source_channel: id("source client", &p.source_client)?,
-        destination_port: id("destination port", &payload.dest_port)?,
-        destination_channel: id("destination client", &p.dest_client)?,
+        source_port: id(seq, "source port", &payload.source_port)?,
+        source_channel: id(seq, "source client", &p.source_client)?,
+        destination_port: id(seq, "destination port", &payload.dest_port)?,
+        destination_channel: id(seq, "destination client", &p.dest_client)?,
         data: payload.value.to_vec(),
         timeout_height: Height::default(),
-        timeout_timestamp: p.timeout_timestamp.saturating_mul(NANOS),
+        timeout_timestamp,
         version: payload.version.clone(),
         encoding: payload.encoding.clone(),
     })
@@ -128,5 +196,45 @@ mod tests {
         let mut two = sol.clone();
         two.payloads.push(two.payloads[0].clone());
         assert!(from_sol(&two).is_err());
+    }
+
+    /// A timeout above u64::MAX ns (about 1.8e10 s) must be refused, not saturated: saturating
+    /// changes the timeout `to_sol` writes back, so the commitment would never match.
+    #[test]
+    fn a_timeout_that_does_not_fit_is_refused_not_altered() {
+        let p = Packet {
+            sequence: 3,
+            source_port: "transfer".parse().unwrap(),
+            source_channel: "attestations-0".parse().unwrap(),
+            destination_port: "transfer".parse().unwrap(),
+            destination_channel: "attestations-1".parse().unwrap(),
+            data: vec![],
+            timeout_height: Height::default(),
+            timeout_timestamp: 0,
+            version: "ics20-1".into(),
+            encoding: "application/x-solidity-abi".into(),
+        };
+        let mut sol = to_sol(&p);
+        let max = u64::MAX / NANOS;
+        sol.timeout_timestamp = max;
+        let ok = from_sol(&sol).expect("the largest timeout that fits");
+        assert_eq!(to_sol(&ok).timeout_timestamp, max);
+        for huge in [max + 1, 20_000_000_000, u64::MAX] {
+            sol.timeout_timestamp = huge;
+            match from_sol(&sol) {
+                Err(e @ PacketError::TimeoutTooLarge { .. }) => {
+                    let chain: ChainId = "evm-l3".parse().unwrap();
+                    assert!(matches!(
+                        e.into_chain_error(&chain, "eth_getLogs"),
+                        ChainError::UnrelayablePacket { sequence: 3, .. }
+                    ));
+                }
+                Err(other) => panic!("timeout {huge} s: wrong error {other}"),
+                Ok(back) => panic!(
+                    "timeout {huge} s accepted; sent back as {} s",
+                    to_sol(&back).timeout_timestamp
+                ),
+            }
+        }
     }
 }
