@@ -138,6 +138,20 @@ pub(super) fn check(
         ),
         None => None,
     };
+    // Headers and proofs are verified, but events and "final" come from these nodes.
+    let remote_http = raw.rpc.iter().any(|u| {
+        u.starts_with("http://")
+            && !["http://127.0.0.1", "http://localhost", "http://[::1]"]
+                .iter()
+                .any(|l| u.starts_with(l))
+    });
+    if remote_http && raw.rpc.len() < 2 {
+        c.warn(
+            format!("chains[{i}].rpc"),
+            "one plain-http endpoint on another host: a man in the middle can withhold events or \
+             misreport the head; use https and a second endpoint",
+        );
+    }
     if evm.attestors.is_some() {
         c.error(
             k("attestors"),

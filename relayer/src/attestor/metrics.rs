@@ -1,0 +1,199 @@
+//! The attestor's metrics, in a registry of its own (it is a separate process from the relayer).
+//! Every name starts with `ferry_attestor_`; label values are chain names from the config,
+//! endpoint indexes from the config and reasons from [`Kind`].
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use super::refusal::Kind;
+
+pub struct Metrics {
+    registry: Registry,
+    signatures: IntCounterVec,
+    refusals: IntCounterVec,
+    bad_requests: IntCounterVec,
+    follow_failures: IntCounterVec,
+    rpc_errors: IntCounterVec,
+    verified_height: IntGaugeVec,
+    final_height: IntGaugeVec,
+    records: IntGauge,
+    attest_seconds: HistogramVec,
+}
+
+fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(c.clone())).expect("registered once");
+    c
+}
+
+fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(g.clone())).expect("registered once");
+    g
+}
+
+impl Metrics {
+    /// A registry with every series of `chains` (name, endpoint count) created at zero.
+    pub fn new(chains: &[(String, usize)]) -> Metrics {
+        let registry = Registry::new();
+        let r = &registry;
+        let m = Metrics {
+            signatures: counter(
+                r,
+                "ferry_attestor_signatures_total",
+                "State attestations signed and returned",
+                &["chain"],
+            ),
+            refusals: counter(
+                r,
+                "ferry_attestor_refusals_total",
+                "Attestation requests refused, by reason",
+                &["chain", "reason"],
+            ),
+            bad_requests: counter(
+                r,
+                "ferry_attestor_bad_requests_total",
+                "Requests refused before a chain was chosen (malformed, or naming an unknown chain)",
+                &["reason"],
+            ),
+            follow_failures: counter(
+                r,
+                "ferry_attestor_follow_failures_total",
+                "Background rounds that could not extend the verified chain, by reason",
+                &["chain", "reason"],
+            ),
+            rpc_errors: counter(
+                r,
+                "ferry_attestor_rpc_errors_total",
+                "JSON-RPC calls that failed, by endpoint index in the chain's rpc list",
+                &["chain", "endpoint"],
+            ),
+            verified_height: gauge(
+                r,
+                "ferry_attestor_verified_height",
+                "Newest block verified from the checkpoint (all endpoints agreeing)",
+                &["chain"],
+            ),
+            final_height: gauge(
+                r,
+                "ferry_attestor_final_height",
+                "Newest final block under the finality rule (minimum over endpoints)",
+                &["chain"],
+            ),
+            records: IntGauge::new(
+                "ferry_attestor_records",
+                "States in the signed record (chain, height) → (timestamp, state root)",
+            )
+            .expect("valid metric"),
+            attest_seconds: HistogramVec::new(
+                HistogramOpts::new(
+                    "ferry_attestor_attest_seconds",
+                    "Time to answer a successful attestation request",
+                )
+                .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+                &["chain"],
+            )
+            .expect("valid metric"),
+            registry,
+        };
+        m.registry
+            .register(Box::new(m.records.clone()))
+            .expect("registered once");
+        m.registry
+            .register(Box::new(m.attest_seconds.clone()))
+            .expect("registered once");
+        for (chain, endpoints) in chains {
+            m.signatures.with_label_values(&[chain]).reset();
+            for k in Kind::CHAIN_REASONS {
+                m.refusals.with_label_values(&[chain, k.label()]).reset();
+                m.follow_failures
+                    .with_label_values(&[chain, k.label()])
+                    .reset();
+            }
+            for i in 0..*endpoints {
+                m.rpc_errors
+                    .with_label_values(&[chain, &i.to_string()])
+                    .reset();
+            }
+        }
+        for k in [Kind::BadRequest, Kind::UnknownChain] {
+            m.bad_requests.with_label_values(&[k.label()]).reset();
+        }
+        m
+    }
+
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("text encoding");
+        String::from_utf8(buf).expect("utf-8")
+    }
+
+    pub fn signed(&self, chain: &str, secs: f64) {
+        self.signatures.with_label_values(&[chain]).inc();
+        self.attest_seconds
+            .with_label_values(&[chain])
+            .observe(secs);
+    }
+
+    pub fn refused(&self, chain: &str, kind: Kind) {
+        self.refusals.with_label_values(&[chain, kind.label()]).inc();
+    }
+
+    pub fn bad_request(&self, kind: Kind) {
+        self.bad_requests.with_label_values(&[kind.label()]).inc();
+    }
+
+    pub fn follow_failed(&self, chain: &str, kind: Kind) {
+        self.follow_failures
+            .with_label_values(&[chain, kind.label()])
+            .inc();
+    }
+
+    pub fn rpc_error(&self, chain: &str, endpoint: usize) {
+        self.rpc_errors
+            .with_label_values(&[chain, &endpoint.to_string()])
+            .inc();
+    }
+
+    pub fn verified_height(&self, chain: &str, h: u64) {
+        self.verified_height
+            .with_label_values(&[chain])
+            .set(i64::try_from(h).unwrap_or(i64::MAX));
+    }
+
+    pub fn final_height(&self, chain: &str, h: u64) {
+        self.final_height
+            .with_label_values(&[chain])
+            .set(i64::try_from(h).unwrap_or(i64::MAX));
+    }
+
+    pub fn records(&self, n: usize) {
+        self.records.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_exist_at_zero_with_the_prefix() {
+        let m = Metrics::new(&[("evm-l3".into(), 2)]);
+        m.refused("evm-l3", Kind::Disagreement);
+        let text = m.render();
+        assert!(text.contains(
+            "ferry_attestor_refusals_total{chain=\"evm-l3\",reason=\"disagreement\"} 1"
+        ));
+        assert!(text.contains("ferry_attestor_refusals_total{chain=\"evm-l3\",reason=\"conflict\"} 0"));
+        assert!(text.contains("ferry_attestor_rpc_errors_total{chain=\"evm-l3\",endpoint=\"1\"} 0"));
+        assert!(text.contains("ferry_attestor_bad_requests_total{reason=\"unknown_chain\"} 0"));
+        assert!(text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .all(|l| l.starts_with("ferry_attestor_")));
+    }
+}

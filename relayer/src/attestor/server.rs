@@ -1,0 +1,85 @@
+//! The attestor's HTTP API (axum): `GET /healthz`, `GET /metrics`, `GET /v1/info` and
+//! `POST /v1/attest/state`. Errors are JSON `{"error": "<sentence>", "kind": "<kind>"}` with the
+//! status of [`Kind::status`]. Request bodies are capped at [`MAX_BODY`] bytes.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use super::refusal::{Kind, Refusal};
+use super::{AttestRequest, Attestor};
+
+/// Largest request body accepted (an attestation request is about 150 bytes).
+pub const MAX_BODY: usize = 16 * 1024;
+
+pub fn router(att: Arc<Attestor>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .route("/v1/info", get(info))
+        .route("/v1/attest/state", post(attest))
+        .fallback(|| async {
+            let r = Refusal::new(
+                Kind::BadRequest,
+                "no such route: the API is GET /healthz, GET /metrics, GET /v1/info and \
+                 POST /v1/attest/state",
+            );
+            (StatusCode::NOT_FOUND, body(&r))
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(att)
+}
+
+fn body(r: &Refusal) -> Json<serde_json::Value> {
+    Json(json!({ "error": r.message, "kind": r.kind.label() }))
+}
+
+fn refusal(r: &Refusal) -> (StatusCode, Json<serde_json::Value>) {
+    let status =
+        StatusCode::from_u16(r.kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, body(r))
+}
+
+async fn metrics(State(att): State<Arc<Attestor>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        att.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn info(State(att): State<Arc<Attestor>>) -> Response {
+    Json(att.info()).into_response()
+}
+
+async fn attest(
+    State(att): State<Arc<Attestor>>,
+    request: Result<Json<AttestRequest>, JsonRejection>,
+) -> Response {
+    let req = match request {
+        Ok(Json(r)) => r,
+        Err(e) => {
+            att.metrics.bad_request(Kind::BadRequest);
+            // 400, 413 (too large), 415 (not JSON) or 422 (wrong fields), as axum says.
+            let r = Refusal::new(
+                Kind::BadRequest,
+                format!(
+                    "the body must be JSON {{\"chain\": \"eip155:<id>\", \"height\": N, \
+                     \"domain\": {{\"host_chain_id\": N, \"light_client\": \"0x…\"}}}}: {}",
+                    e.body_text()
+                ),
+            );
+            return (e.status(), body(&r)).into_response();
+        }
+    };
+    match att.attest(req).await {
+        Ok(signed) => Json(signed).into_response(),
+        Err(r) => refusal(&r).into_response(),
+    }
+}
