@@ -418,6 +418,14 @@ impl Metrics {
             }
         }
     }
+    /// A tx mined but reverted: its gas and fee were paid all the same (its failure is counted
+    /// by [`Metrics::tx_failed`]).
+    pub fn tx_reverted(&self, chain: &str, gas_used: u64, fee: u128, denom: &str) {
+        self.gas_used.with_label_values(&[chain]).inc_by(gas_used);
+        self.fees_paid
+            .with_label_values(&[chain, denom])
+            .inc_by(fee as f64);
+    }
     pub fn tx_failed(&self, chain: &str, kind: TxErrorKind) {
         self.txs_failed
             .with_label_values(&[chain, kind.label()])

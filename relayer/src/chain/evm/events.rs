@@ -12,7 +12,7 @@ use ethers::types::{BlockNumber, Filter, Log, H256, U256};
 use tokio::sync::{mpsc, watch};
 
 use super::abi::ferry_router::{SendPacketFilter, WriteAcknowledgementFilter};
-use super::{packets, EvmChain};
+use super::{abi, packets, EvmChain};
 use crate::chain::{PacketEvents, Result};
 use crate::ibc::{ChannelId, PacketEvent, PacketEventKind, PortId};
 use crate::telemetry::metrics;
@@ -22,31 +22,51 @@ const REMEMBER: usize = 64;
 /// Ranges looked back through when searching one packet's event.
 const SEARCH_RANGES: u64 = 200;
 
-/// A router log as a packet event; None for other logs or malformed ones (logged).
-pub fn decode(chain: &str, log: &Log) -> Option<PacketEvent> {
+/// A router packet log's kind, packet (as the contract has it) and block; None for other logs.
+fn sol_packet(log: &Log) -> Option<(PacketEventKind, abi::Packet, u64)> {
     let raw = ethers::abi::RawLog::from(log.clone());
+    // U64: as_u64 cannot overflow.
     let height = log.block_number?.as_u64();
     let topic = *log.topics.first()?;
-    let (kind, packet) = if topic == SendPacketFilter::signature() {
+    if topic == SendPacketFilter::signature() {
         let ev = <SendPacketFilter as EthLogDecode>::decode_log(&raw).ok()?;
-        (PacketEventKind::Send, ev.packet)
+        Some((PacketEventKind::Send, ev.packet, height))
     } else if topic == WriteAcknowledgementFilter::signature() {
         let ev = <WriteAcknowledgementFilter as EthLogDecode>::decode_log(&raw).ok()?;
-        (
+        Some((
             PacketEventKind::WriteAck {
                 ack: ev.acknowledgement.to_vec(),
             },
             ev.packet,
-        )
+            height,
+        ))
     } else {
-        return None;
-    };
-    match packets::from_sol(&packet) {
+        None
+    }
+}
+
+/// A router log as a packet event; None for other logs, and for packets Ferry cannot take as they
+/// are (logged and counted; never relayed altered).
+pub fn decode(chain: &str, log: &Log) -> Option<PacketEvent> {
+    let (kind, sol, height) = sol_packet(log)?;
+    match packets::from_sol(&sol) {
         Ok(packet) => Some(PacketEvent {
             kind,
             packet,
             height,
         }),
+        Err(e) if e.is_unrelayable() => {
+            metrics().packet_unrelayable(chain);
+            let id = match sol.payloads.first() {
+                Some(p) => format!(
+                    "{chain}:{}/{}/{}",
+                    p.source_port, sol.source_client, sol.sequence
+                ),
+                None => format!("{chain}:?/{}/{}", sol.source_client, sol.sequence),
+            };
+            tracing::warn!(chain, packet = %id, error = %e, "refusing a packet Ferry cannot relay unaltered; it is skipped");
+            None
+        }
         Err(e) => {
             metrics().verification_failure(chain, "malformed_response");
             tracing::warn!(chain, error = %e, "skipping a router log Ferry cannot relay");
@@ -145,14 +165,23 @@ impl EvmChain {
                 .topic2(H256(seq_topic))
                 .from_block(from)
                 .to_block(to);
-            if let Some(ev) = self
-                .logs(f)
-                .await?
-                .iter()
-                .rev()
-                .find_map(|l| decode(self.id.as_str(), l))
-            {
-                return Ok(Some(ev));
+            for (kind, sol, height) in self.logs(f).await?.iter().rev().filter_map(sol_packet) {
+                match packets::from_sol(&sol) {
+                    Ok(packet) => {
+                        return Ok(Some(PacketEvent {
+                            kind,
+                            packet,
+                            height,
+                        }))
+                    }
+                    // The packet is there, and Ferry must not relay it altered: say so.
+                    Err(e) if e.is_unrelayable() => {
+                        return Err(e.into_chain_error(&self.id, "eth_getLogs"))
+                    }
+                    Err(e) => {
+                        tracing::warn!(chain = %self.id, error = %e, "skipping a router log Ferry cannot relay")
+                    }
+                }
             }
             if from == 0 {
                 break;
@@ -269,6 +298,45 @@ async fn new_heads(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn send_log(timeout_secs: u64) -> Log {
+        let packet = abi::Packet {
+            sequence: 4,
+            source_client: "attestations-0".into(),
+            dest_client: "attestations-1".into(),
+            timeout_timestamp: timeout_secs,
+            payloads: vec![abi::Payload {
+                source_port: "transfer".into(),
+                dest_port: "transfer".into(),
+                version: "ics20-1".into(),
+                encoding: "application/x-solidity-abi".into(),
+                value: vec![1, 2].into(),
+            }],
+        };
+        let mut seq = [0u8; 32];
+        U256::from(4).to_big_endian(&mut seq);
+        Log {
+            topics: vec![
+                SendPacketFilter::signature(),
+                H256(ethers::utils::keccak256("attestations-0")),
+                H256(seq),
+            ],
+            data: ethers::abi::encode(&[ethers::abi::Tokenizable::into_token(packet)]).into(),
+            block_number: Some(12u64.into()),
+            ..Log::default()
+        }
+    }
+
+    #[test]
+    fn a_packet_whose_timeout_does_not_fit_is_skipped_and_counted() {
+        let ev = decode("ev-decode-1", &send_log(1_700_000_000)).expect("a normal send");
+        assert_eq!(ev.packet.timeout_timestamp, 1_700_000_000 * 1_000_000_000);
+        assert_eq!(ev.height, 12);
+        assert!(decode("ev-decode-1", &send_log(u64::MAX)).is_none());
+        assert!(metrics()
+            .render()
+            .contains(r#"ferry_packets_unrelayable_total{chain="ev-decode-1"} 1"#));
+    }
 
     #[test]
     fn event_signatures_match_the_contract_interface() {

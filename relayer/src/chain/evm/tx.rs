@@ -1,19 +1,64 @@
 //! Transactions: all of a batch's router calls go in one transaction (`multicall` when more than one),
 //! EIP-1559 fees under the configured cap, a local nonce that recovers from "nonce too low", stuck
 //! transactions replaced with a bumped fee, and receipts awaited to the configured depth.
+//!
+//! A batch is simulated (`eth_estimateGas`) before it is sent and never sent when it reverts or
+//! needs more than `max_gas`. Then each packet call is simulated on its own behind the batch's
+//! client updates, and the calls at fault come back as `ChainError::PacketsRejected` /
+//! `GasAboveCap` with their indices, so the router can send the rest without them. A batch mined
+//! but reverted is `ChainError::Reverted`, with the calls at fault found the same way.
+//! Every number read from the node is converted with a check: an answer that does not fit is
+//! `ChainError::Malformed`, never a panic.
 
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use ethers::contract::EthCall;
 use ethers::providers::Middleware;
 use ethers::types::transaction::eip2718::TypedTransaction;
 use ethers::types::{Bytes, Eip1559TransactionRequest, TransactionReceipt, H256, U256};
+use futures::{stream, StreamExt};
 
-use super::abi::ferry_router::MulticallCall;
+use super::abi::ferry_router::{MulticallCall, UpdateClientCall};
 use super::packets::ROUTER_CALL;
 use super::{is_revert, EvmChain};
 use crate::chain::{ChainError, Msg, PendingTx, Result, Submit, TxOutcome};
+use crate::ibc::ChainId;
 use crate::telemetry::{metrics, TxErrorKind};
+
+/// Per-call simulations in flight at once when looking for the calls at fault.
+const ISOLATE_CONCURRENCY: usize = 4;
+
+/// `v`, a quantity from `method`'s answer, as a u64; Malformed when it does not fit.
+pub(crate) fn to_u64(chain: &ChainId, method: &'static str, what: &str, v: U256) -> Result<u64> {
+    u64::try_from(v).map_err(|_| ChainError::Malformed {
+        chain: chain.clone(),
+        method,
+        reason: format!("{what} {v} does not fit in 64 bits"),
+    })
+}
+
+/// As [`to_u64`], for 128 bits (wei amounts and prices).
+pub(crate) fn to_u128(chain: &ChainId, method: &'static str, what: &str, v: U256) -> Result<u128> {
+    u128::try_from(v).map_err(|_| ChainError::Malformed {
+        chain: chain.clone(),
+        method,
+        reason: format!("{what} {v} does not fit in 128 bits"),
+    })
+}
+
+/// What simulating some calls says.
+#[derive(Debug)]
+enum Sim {
+    /// Gas to send with (the estimate times the multiplier).
+    Gas(u64),
+    /// The calls revert, with the node's reason.
+    Reverts(String),
+}
+
+fn is_update(m: &Msg) -> bool {
+    m.value.get(..4) == Some(&UpdateClientCall::selector()[..])
+}
 
 /// Replacements need at least 10% more on both fees; 12.5% clears every client's rule.
 const BUMP_NUM: u128 = 9;
@@ -35,6 +80,10 @@ pub struct Sent {
     /// Every hash sent for this nonce (the original and its replacements).
     hashes: Vec<H256>,
     packets: usize,
+    /// The batch's messages and the earlier ones it was simulated behind, to find the calls at
+    /// fault if it reverts.
+    msgs: Vec<Msg>,
+    after: Vec<Msg>,
 }
 
 impl EvmChain {
@@ -99,9 +148,14 @@ impl EvmChain {
                     .ok_or_else(|| "no latest block".to_string())
             })
             .await?;
-        let base = block.base_fee_per_gas.unwrap_or_default().as_u128();
+        let base = to_u128(
+            &self.id,
+            "eth_getBlockByNumber",
+            "base fee",
+            block.base_fee_per_gas.unwrap_or_default(),
+        )?;
         let (cap, tip) = (self.evm.max_fee_wei, self.evm.priority_fee_wei);
-        if base + tip > cap {
+        if base.checked_add(tip).is_none_or(|total| total > cap) {
             return Err(self.tx_err(
                 TxErrorKind::InsufficientFee,
                 format!(
@@ -109,13 +163,14 @@ impl EvmChain {
                 ),
             ));
         }
-        Ok(((2 * base + tip).min(cap), tip))
+        Ok((base.saturating_mul(2).saturating_add(tip).min(cap), tip))
     }
 
-    /// Gas for `data` times the multiplier, capped at `max_gas`; a revert is a simulation failure.
-    async fn estimate(&self, data: Bytes) -> Result<U256> {
+    /// Simulate `msgs` as one transaction: the gas to send it with (estimate × multiplier), or
+    /// the revert reason. Other failures (the node) are errors.
+    async fn simulate(&self, msgs: &[Msg]) -> Result<Sim> {
         let tx = self.request(
-            data,
+            self.calldata(msgs)?,
             None,
             self.evm.max_fee_wei,
             self.evm.priority_fee_wei,
@@ -126,15 +181,86 @@ impl EvmChain {
                 let tx = tx.clone();
                 async move { p.estimate_gas(&tx, None).await.map_err(|e| e.to_string()) }
             })
-            .await
-            .map_err(|e| match e {
-                ChainError::Rpc { reason, .. } if is_revert(&reason) => {
-                    self.tx_err(TxErrorKind::Simulation, reason)
+            .await;
+        match gas {
+            Ok(gas) => {
+                let gas = to_u64(&self.id, "eth_estimateGas", "gas estimate", gas)?;
+                // A float to integer cast saturates.
+                Ok(Sim::Gas((gas as f64 * self.config.gas_multiplier) as u64))
+            }
+            Err(ChainError::Rpc { reason, .. }) if is_revert(&reason) => Ok(Sim::Reverts(reason)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The packet calls of `msgs` at fault, as (index in `msgs`, reason), each simulated on its
+    /// own behind `after` and the batch's client updates: those that revert, and with `gas_cap`
+    /// those that alone need more than `max_gas`. When each passes alone but the batch reverts,
+    /// the first call whose prefix of the batch reverts. Empty when no packet call is to blame
+    /// (the updates themselves fail) or the node could not tell.
+    async fn culprits(&self, msgs: &[Msg], after: &[Msg], gas_cap: bool) -> Vec<(usize, String)> {
+        let max_gas = self.config.max_gas;
+        let base: Vec<Msg> = after
+            .iter()
+            .chain(msgs.iter().filter(|m| is_update(m)))
+            .cloned()
+            .collect();
+        let calls: Vec<(usize, Msg)> = msgs
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| !is_update(m))
+            .map(|(i, m)| (i, m.clone()))
+            .collect();
+        if calls.is_empty() {
+            return vec![];
+        }
+        if !base.is_empty() {
+            match self.simulate(&base).await {
+                Ok(Sim::Gas(g)) if !gas_cap || g <= max_gas => {}
+                _ => return vec![],
+            }
+        }
+        let with = |extra: &[Msg]| -> Vec<Msg> { base.iter().chain(extra).cloned().collect() };
+        let batches: Vec<(usize, Vec<Msg>)> = calls
+            .iter()
+            .map(|(i, m)| (*i, with(std::slice::from_ref(m))))
+            .collect();
+        let alone: Vec<(usize, Result<Sim>)> = stream::iter(batches)
+            .map(|(i, batch)| async move { (i, self.simulate(&batch).await) })
+            .buffered(ISOLATE_CONCURRENCY)
+            .collect()
+            .await;
+        let mut out = Vec::new();
+        for (i, sim) in alone {
+            match sim {
+                Ok(Sim::Reverts(reason)) => out.push((i, reason)),
+                Ok(Sim::Gas(g)) if gas_cap && g > max_gas => out.push((
+                    i,
+                    format!("needs {g} gas on its own, above max_gas {max_gas}"),
+                )),
+                Ok(Sim::Gas(_)) => {}
+                Err(e) => {
+                    tracing::warn!(chain = %self.id, error = %e, "cannot tell which call is at fault");
+                    return vec![];
                 }
-                other => other,
-            })?;
-        let scaled = gas.as_u128() as f64 * self.config.gas_multiplier;
-        Ok(U256::from((scaled as u64).min(self.config.max_gas)))
+            }
+        }
+        if out.is_empty() && !gas_cap && calls.len() > 1 {
+            // Each passes alone, not all together: blame the first that breaks its prefix.
+            let mut prefix: Vec<Msg> = Vec::new();
+            for (i, m) in calls {
+                prefix.push(m);
+                match self.simulate(&with(&prefix)).await {
+                    Ok(Sim::Gas(_)) => {}
+                    Ok(Sim::Reverts(reason)) => {
+                        out.push((i, format!("reverts after the calls before it: {reason}")));
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        out
     }
 
     async fn next_nonce(&self, state: &mut super::tx::NonceState, refresh: bool) -> Result<u64> {
@@ -147,7 +273,7 @@ impl EvmChain {
                         .map_err(|e| e.to_string())
                 })
                 .await?;
-            state.next = Some(n.as_u64());
+            state.next = Some(to_u64(&self.id, "eth_getTransactionCount", "nonce", n)?);
         }
         Ok(state.next.expect("set above"))
     }
@@ -167,13 +293,21 @@ impl EvmChain {
     }
 
     /// Sign and send under the next nonce; on "nonce too low" re-read the nonce once and retry.
-    async fn send(&self, data: Bytes, gas: U256, packets: usize) -> Result<PendingTx> {
+    async fn send(
+        &self,
+        data: Bytes,
+        gas: u64,
+        packets: usize,
+        msgs: Vec<Msg>,
+        after: Vec<Msg>,
+    ) -> Result<PendingTx> {
+        let gas_limit = U256::from(gas);
         let (max_fee, tip) = self.fees().await?;
         let mut state = self.signer.lock().await;
         let mut refresh = false;
         for _ in 0..2 {
             let nonce = self.next_nonce(&mut state, refresh).await?;
-            let tx = self.request(data.clone(), Some(gas), max_fee, tip, Some(nonce));
+            let tx = self.request(data.clone(), Some(gas_limit), max_fee, tip, Some(nonce));
             let t = Instant::now();
             let out = self.send_signed(&tx).await;
             metrics().rpc(
@@ -191,17 +325,19 @@ impl EvmChain {
                         Sent {
                             nonce,
                             to_data: data,
-                            gas,
+                            gas: gas_limit,
                             max_fee,
                             tip,
                             hashes: vec![hash],
                             packets,
+                            msgs,
+                            after,
                         },
                     );
                     return Ok(PendingTx {
                         hash: format!("{hash:?}"),
                         packets,
-                        fee: gas.as_u128() * max_fee,
+                        fee: u128::from(gas).saturating_mul(max_fee),
                     });
                 }
                 Err(e) if e.to_ascii_lowercase().contains("nonce too low") && !refresh => {
@@ -289,13 +425,32 @@ impl Submit for EvmChain {
         let data = self.calldata(&msgs)?;
         // Calls that prove against a client update still in the mempool are estimated behind
         // it (an overestimate by the update's gas).
-        let gas = if after.is_empty() {
-            self.estimate(data.clone()).await?
-        } else {
-            let both: Vec<Msg> = after.iter().chain(msgs.iter()).cloned().collect();
-            self.estimate(self.calldata(&both)?).await?
-        };
-        self.send(data, gas, packets).await
+        let both: Vec<Msg> = after.iter().chain(msgs.iter()).cloned().collect();
+        match self.simulate(&both).await? {
+            Sim::Gas(gas) if gas <= self.config.max_gas => {
+                self.send(data, gas, packets, msgs, after.to_vec()).await
+            }
+            Sim::Gas(gas) => {
+                // Never sent: it would run out of gas at the cap and be paid for anyway.
+                metrics().tx_failed(self.id.as_str(), TxErrorKind::OutOfGas);
+                let culprits = self.culprits(&msgs, after, true).await;
+                Err(ChainError::GasAboveCap {
+                    chain: self.id.clone(),
+                    gas,
+                    max_gas: self.config.max_gas,
+                    culprits,
+                })
+            }
+            Sim::Reverts(reason) => {
+                metrics().tx_failed(self.id.as_str(), TxErrorKind::Simulation);
+                let culprits = self.culprits(&msgs, after, false).await;
+                Err(ChainError::PacketsRejected {
+                    chain: self.id.clone(),
+                    reason,
+                    culprits,
+                })
+            }
+        }
     }
 
     async fn confirm(&self, pending: PendingTx) -> Result<TxOutcome> {
@@ -322,9 +477,10 @@ impl Submit for EvmChain {
                 }
             }
             if let Some(r) = found {
+                // U64: as_u64 cannot overflow.
                 let mined = r.block_number.unwrap_or_default().as_u64();
                 let (head, _) = self.heads().await?;
-                if head >= mined + self.evm.confirmations {
+                if head >= mined.saturating_add(self.evm.confirmations) {
                     break r;
                 }
             } else if replaced_at.elapsed() > limit / 3 {
@@ -343,16 +499,33 @@ impl Submit for EvmChain {
         };
         self.sent.lock().expect("not poisoned").remove(&first);
         let block = outcome.block_number.unwrap_or_default().as_u64();
-        let gas_used = outcome.gas_used.unwrap_or_default().as_u64();
-        let price = outcome.effective_gas_price.unwrap_or_default().as_u128();
+        let method = "eth_getTransactionReceipt";
+        let gas_used = to_u64(
+            &self.id,
+            method,
+            "gas used",
+            outcome.gas_used.unwrap_or_default(),
+        )?;
+        let price = to_u128(
+            &self.id,
+            method,
+            "effective gas price",
+            outcome.effective_gas_price.unwrap_or_default(),
+        )?;
+        let fee = u128::from(gas_used).saturating_mul(price);
         if outcome.status != Some(1u64.into()) {
+            // Paid for and no effect: counted, and the calls at fault named.
+            metrics().tx_failed(self.id.as_str(), TxErrorKind::Rejected);
+            metrics().tx_reverted(self.id.as_str(), gas_used, fee, "wei");
             let reason = self.revert_reason(&sent, block).await;
-            return Err(self.tx_err(
-                TxErrorKind::Rejected,
-                format!("{:?} reverted: {reason}", outcome.transaction_hash),
-            ));
+            let culprits = self.culprits(&sent.msgs, &sent.after, false).await;
+            return Err(ChainError::Reverted {
+                chain: self.id.clone(),
+                tx: format!("{:?}", outcome.transaction_hash),
+                reason,
+                culprits,
+            });
         }
-        let fee = gas_used as u128 * price;
         metrics().tx_confirmed(self.id.as_str(), gas_used, fee, "wei", sent.packets);
         Ok(TxOutcome {
             hash: format!("{:?}", outcome.transaction_hash),
@@ -369,5 +542,61 @@ impl Submit for EvmChain {
 
     fn max_tx_bytes(&self) -> usize {
         self.config.max_tx_bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::evm::abi;
+    use crate::chain::evm::packets::router_call;
+
+    #[test]
+    fn numbers_from_the_node_that_do_not_fit_are_malformed_not_a_panic() {
+        let chain: ChainId = "evm-l3".parse().unwrap();
+        assert_eq!(to_u64(&chain, "m", "x", U256::from(7)).unwrap(), 7);
+        assert_eq!(
+            to_u128(&chain, "m", "x", U256::from(u128::MAX)).unwrap(),
+            u128::MAX
+        );
+        for v in [U256::MAX, U256::from(u64::MAX) + 1] {
+            assert!(matches!(
+                to_u64(&chain, "eth_getTransactionReceipt", "gas used", v),
+                Err(ChainError::Malformed {
+                    method: "eth_getTransactionReceipt",
+                    ..
+                })
+            ));
+        }
+        assert!(matches!(
+            to_u128(&chain, "m", "x", U256::MAX),
+            Err(ChainError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn client_updates_are_told_from_packet_calls() {
+        let update = router_call(UpdateClientCall {
+            client_id: "attestations-0".into(),
+            update_msg: vec![1, 2].into(),
+        });
+        let timeout = router_call(abi::TimeoutPacketCall {
+            packet: crate::chain::evm::packets::to_sol(&crate::ibc::Packet {
+                sequence: 1,
+                source_port: "transfer".parse().unwrap(),
+                source_channel: "attestations-0".parse().unwrap(),
+                destination_port: "transfer".parse().unwrap(),
+                destination_channel: "attestations-1".parse().unwrap(),
+                data: vec![],
+                timeout_height: Default::default(),
+                timeout_timestamp: 0,
+                version: String::new(),
+                encoding: String::new(),
+            }),
+            proof: vec![].into(),
+            proof_height: 1,
+        });
+        assert!(is_update(&update));
+        assert!(!is_update(&timeout));
     }
 }
