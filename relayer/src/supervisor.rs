@@ -156,7 +156,7 @@ pub async fn run(
                 addr: cfg.telemetry.listen,
                 source,
             })?;
-        tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
+        tracing::info!(%addr, "serving /metrics, /healthz, /readyz, /v1/quarantine");
         if let Some(tx) = bound {
             let _ = tx.send(addr);
         }
@@ -174,6 +174,7 @@ pub async fn run(
         };
         metrics().init_verification(id.as_str(), reasons);
     }
+    // Each path worker runs under `supervise`, which restarts it if it panics or returns.
     let mut workers = Vec::new();
     for path in &cfg.paths {
         let (a, b) = match (&chains[&path.a.chain], &chains[&path.b.chain]) {
@@ -195,7 +196,12 @@ pub async fn run(
             clear_interval: path.clear_interval,
             filter: path.filter.clone(),
         };
-        workers.push(tokio::spawn(worker.run(shutdown.clone())));
+        metrics().init_worker(&path.name);
+        workers.push(tokio::spawn(supervise(
+            worker,
+            ready.clone(),
+            shutdown.clone(),
+        )));
     }
     for chain in chains.values() {
         match chain {
@@ -209,7 +215,9 @@ pub async fn run(
     }
     ready.set(true);
     for w in workers {
-        let _ = w.await;
+        if let Err(e) = w.await {
+            tracing::error!(error = %e, "a path supervisor stopped unexpectedly");
+        }
     }
     let mut shutdown = shutdown;
     while !*shutdown.borrow() {
@@ -223,6 +231,59 @@ pub async fn run(
         s.abort();
     }
     Ok(())
+}
+
+/// First wait before a stopped path worker is restarted, and the longest (it doubles between).
+const RESTART_FIRST: Duration = Duration::from_secs(1);
+const RESTART_MAX: Duration = Duration::from_secs(60);
+/// A worker that ran this long before it stopped restarts after the first wait again.
+const RESTART_RESET: Duration = Duration::from_secs(300);
+
+/// Run `worker` until shutdown, restarting it with backoff whenever it panics or returns early:
+/// each restart is counted (`ferry_worker_restarts_total{path}`) and logged, and `/readyz` reports
+/// not ready, naming the path and why, until the worker runs again.
+pub async fn supervise(worker: PathWorker, ready: Readiness, mut shutdown: watch::Receiver<bool>) {
+    let name = worker.name.clone();
+    let component = format!("path {name}");
+    let mut wait = RESTART_FIRST;
+    loop {
+        let started = Instant::now();
+        let outcome = tokio::spawn(worker.clone().run(shutdown.clone())).await;
+        if *shutdown.borrow() {
+            return;
+        }
+        let why = match outcome {
+            Ok(()) => "worker stopped by itself".to_string(),
+            Err(e) if e.is_panic() => {
+                let p = e.into_panic();
+                let msg = p
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "non-text panic".into());
+                format!("worker panicked: {msg}")
+            }
+            Err(e) => format!("worker task failed: {e}"),
+        };
+        if started.elapsed() > RESTART_RESET {
+            wait = RESTART_FIRST;
+        }
+        metrics().worker_restarted(&name);
+        ready.down(
+            &component,
+            &format!("{why}; restarting in {}s", wait.as_secs()),
+        );
+        tracing::error!(path = %name, reason = %why, restart_in_secs = wait.as_secs(), "path worker down; restarting it");
+        if sleep_or_stop(wait, &mut shutdown).await || *shutdown.borrow() {
+            return;
+        }
+        // The new worker's lanes start empty: its old quarantine list goes (clearing refills
+        // what is still pending).
+        crate::telemetry::quarantine().clear_path(&name);
+        ready.up(&component);
+        tracing::info!(path = %name, "path worker restarted");
+        wait = (wait * 2).min(RESTART_MAX);
+    }
 }
 
 /// A Cosmos path's sides from its open channel, with the client monitors and misbehaviour watch.
@@ -267,7 +328,13 @@ async fn monitor_evm_wallet(chain: Arc<EvmChain>, mut shutdown: watch::Receiver<
     let mut runway = Runway::default();
     loop {
         if let Ok(bal) = chain.balance(chain.address, None).await {
-            let bal = bal.as_u128();
+            let Ok(bal) = u128::try_from(bal) else {
+                tracing::warn!(chain = %chain.id, balance = %bal, "malformed balance from the node (does not fit in 128 bits); sample skipped");
+                if sleep_or_stop(Duration::from_secs(15), &mut shutdown).await {
+                    return;
+                }
+                continue;
+            };
             metrics().wallet(
                 chain.id.as_str(),
                 &chain.config.key,
@@ -366,5 +433,52 @@ async fn monitor_clients(
         if sleep_or_stop(Duration::from_secs(30), &mut shutdown).await {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::router::fake::{side, FakeChain};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_worker_is_restarted_counted_and_not_ready_meanwhile() {
+        let a = FakeChain::new("sup-a");
+        let b = FakeChain::new("sup-b");
+        a.with(|s| s.panics = 1);
+        let worker = PathWorker {
+            name: "sup-path".into(),
+            a: side(&a, "channel-0"),
+            b: side(&b, "channel-1"),
+            clear_interval: Duration::from_secs(3600),
+            filter: Default::default(),
+        };
+        let ready = Readiness::default();
+        ready.set(true);
+        let (stop, shutdown) = watch::channel(false);
+        let task = tokio::spawn(supervise(worker, ready.clone(), shutdown));
+        let t = Instant::now();
+        while ready.get() {
+            assert!(t.elapsed() < Duration::from_secs(5), "never reported down");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let why = ready.reasons();
+        assert!(
+            why.contains("path sup-path: worker panicked: fake chain sup-a panics"),
+            "{why}"
+        );
+        while !ready.get() {
+            assert!(t.elapsed() < Duration::from_secs(10), "never restarted");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(metrics()
+            .render()
+            .contains(r#"ferry_worker_restarts_total{path="sup-path"} 1"#));
+        // It runs now: shutdown stops it for good.
+        stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("supervisor stops on shutdown")
+            .unwrap();
     }
 }

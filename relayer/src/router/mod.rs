@@ -8,7 +8,7 @@
 
 mod clear;
 #[cfg(test)]
-mod fake;
+pub(crate) mod fake;
 mod lane;
 #[cfg(test)]
 mod tests;

@@ -35,7 +35,7 @@ impl Readiness {
         self.down.lock().expect("not poisoned").remove(what);
     }
     /// Why not ready, one line per reason.
-    fn reasons(&self) -> String {
+    pub fn reasons(&self) -> String {
         let mut s = String::new();
         if !self.ready.load(Ordering::SeqCst) {
             s.push_str("starting or stopping\n");
