@@ -261,7 +261,10 @@ mod tests {
         assert_eq!(ch.verified_height(), None);
         let s = ch.state_at(30).await.unwrap();
         assert_eq!(s.attested_chain, "eip155:33333");
-        assert_eq!((s.state_root, s.timestamp), (c[30].state_root, c[30].timestamp));
+        assert_eq!(
+            (s.state_root, s.timestamp),
+            (c[30].state_root, c[30].timestamp)
+        );
         assert_eq!(ch.verified_height(), Some(30));
 
         // Not final: 31 is 9 below the head of 40.
@@ -323,7 +326,9 @@ mod tests {
         let r = ch.state_at(20).await.unwrap_err();
         assert_eq!(r.kind, Kind::Disagreement, "{r}");
         assert!(r.message.contains("block 15"), "{r}");
-        assert!(m.render().contains("ferry_attestor_verified_height{chain=\"evm-l3\"} 2"));
+        assert!(m
+            .render()
+            .contains("ferry_attestor_verified_height{chain=\"evm-l3\"} 2"));
         assert_eq!(ch.state_at(14).await.unwrap().height, 14);
     }
 

@@ -256,22 +256,23 @@ fn check(c: &mut Checker, t: &Table) -> Option<AttestorConfig> {
     }
     let rpc_timeout = match t.get("rpc_timeout") {
         None => Some(humantime::parse_duration(DEFAULT_RPC_TIMEOUT).expect("valid default")),
-        Some(_) => c
-            .string(t, "rpc_timeout", "rpc_timeout")
-            .and_then(|s| match humantime::parse_duration(s) {
-                Ok(d) if !d.is_zero() => Some(d),
-                Ok(_) => {
-                    c.error("rpc_timeout", "must be greater than zero");
-                    None
-                }
-                Err(e) => {
-                    c.error(
-                        "rpc_timeout",
-                        format!("`{s}` is not a duration like \"10s\" ({e})"),
-                    );
-                    None
-                }
-            }),
+        Some(_) => {
+            c.string(t, "rpc_timeout", "rpc_timeout")
+                .and_then(|s| match humantime::parse_duration(s) {
+                    Ok(d) if !d.is_zero() => Some(d),
+                    Ok(_) => {
+                        c.error("rpc_timeout", "must be greater than zero");
+                        None
+                    }
+                    Err(e) => {
+                        c.error(
+                            "rpc_timeout",
+                            format!("`{s}` is not a duration like \"10s\" ({e})"),
+                        );
+                        None
+                    }
+                })
+        }
     };
     let chains = match t.get("chains") {
         None => {
@@ -368,7 +369,9 @@ fn chain(c: &mut Checker, i: usize, t: &Table) -> Option<ChainConfig> {
         if !ok {
             c.error(
                 p("name"),
-                format!("`{n}` must be 1-64 letters, digits, `-`, `_` or `.` (it is a metric label)"),
+                format!(
+                    "`{n}` must be 1-64 letters, digits, `-`, `_` or `.` (it is a metric label)"
+                ),
             );
         }
         ok.then(|| n.to_string())
@@ -424,7 +427,10 @@ fn rpc(c: &mut Checker, i: usize, v: Option<&Value>) -> Option<Vec<reqwest::Url>
     let key = format!("chains[{i}].rpc");
     let items = match v {
         None => {
-            c.error(key, "missing: list at least two independent JSON-RPC endpoints");
+            c.error(
+                key,
+                "missing: list at least two independent JSON-RPC endpoints",
+            );
             return None;
         }
         Some(Value::Array(a)) => a,
@@ -633,11 +639,19 @@ checkpoint = "123:{HASH}"
         let not_url = g.replace("http://127.0.0.1:8546", "ftp://x");
         assert!(has(&errors(&not_url), "chains[0].rpc[1]", "not an http"));
         let depth0 = g.replace("\"finalized\"", "{ depth = 0 }");
-        assert!(has(&errors(&depth0), "chains[0].finality.depth", "too shallow"));
+        assert!(has(
+            &errors(&depth0),
+            "chains[0].finality.depth",
+            "too shallow"
+        ));
         let latest = g.replace("\"finalized\"", "\"latest\"");
         assert!(has(&errors(&latest), "chains[0].finality", "\"finalized\""));
         let cp = g.replace(&format!("123:{HASH}"), "123:0xabc");
-        assert!(has(&errors(&cp), "chains[0].checkpoint", "not a checkpoint"));
+        assert!(has(
+            &errors(&cp),
+            "chains[0].checkpoint",
+            "not a checkpoint"
+        ));
         let no_cp = g.replace(&format!("checkpoint = \"123:{HASH}\""), "");
         assert!(has(&errors(&no_cp), "chains[0].checkpoint", "missing"));
         let kind = g.replace("kind = \"evm\"", "kind = \"cosmos\"");
@@ -647,7 +661,11 @@ checkpoint = "123:{HASH}"
         let id_str = g.replace("33333", "\"33333\"");
         assert!(has(&errors(&id_str), "chains[0].evm_chain_id", "integer"));
         let typo = g.replace("kind = \"evm\"", "kind = \"evm\"\nconfirmations = 3");
-        assert!(has(&errors(&typo), "chains[0].confirmations", "unknown key"));
+        assert!(has(
+            &errors(&typo),
+            "chains[0].confirmations",
+            "unknown key"
+        ));
         let key = g.replace("attestor-1", "../x");
         assert!(has(&errors(&key), "key", "not a key name"));
         let listen = format!("listen = \"nowhere\"\n{g}");

@@ -140,7 +140,9 @@ impl Metrics {
     }
 
     pub fn refused(&self, chain: &str, kind: Kind) {
-        self.refusals.with_label_values(&[chain, kind.label()]).inc();
+        self.refusals
+            .with_label_values(&[chain, kind.label()])
+            .inc();
     }
 
     pub fn bad_request(&self, kind: Kind) {
@@ -185,10 +187,11 @@ mod tests {
         let m = Metrics::new(&[("evm-l3".into(), 2)]);
         m.refused("evm-l3", Kind::Disagreement);
         let text = m.render();
-        assert!(text.contains(
-            "ferry_attestor_refusals_total{chain=\"evm-l3\",reason=\"disagreement\"} 1"
-        ));
-        assert!(text.contains("ferry_attestor_refusals_total{chain=\"evm-l3\",reason=\"conflict\"} 0"));
+        assert!(text
+            .contains("ferry_attestor_refusals_total{chain=\"evm-l3\",reason=\"disagreement\"} 1"));
+        assert!(
+            text.contains("ferry_attestor_refusals_total{chain=\"evm-l3\",reason=\"conflict\"} 0")
+        );
         assert!(text.contains("ferry_attestor_rpc_errors_total{chain=\"evm-l3\",endpoint=\"1\"} 0"));
         assert!(text.contains("ferry_attestor_bad_requests_total{reason=\"unknown_chain\"} 0"));
         assert!(text

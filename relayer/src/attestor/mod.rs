@@ -81,8 +81,6 @@ pub enum AttestorError {
     Key(String),
     #[error(transparent)]
     Record(#[from] RecordError),
-    #[error("chain {chain}: {refusal}")]
-    Chain { chain: String, refusal: Refusal },
     #[error("`listen`: cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -100,22 +98,24 @@ pub fn load_key(home: &Path, name: &str) -> Result<LocalWallet, AttestorError> {
         .map_err(|e: KeyError| AttestorError::Key(e.to_string()))?;
     if keys != [name] {
         let dir = home.join("keys");
-        return Err(AttestorError::Key(if keys.is_empty() || !keys.iter().any(|k| k == name) {
-            format!(
+        return Err(AttestorError::Key(
+            if keys.is_empty() || !keys.iter().any(|k| k == name) {
+                format!(
                 "no key named `{name}` in {} (found: {}); create it with `ferry --home {} keys add {name}`",
                 dir.display(),
                 if keys.is_empty() { "none".into() } else { keys.join(", ") },
                 home.display()
             )
-        } else {
-            format!(
-                "{} holds {} keys ({}); an attestor home holds exactly one key, its own — \
+            } else {
+                format!(
+                    "{} holds {} keys ({}); an attestor home holds exactly one key, its own — \
                  move the others to their own homes",
-                dir.display(),
-                keys.len(),
-                keys.join(", ")
-            )
-        }));
+                    dir.display(),
+                    keys.len(),
+                    keys.join(", ")
+                )
+            },
+        ));
     }
     // The chain id is not used: the attestor signs EIP-712 digests, never transactions.
     ks.load_evm(name, 1)
@@ -222,10 +222,22 @@ impl Attestor {
                 }
                 match r.kind {
                     Kind::Conflict | Kind::Disagreement | Kind::VerificationFailed => {
-                        tracing::error!(chain = chain.name(), height = req.height, kind = r.kind.label(), "refused: {}", r.message)
+                        tracing::error!(
+                            chain = chain.name(),
+                            height = req.height,
+                            kind = r.kind.label(),
+                            "refused: {}",
+                            r.message
+                        )
                     }
                     _ => {
-                        tracing::warn!(chain = chain.name(), height = req.height, kind = r.kind.label(), "refused: {}", r.message)
+                        tracing::warn!(
+                            chain = chain.name(),
+                            height = req.height,
+                            kind = r.kind.label(),
+                            "refused: {}",
+                            r.message
+                        )
                     }
                 }
                 Err(r)
@@ -248,7 +260,9 @@ impl Attestor {
             )
         };
         let (recorded, total) = tokio::task::spawn_blocking(move || {
-            let mut r = record.lock().map_err(|_| "record lock poisoned".to_string())?;
+            let mut r = record
+                .lock()
+                .map_err(|_| "record lock poisoned".to_string())?;
             let out = r.check_and_append(&to_record).map_err(|e| e.to_string())?;
             Ok::<_, String>((out, r.len()))
         })
@@ -287,10 +301,10 @@ impl Attestor {
         })
     }
 
-    /// Check every chain's endpoints and checkpoint once. An unreachable endpoint is only a
-    /// warning (it may come back); a wrong chain id, disagreeing endpoints or a checkpoint the
-    /// endpoints do not serve is an error.
-    pub async fn check_chains(&self) -> Result<(), AttestorError> {
+    /// Check every chain's endpoints and checkpoint once, and log what was found. Nothing here
+    /// stops the attestor: a chain that fails keeps failing every request (refused, counted and
+    /// logged), while the other chains are served and `/metrics` shows what is wrong.
+    pub async fn check_chains(&self) {
         for c in &self.chains {
             match c.check().await {
                 Ok(()) => tracing::info!(
@@ -301,17 +315,20 @@ impl Attestor {
                     "endpoints agree on the checkpoint"
                 ),
                 Err(r) if r.kind == Kind::RpcError => {
-                    tracing::warn!(chain = c.name(), "cannot check the checkpoint yet: {}", r.message)
+                    tracing::warn!(
+                        chain = c.name(),
+                        "cannot check the checkpoint yet: {}",
+                        r.message
+                    )
                 }
-                Err(refusal) => {
-                    return Err(AttestorError::Chain {
-                        chain: c.name().to_string(),
-                        refusal,
-                    })
-                }
+                Err(r) => tracing::error!(
+                    chain = c.name(),
+                    kind = r.kind.label(),
+                    "this chain will not be attested until fixed: {}",
+                    r.message
+                ),
             }
         }
-        Ok(())
     }
 }
 
@@ -329,7 +346,12 @@ async fn follow(chain: Arc<chain::Chain>, metrics: Arc<metrics::Metrics>) {
             Err(r) => {
                 metrics.follow_failed(chain.name(), r.kind);
                 if last_error.as_deref() != Some(r.message.as_str()) {
-                    tracing::warn!(chain = chain.name(), kind = r.kind.label(), "cannot extend the verified chain: {}", r.message);
+                    tracing::warn!(
+                        chain = chain.name(),
+                        kind = r.kind.label(),
+                        "cannot extend the verified chain: {}",
+                        r.message
+                    );
                     last_error = Some(r.message);
                 }
             }
@@ -351,7 +373,7 @@ pub async fn serve(
         record = %home.join(record::FILE_NAME).display(),
         "attestor key loaded"
     );
-    att.check_chains().await?;
+    att.check_chains().await;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .map_err(|source| AttestorError::Listen {

@@ -123,8 +123,7 @@ impl Record {
                 signer,
             })
             .expect("serialisable");
-            file.write_all(format!("{head}\n").as_bytes())
-                .map_err(io)?;
+            file.write_all(format!("{head}\n").as_bytes()).map_err(io)?;
             file.sync_all().map_err(io)?;
             if let Ok(dir) = File::open(home) {
                 let _ = dir.sync_all();

@@ -41,8 +41,7 @@ fn body(r: &Refusal) -> Json<serde_json::Value> {
 }
 
 fn refusal(r: &Refusal) -> (StatusCode, Json<serde_json::Value>) {
-    let status =
-        StatusCode::from_u16(r.kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = StatusCode::from_u16(r.kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, body(r))
 }
 

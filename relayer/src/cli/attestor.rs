@@ -60,10 +60,28 @@ async fn start(ctx: &Ctx, path: PathBuf) -> Result<()> {
     Ok(())
 }
 
+/// The key named by the config; without a config file yet, the home's only key.
 fn address(ctx: &Ctx, path: PathBuf) -> Result<()> {
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let name = config::key_name(&text).map_err(|e| anyhow!("{}:\n{e}", path.display()))?;
+    let name = match std::fs::read_to_string(&path) {
+        Ok(text) => config::key_name(&text).map_err(|e| anyhow!("{}:\n{e}", path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let keys = ctx.keystore().list()?;
+            match keys.as_slice() {
+                [only] => only.clone(),
+                _ => {
+                    return Err(anyhow!(
+                        "{} does not exist and {} holds {} keys ({}): write the config's `key` \
+                         first, or keep exactly one key in an attestor home",
+                        path.display(),
+                        ctx.home.join("keys").display(),
+                        keys.len(),
+                        keys.join(", ")
+                    ))
+                }
+            }
+        }
+        Err(e) => return Err(anyhow!("reading {}: {e}", path.display())),
+    };
     let wallet = att::load_key(&ctx.home, &name)?;
     let address = format!("{:?}", wallet.address());
     ctx.emit(

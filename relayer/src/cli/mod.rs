@@ -1,5 +1,6 @@
 //! The `ferry` command: one file per command group. `anyhow` lives only here, at the edge.
 
+mod attestor;
 mod create;
 mod demo_evm;
 mod devnet;
@@ -66,6 +67,9 @@ enum Command {
     /// Query transfers, pending packets and balances.
     #[command(subcommand)]
     Query(query::QueryCmd),
+    /// An independent attestor holding one key (config: <home>/attestor.toml).
+    #[command(subcommand)]
+    Attestor(attestor::AttestorCmd),
 }
 
 #[derive(Subcommand)]
@@ -230,6 +234,7 @@ async fn run(cmd: Command, ctx: &Ctx) -> Result<()> {
         Command::Start => start::run(ctx).await,
         Command::Transfer(a) => transfer::run(a, ctx).await,
         Command::Query(c) => query::run(c, ctx).await,
+        Command::Attestor(c) => attestor::run(c, ctx).await,
     }
 }
 
