@@ -1,0 +1,443 @@
+//! An in-memory chain implementing every capability trait, for the router's unit tests. It keeps
+//! receipts and packet commitments, a client of its counterparty, and records every transaction it
+//! is asked to send (paid for) and every one that reverts when mined. Its `broadcast` answers like
+//! the EVM backend: a batch that would revert is refused with the packet messages at fault, a batch
+//! above `max_gas` is refused, and packets marked `revert_on_mine` pass simulation but revert when
+//! mined.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use tokio::sync::{mpsc, watch};
+
+use crate::chain::{
+    ChainError, ClientHost, ConsensusAnchor, Headers, Heights, Msg, PacketEvents, PacketProofs,
+    PacketQueries, PendingTx, Proof, Result, Submit, TxOutcome,
+};
+use crate::ibc::{
+    ChainId, ChannelId, ClientId, Height, Packet, PacketEvent, PacketEventKind, PortId,
+};
+use crate::telemetry::PacketKind;
+
+/// A message as the fake sees it: ("recv" | "ack" | "timeout" | "update", sequence or height).
+pub type Call = (String, u64);
+
+#[derive(Default)]
+pub struct State {
+    /// `latest` panics this many more times (a crashing path worker).
+    pub panics: u32,
+    /// Latest height and time (ns); each mined transaction adds a block.
+    pub height: u64,
+    pub time_ns: u64,
+    /// Height of this chain's client of the counterparty.
+    pub client_height: u64,
+    /// Packets received here.
+    pub received: BTreeSet<u64>,
+    /// Packets sent from here whose commitment is still set.
+    pub commitments: BTreeSet<u64>,
+    /// Packet messages whose execution always reverts (found in simulation).
+    pub always_fail: BTreeSet<(PacketKind, u64)>,
+    /// Packet messages that pass simulation and revert when mined.
+    pub revert_on_mine: BTreeSet<(PacketKind, u64)>,
+    /// Packet messages that alone need more gas than `max_gas`.
+    pub heavy: BTreeSet<(PacketKind, u64)>,
+    pub gas_per_msg: u64,
+    pub max_gas: u64,
+    pub max_msgs: usize,
+    /// Events the subscription delivers once.
+    pub events: Vec<PacketEvent>,
+    /// Every transaction sent (paid for), as its calls.
+    pub sent: Vec<Vec<Call>>,
+    /// Transactions that were mined and reverted (paid for, no effect).
+    pub reverted: Vec<Vec<Call>>,
+    /// Simulations run.
+    pub simulations: usize,
+    pending: BTreeMap<String, Vec<Msg>>,
+    next_tx: u64,
+}
+
+pub struct FakeChain {
+    pub id: ChainId,
+    pub st: Mutex<State>,
+}
+
+impl FakeChain {
+    pub fn new(id: &str) -> Arc<FakeChain> {
+        Arc::new(FakeChain {
+            id: id.parse().unwrap(),
+            st: Mutex::new(State {
+                height: 100,
+                time_ns: 1_000_000_000_000,
+                client_height: 1,
+                gas_per_msg: 100_000,
+                max_gas: 10_000_000,
+                max_msgs: 30,
+                ..State::default()
+            }),
+        })
+    }
+
+    pub fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        f(&mut self.st.lock().unwrap())
+    }
+
+    /// Sequences of `kind` in transactions sent (paid for), in order.
+    pub fn sent_seqs(&self, kind: &str) -> Vec<u64> {
+        self.with(|s| {
+            s.sent
+                .iter()
+                .flatten()
+                .filter(|(k, _)| k == kind)
+                .map(|(_, q)| *q)
+                .collect()
+        })
+    }
+}
+
+fn msg(kind: &str, n: u64) -> Msg {
+    Msg {
+        type_url: kind.into(),
+        value: n.to_be_bytes().to_vec(),
+    }
+}
+
+fn call(m: &Msg) -> Call {
+    let n = m
+        .value
+        .get(..8)
+        .map(|b| u64::from_be_bytes(b.try_into().unwrap()))
+        .unwrap_or(0);
+    (m.type_url.clone(), n)
+}
+
+fn kind_of(label: &str) -> Option<PacketKind> {
+    match label {
+        "recv" => Some(PacketKind::Recv),
+        "ack" => Some(PacketKind::Ack),
+        "timeout" => Some(PacketKind::Timeout),
+        _ => None,
+    }
+}
+
+/// One end of a path on `chain`.
+pub fn side(chain: &Arc<FakeChain>, channel: &str) -> super::Side {
+    super::Side {
+        chain: chain.clone(),
+        client: "07-tendermint-0".parse().unwrap(),
+        port: "transfer".parse().unwrap(),
+        channel: channel.parse().unwrap(),
+    }
+}
+
+/// A packet sent from `src` (channel-0) to `dst` (channel-1) on port transfer.
+pub fn packet(seq: u64, timeout_ns: u64) -> Packet {
+    Packet {
+        sequence: seq,
+        source_port: "transfer".parse().unwrap(),
+        source_channel: "channel-0".parse().unwrap(),
+        destination_port: "transfer".parse().unwrap(),
+        destination_channel: "channel-1".parse().unwrap(),
+        data: vec![seq as u8],
+        timeout_height: Height::default(),
+        timeout_timestamp: timeout_ns,
+        version: String::new(),
+        encoding: String::new(),
+    }
+}
+
+pub fn send_event(seq: u64, height: u64, timeout_ns: u64) -> PacketEvent {
+    PacketEvent {
+        kind: PacketEventKind::Send,
+        packet: packet(seq, timeout_ns),
+        height,
+    }
+}
+
+pub fn ack_event(seq: u64, height: u64) -> PacketEvent {
+    PacketEvent {
+        kind: PacketEventKind::WriteAck { ack: vec![1] },
+        packet: packet(seq, 0),
+        height,
+    }
+}
+
+#[async_trait]
+impl Heights for FakeChain {
+    fn id(&self) -> &ChainId {
+        &self.id
+    }
+    async fn latest(&self) -> Result<(Height, u64)> {
+        let panic = self.with(|s| {
+            let p = s.panics > 0;
+            s.panics = s.panics.saturating_sub(1);
+            p
+        });
+        if panic {
+            panic!("fake chain {} panics as asked", self.id);
+        }
+        Ok(self.with(|s| (Height::new(0, s.height), s.time_ns)))
+    }
+}
+
+#[async_trait]
+impl PacketEvents for FakeChain {
+    fn subscribe(
+        self: Arc<Self>,
+        _from_height: u64,
+        sink: mpsc::Sender<PacketEvent>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        tokio::spawn(async move {
+            let events = self.with(|s| std::mem::take(&mut s.events));
+            for ev in events {
+                let _ = sink.send(ev).await;
+            }
+            // Keep the sink open until shutdown, as a live subscription does.
+            while !*shutdown.borrow() {
+                if shutdown.changed().await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    async fn sent_packet(&self, _: &PortId, _: &ChannelId, _: u64) -> Result<Option<PacketEvent>> {
+        Ok(None)
+    }
+    async fn written_ack(&self, _: &PortId, _: &ChannelId, _: u64) -> Result<Option<PacketEvent>> {
+        Ok(None)
+    }
+}
+
+#[async_trait]
+impl PacketQueries for FakeChain {
+    async fn commitments(&self, _: &PortId, _: &ChannelId) -> Result<Vec<u64>> {
+        Ok(self.with(|s| s.commitments.iter().copied().collect()))
+    }
+    async fn unreceived(&self, _: &PortId, _: &ChannelId, seqs: &[u64]) -> Result<Vec<u64>> {
+        Ok(self.with(|s| {
+            seqs.iter()
+                .copied()
+                .filter(|q| !s.received.contains(q))
+                .collect()
+        }))
+    }
+    async fn unreceived_acks(&self, _: &PortId, _: &ChannelId, seqs: &[u64]) -> Result<Vec<u64>> {
+        Ok(self.with(|s| {
+            seqs.iter()
+                .copied()
+                .filter(|q| s.commitments.contains(q))
+                .collect()
+        }))
+    }
+}
+
+#[async_trait]
+impl PacketProofs for FakeChain {
+    async fn prove_commitment(
+        &self,
+        _: &PortId,
+        _: &ChannelId,
+        seq: u64,
+        at: Height,
+    ) -> Result<Proof> {
+        Ok(Proof {
+            bytes: seq.to_be_bytes().to_vec(),
+            height: at,
+        })
+    }
+    async fn prove_ack(&self, _: &PortId, _: &ChannelId, seq: u64, at: Height) -> Result<Proof> {
+        Ok(Proof {
+            bytes: seq.to_be_bytes().to_vec(),
+            height: at,
+        })
+    }
+    async fn prove_non_receipt(
+        &self,
+        _: &PortId,
+        _: &ChannelId,
+        seq: u64,
+        at: Height,
+    ) -> Result<Proof> {
+        Ok(Proof {
+            bytes: seq.to_be_bytes().to_vec(),
+            height: at,
+        })
+    }
+}
+
+#[async_trait]
+impl Headers for FakeChain {
+    async fn client_headers(
+        &self,
+        _trusted: Height,
+        target: Height,
+        _anchor: &ConsensusAnchor,
+    ) -> Result<Vec<Msg>> {
+        Ok(vec![msg("header", target.revision_height)])
+    }
+}
+
+#[async_trait]
+impl ClientHost for FakeChain {
+    async fn client_latest_height(&self, _: &ClientId) -> Result<Height> {
+        Ok(Height::new(0, self.with(|s| s.client_height)))
+    }
+    async fn consensus_anchor(&self, _: &ClientId, _: Height) -> Result<ConsensusAnchor> {
+        Ok(ConsensusAnchor {
+            timestamp_ns: 0,
+            next_validators_hash: vec![],
+            committee: None,
+        })
+    }
+    fn update_client_msg(&self, _: &ClientId, header: Msg) -> Msg {
+        Msg {
+            type_url: "update".into(),
+            value: header.value,
+        }
+    }
+    fn recv_msg(&self, packet: &Packet, _: Proof) -> Msg {
+        msg("recv", packet.sequence)
+    }
+    fn ack_msg(&self, packet: &Packet, _: &[u8], _: Proof) -> Msg {
+        msg("ack", packet.sequence)
+    }
+    fn timeout_msg(&self, packet: &Packet, _: Proof) -> Msg {
+        msg("timeout", packet.sequence)
+    }
+}
+
+impl State {
+    /// Why executing `c` now reverts, if it does (after `applied` earlier calls of the batch).
+    fn reverts(&self, c: &Call, revert_on_mine: bool) -> Option<String> {
+        let kind = kind_of(&c.0)?;
+        let key = (kind, c.1);
+        if self.always_fail.contains(&key) || (revert_on_mine && self.revert_on_mine.contains(&key))
+        {
+            return Some(format!("execution reverted: {} {} always fails", c.0, c.1));
+        }
+        match kind {
+            PacketKind::Recv if self.received.contains(&c.1) => Some(format!(
+                "execution reverted: PacketAlreadyReceived({})",
+                c.1
+            )),
+            PacketKind::Ack | PacketKind::Timeout if !self.commitments.contains(&c.1) => {
+                Some(format!("execution reverted: PacketNotPending({})", c.1))
+            }
+            _ => None,
+        }
+    }
+
+    fn gas(&self, c: &Call) -> u64 {
+        match kind_of(&c.0) {
+            Some(k) if self.heavy.contains(&(k, c.1)) => self.max_gas + 1,
+            _ => self.gas_per_msg,
+        }
+    }
+}
+
+#[async_trait]
+impl Submit for FakeChain {
+    async fn submit(&self, msgs: Vec<Msg>, packets: usize) -> Result<TxOutcome> {
+        let p = self.broadcast(msgs, packets, &[]).await?;
+        self.confirm(p).await
+    }
+
+    async fn broadcast(&self, msgs: Vec<Msg>, packets: usize, after: &[Msg]) -> Result<PendingTx> {
+        let calls: Vec<Call> = msgs.iter().map(call).collect();
+        self.with(|s| {
+            s.simulations += 1;
+            // Later chunks are simulated behind the update they depend on: it must be in `after`
+            // or in the batch itself whenever the client is behind.
+            let culprits: Vec<(usize, String)> = calls
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| s.reverts(c, false).map(|r| (i, r)))
+                .collect();
+            if !culprits.is_empty() {
+                return Err(ChainError::PacketsRejected {
+                    chain: self.id.clone(),
+                    reason: culprits[0].1.clone(),
+                    culprits,
+                });
+            }
+            let gas: u64 = after
+                .iter()
+                .map(call)
+                .chain(calls.iter().cloned())
+                .map(|c| s.gas(&c))
+                .sum();
+            if gas > s.max_gas {
+                let culprits = calls
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| s.gas(c) > s.max_gas)
+                    .map(|(i, _)| (i, format!("needs more than {} gas", s.max_gas)))
+                    .collect();
+                return Err(ChainError::GasAboveCap {
+                    chain: self.id.clone(),
+                    gas,
+                    max_gas: s.max_gas,
+                    culprits,
+                });
+            }
+            s.next_tx += 1;
+            let hash = format!("0x{:04x}", s.next_tx);
+            s.sent.push(calls);
+            s.pending.insert(hash.clone(), msgs);
+            Ok(PendingTx {
+                hash,
+                packets,
+                fee: 1,
+            })
+        })
+    }
+
+    async fn confirm(&self, pending: PendingTx) -> Result<TxOutcome> {
+        self.with(|s| {
+            let msgs = s.pending.remove(&pending.hash).expect("known tx");
+            let calls: Vec<Call> = msgs.iter().map(call).collect();
+            s.height += 1;
+            let culprits: Vec<(usize, String)> = calls
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| s.reverts(c, true).map(|r| (i, r)))
+                .collect();
+            if !culprits.is_empty() {
+                s.reverted.push(calls);
+                return Err(ChainError::Reverted {
+                    chain: self.id.clone(),
+                    tx: pending.hash.clone(),
+                    reason: culprits[0].1.clone(),
+                    culprits,
+                });
+            }
+            for (kind, n) in &calls {
+                match kind.as_str() {
+                    "update" => s.client_height = s.client_height.max(*n),
+                    "recv" => {
+                        s.received.insert(*n);
+                    }
+                    _ => {
+                        s.commitments.remove(n);
+                    }
+                }
+            }
+            Ok(TxOutcome {
+                hash: pending.hash,
+                height: s.height,
+                gas_used: 1,
+                fee: 1,
+                events: vec![],
+            })
+        })
+    }
+
+    fn max_msgs_per_tx(&self) -> usize {
+        self.with(|s| s.max_msgs)
+    }
+
+    fn max_tx_bytes(&self) -> usize {
+        1 << 20
+    }
+}

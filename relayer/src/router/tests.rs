@@ -1,0 +1,235 @@
+//! The router over in-memory chains (`fake.rs`): quarantine, backoff, the gas cap, de-duplication
+//! and timeouts. Each test uses its own chain ids and path name (metrics and the quarantine board
+//! are process-wide).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::fake::{ack_event, send_event, side, FakeChain};
+use super::{Lane, PathWorker, Side};
+use crate::telemetry::{metrics, quarantine, PacketKind, QuarantineEntry};
+
+/// Chains `{tag}-a` (sends on channel-0) and `{tag}-b` (receives on channel-1), packets 1..=n
+/// committed on a, and the lane to b.
+fn setup(tag: &str, n: u64) -> (Arc<FakeChain>, Arc<FakeChain>, Lane) {
+    let a = FakeChain::new(&format!("{tag}-a"));
+    let b = FakeChain::new(&format!("{tag}-b"));
+    a.with(|s| s.commitments.extend(1..=n));
+    let mut lane = new_lane(tag, side(&b, "channel-1"), side(&a, "channel-0"));
+    for seq in 1..=n {
+        lane.add_recv(send_event(seq, 10, 0));
+    }
+    (a, b, lane)
+}
+
+fn new_lane(path: &str, dst: Side, src: Side) -> Lane {
+    let mut lane = Lane::new(path, dst, src);
+    lane.set_quarantine_backoff(Duration::from_secs(600), Duration::from_secs(600));
+    lane
+}
+
+fn quarantined(path: &str) -> Vec<QuarantineEntry> {
+    quarantine()
+        .list()
+        .quarantined
+        .into_iter()
+        .filter(|e| e.path == path)
+        .collect()
+}
+
+fn metric_line(prefix: &str) -> Option<f64> {
+    metrics()
+        .render()
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[tokio::test]
+async fn one_always_failing_packet_is_quarantined_and_the_rest_go_in_one_tx() {
+    let (_a, b, mut lane) = setup("q1", 5);
+    b.with(|s| {
+        s.always_fail.insert((PacketKind::Recv, 3));
+    });
+    let report = lane.flush().await;
+    assert_eq!(report.relayed, 4);
+    assert_eq!(b.with(|s| s.sent.len()), 1, "the others in one transaction");
+    assert_eq!(b.sent_seqs("recv"), vec![1, 2, 4, 5]);
+    assert_eq!(b.with(|s| s.received.clone()), [1, 2, 4, 5].into());
+
+    let q = quarantined("q1");
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!((q[0].sequence, q[0].kind.as_str()), (3, "recv"));
+    assert_eq!(q[0].packet, "q1-a:transfer/channel-0/3");
+    assert_eq!(q[0].direction, "q1-a->q1-b");
+    assert!(q[0].reason.contains("always fails"), "{}", q[0].reason);
+    assert_eq!(q[0].paid_failures, 0);
+    assert_eq!(
+        metric_line(
+            r#"ferry_packets_quarantined{chain="q1-b",channel="channel-1",counterparty="q1-a",kind="recv"}"#
+        ),
+        Some(1.0)
+    );
+
+    // Later flushes leave it alone while its retry is not due: never sent, never paid.
+    for _ in 0..5 {
+        lane.flush().await;
+    }
+    assert_eq!(b.with(|s| s.sent.len()), 1);
+    assert!(!b.sent_seqs("recv").contains(&3));
+    assert!(b.with(|s| s.reverted.is_empty()));
+}
+
+#[tokio::test]
+async fn a_mined_revert_backs_off_and_quarantines_the_packet_at_fault() {
+    let (_a, b, mut lane) = setup("q2", 3);
+    b.with(|s| {
+        s.revert_on_mine.insert((PacketKind::Recv, 2));
+    });
+    let report = lane.flush().await;
+    assert_eq!(report.relayed, 0);
+    assert_eq!(b.with(|s| s.reverted.len()), 1);
+    let q = quarantined("q2");
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!((q[0].sequence, q[0].paid_failures), (2, 1));
+
+    // Backing off: an immediate flush sends nothing.
+    lane.flush().await;
+    assert_eq!(b.with(|s| s.sent.len()), 1);
+
+    // After the backoff the rest goes, without the packet at fault.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let report = lane.flush().await;
+    assert_eq!(report.relayed, 2);
+    assert_eq!(b.with(|s| s.received.clone()), [1, 3].into());
+    let with_2 = b.with(|s| {
+        s.sent
+            .iter()
+            .filter(|t| t.contains(&("recv".to_string(), 2)))
+            .count()
+    });
+    assert_eq!(with_2, 1, "the packet at fault was paid for once");
+}
+
+#[tokio::test]
+async fn a_batch_above_max_gas_is_never_sent() {
+    // One packet needs more than max_gas on its own: quarantined, never sent.
+    let (_a, b, mut lane) = setup("q3", 3);
+    b.with(|s| {
+        s.heavy.insert((PacketKind::Recv, 2));
+    });
+    assert_eq!(lane.flush().await.relayed, 2);
+    assert!(!b.sent_seqs("recv").contains(&2));
+    assert_eq!(quarantined("q3")[0].sequence, 2);
+
+    // The batch is too large only as a whole: it is split, and every part fits.
+    let (_a, b, mut lane) = setup("q3x", 4);
+    b.with(|s| s.max_gas = 250_000);
+    let mut relayed = 0;
+    for _ in 0..3 {
+        relayed += lane.flush().await.relayed;
+    }
+    assert_eq!(relayed, 4);
+    assert_eq!(b.with(|s| s.received.clone()), [1, 2, 3, 4].into());
+    assert!(quarantined("q3x").is_empty());
+    assert!(b.with(|s| s.sent.iter().all(|t| t.len() as u64 * 100_000 <= 250_000)));
+}
+
+#[tokio::test]
+async fn a_quarantined_packet_is_delivered_once_it_becomes_deliverable() {
+    let (_a, b, mut lane) = setup("q4", 3);
+    lane.set_quarantine_backoff(Duration::from_millis(300), Duration::from_secs(5));
+    b.with(|s| {
+        s.always_fail.insert((PacketKind::Recv, 2));
+    });
+    assert_eq!(lane.flush().await.relayed, 2);
+    assert_eq!(quarantined("q4").len(), 1);
+    b.with(|s| s.always_fail.clear());
+    // Not yet due.
+    lane.flush().await;
+    assert!(!b.sent_seqs("recv").contains(&2));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(lane.flush().await.relayed, 1);
+    assert!(b.with(|s| s.received.contains(&2)));
+    assert!(quarantined("q4").is_empty());
+    assert!(lane.is_empty());
+    assert_eq!(
+        metric_line(
+            r#"ferry_packets_quarantined{chain="q4-b",channel="channel-1",counterparty="q4-a",kind="recv"}"#
+        ),
+        Some(0.0)
+    );
+}
+
+#[tokio::test]
+async fn already_delivered_packets_are_dropped_and_never_paid_for() {
+    let (a, b, mut lane) = setup("q5", 3);
+    b.with(|s| {
+        s.received.insert(2);
+        s.always_fail.insert((PacketKind::Recv, 3));
+    });
+    lane.set_quarantine_backoff(Duration::from_millis(100), Duration::from_secs(5));
+    assert_eq!(lane.flush().await.relayed, 1);
+    assert_eq!(b.sent_seqs("recv"), vec![1]);
+    assert_eq!(quarantined("q5").len(), 1);
+    // Someone else delivers the quarantined packet: it is dropped, not retried.
+    b.with(|s| {
+        s.received.insert(3);
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    lane.flush().await;
+    assert_eq!(b.sent_seqs("recv"), vec![1]);
+    assert!(quarantined("q5").is_empty());
+    assert!(lane.is_empty());
+    assert_eq!(
+        metric_line(
+            r#"ferry_packets_skipped_total{chain="q5-b",channel="channel-1",counterparty="q5-a",kind="recv"}"#
+        ),
+        Some(2.0)
+    );
+    // An ack whose packet commitment is already gone is dropped too.
+    let mut to_a = new_lane("q5", side(&a, "channel-0"), side(&b, "channel-1"));
+    a.with(|s| s.commitments.clear());
+    to_a.add_ack(ack_event(1, 10));
+    to_a.flush().await;
+    assert!(to_a.is_empty());
+    assert!(a.with(|s| s.sent.is_empty()));
+    // And an event seen again after delivery is ignored.
+    lane.add_recv(send_event(1, 10, 0));
+    assert!(lane.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn packets_timed_out_on_the_destination_are_timed_out_on_their_source() {
+    let a = FakeChain::new("q6-a");
+    let b = FakeChain::new("q6-b");
+    // Sent on a with a timeout b's clock has passed.
+    a.with(|s| {
+        s.commitments.insert(7);
+        s.commitments.insert(8);
+        s.events.push(send_event(7, 10, 500));
+        s.events.push(send_event(8, 10, 0));
+    });
+    let worker = PathWorker {
+        name: "q6".into(),
+        a: side(&a, "channel-0"),
+        b: side(&b, "channel-1"),
+        clear_interval: Duration::from_secs(3600),
+        filter: Default::default(),
+    };
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(worker.run(shutdown));
+    let t = std::time::Instant::now();
+    while a.with(|s| s.commitments.contains(&7)) || !b.with(|s| s.received.contains(&8)) {
+        assert!(t.elapsed() < Duration::from_secs(20), "timeout not relayed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    assert_eq!(a.sent_seqs("timeout"), vec![7]);
+    assert_eq!(
+        b.sent_seqs("recv"),
+        vec![8],
+        "the timed-out packet was not sent to b"
+    );
+}
