@@ -10,7 +10,8 @@
 //!     same chain: refused as `verification_failed` (it does not link to the checkpoint).
 //! (c) restart on the same home, whose record says another state was signed at height H:
 //!     `conflict`, counted; the state signed before the restart is signed again.
-//! (d) bad config and bad homes: `ferry attestor validate` / `start` exit non-zero naming the key.
+//! (d) bad config and bad homes: `ferry attestor validate` / `start` exit non-zero naming the key;
+//!     `ferry attestor sign-rotation` signs an `AttestorRotation` that recovers to the key.
 //!
 //! Run: `cargo build -p ferry --bin ferry && cargo test -p ferry-tests --test attestor`
 
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use ethers::types::{Address, H256};
 use ferry::chain::evm::attestation::{
-    caip2_eip155, recover, state_digest, Domain, StateAttestation,
+    caip2_eip155, recover, rotation_digest, state_digest, Domain, StateAttestation,
 };
 use ferry_tests::anvil::Anvil;
 use ferry_tests::evm::{flip_hex, tampering_proxy, Tamper};
@@ -620,6 +621,44 @@ fn d_bad_config_and_homes_name_the_key() {
     );
     assert!(!ok);
     assert!(out.contains("`chains`"), "{out}");
+
+    // A rotation, signed offline by this key.
+    let me = address(&home.0);
+    let (new_a, new_b) = (Address::repeat_byte(0xa1), Address::repeat_byte(0xb2));
+    let lc = Address::repeat_byte(0x1c);
+    let set = format!("{new_a:?},{new_b:?}");
+    let lc_s = format!("{lc:?}");
+    let args = [
+        "--json",
+        "attestor",
+        "sign-rotation",
+        "--host-chain-id",
+        "31337",
+        "--light-client",
+        &lc_s,
+        "--attestor",
+        &set,
+        "--quorum",
+        "2",
+        "--epoch",
+        "3",
+    ];
+    let (ok, out) = ferry(&home.0, &args);
+    assert!(ok, "{out}");
+    let v: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let sig = hex::decode(v["signature"].as_str().unwrap().trim_start_matches("0x")).unwrap();
+    let d = Domain {
+        host_chain_id: 31337,
+        light_client: lc,
+    };
+    assert_eq!(
+        recover(rotation_digest(&d, &[new_a, new_b], 2, 3), &sig),
+        Some(me)
+    );
+    let mut bad = args;
+    bad[10] = "3";
+    let (ok, out) = ferry(&home.0, &bad);
+    assert!(!ok && out.contains("--quorum 3"), "{out}");
 
     // A second key in the home.
     let (ok, out) = ferry(&home.0, &["keys", "add", "relayer"]);

@@ -21,6 +21,29 @@ pub enum AttestorCmd {
     Address,
     /// Check attestor.toml and the key; errors name the key and what is wrong.
     Validate,
+    /// Sign an AttestorRotation (EIP-712) handing a light client over to a new attestor set;
+    /// a quorum of the current set's signatures go to `rotateAttestors`. Offline: no chain is read.
+    SignRotation(SignRotationArgs),
+}
+
+#[derive(clap::Args)]
+pub struct SignRotationArgs {
+    /// EIP-155 chain id of the chain the light client runs on.
+    #[arg(long)]
+    host_chain_id: u64,
+    /// The AttestedLightClient contract.
+    #[arg(long)]
+    light_client: ethers::types::Address,
+    /// The new attestor set, in the order it will be passed to `rotateAttestors`
+    /// (comma-separated or repeated).
+    #[arg(long = "attestor", value_delimiter = ',', required = true)]
+    attestors: Vec<ethers::types::Address>,
+    /// The new quorum.
+    #[arg(long)]
+    quorum: u8,
+    /// The client's current `epoch()` (the rotation is valid for that epoch only).
+    #[arg(long)]
+    epoch: u64,
 }
 
 /// `--config` when given, else `<home>/attestor.toml`.
@@ -38,6 +61,7 @@ pub async fn run(cmd: AttestorCmd, ctx: &Ctx) -> Result<()> {
         AttestorCmd::Start => start(ctx, path).await,
         AttestorCmd::Address => address(ctx, path),
         AttestorCmd::Validate => validate(ctx, path),
+        AttestorCmd::SignRotation(a) => sign_rotation(ctx, path, a),
     }
 }
 
@@ -124,4 +148,60 @@ fn validate(ctx: &Ctx, path: PathBuf) -> Result<()> {
     } else {
         Err(anyhow!("{}: attestor config has errors", path.display()))
     }
+}
+
+fn sign_rotation(ctx: &Ctx, path: PathBuf, a: SignRotationArgs) -> Result<()> {
+    use crate::chain::evm::attestation::{rotation_digest, Domain};
+    let set = &a.attestors;
+    if let Some(dup) = set.iter().enumerate().find(|(i, x)| set[..*i].contains(x)) {
+        return Err(anyhow!("--attestor {:?} is listed twice", dup.1));
+    }
+    if set.iter().any(|x| x.is_zero()) {
+        return Err(anyhow!("--attestor 0x0000…0000 is not an attestor"));
+    }
+    if a.quorum == 0 || usize::from(a.quorum) > set.len() {
+        return Err(anyhow!(
+            "--quorum {} must be between 1 and the number of attestors ({})",
+            a.quorum,
+            set.len()
+        ));
+    }
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let name = config::key_name(&text).map_err(|e| anyhow!("{}:\n{e}", path.display()))?;
+    let wallet = att::load_key(&ctx.home, &name)?;
+    let domain = Domain {
+        host_chain_id: a.host_chain_id,
+        light_client: a.light_client,
+    };
+    let digest = rotation_digest(&domain, set, a.quorum, a.epoch);
+    let sig = wallet
+        .sign_hash(digest)
+        .map_err(|e| anyhow!("signing the rotation: {e}"))?;
+    let signature = format!("0x{}", hex::encode(sig.to_vec()));
+    let out = serde_json::json!({
+        "signer": format!("{:?}", wallet.address()),
+        "domain": domain,
+        "attestors": set,
+        "quorum": a.quorum,
+        "epoch": a.epoch,
+        "digest": format!("{digest:?}"),
+        "signature": signature,
+    });
+    ctx.emit(&out, || {
+        format!(
+            "{:?} signs AttestorRotation(attestors: [{}], quorum: {}, epoch: {}) for light client \
+             {:?} on chain {}\ndigest {digest:?}\nsignature {signature}",
+            wallet.address(),
+            set.iter()
+                .map(|x| format!("{x:?}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            a.quorum,
+            a.epoch,
+            a.light_client,
+            a.host_chain_id
+        )
+    });
+    Ok(())
 }
