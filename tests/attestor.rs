@@ -525,6 +525,10 @@ async fn c_a_recorded_other_state_is_a_conflict_after_restart() {
 
     let att = start(&home.0, port, "attestor-c2.log").await;
     let api = Api::new(port);
+    // A second attestor on the same home would keep a record of its own: refused.
+    let (ok, out) = ferry(&home.0, &["attestor", "start"]);
+    assert!(!ok);
+    assert!(out.contains("in use by another process"), "{out}");
     let (status, v) = api.attest(&eip, 12, &domain(1)).await;
     assert_eq!((status, v["kind"].as_str()), (409, Some("conflict")), "{v}");
     assert!(
