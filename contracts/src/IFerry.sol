@@ -31,6 +31,10 @@ interface ILightClient {
         external
         view
         returns (uint64 timestamp);
+
+    /// True once the client saw misbehaviour; it then refuses updates and proofs until the router
+    /// replaces it (`FerryRouter.recoverClient`).
+    function frozen() external view returns (bool);
 }
 
 /// Callbacks the router makes into the app bound to a port. A revert in `onRecvPacket` becomes
