@@ -5,6 +5,10 @@ import {Payload, Packet, ILightClient, IFerryApp, IFerryRouter} from "./IFerry.s
 
 /// IBC v2-style core: light clients keyed by client id, apps keyed by port, and the packet,
 /// receipt and acknowledgement commitments that the counterparty proves against.
+///
+/// Administration: one owner (two-step transfer). While `setupOpen` the owner adds clients and
+/// registers apps directly; after `closeSetup()` every admin action is scheduled and runs only
+/// `adminDelay` seconds later, through `execute`.
 contract FerryRouter is IFerryRouter {
     /// Slot 0, and no inherited storage: counterparties prove `keccak256(abi.encode(pathKey, 0))`.
     mapping(bytes32 => bytes32) public commitments;
@@ -17,28 +21,48 @@ contract FerryRouter is IFerryRouter {
 
     mapping(string => Client) private _clients;
     mapping(string => address) private _apps;
-    address public immutable owner;
+    address public owner;
+    address public pendingOwner;
+    /// True from deployment until `closeSetup()`: the owner may administer without the timelock.
+    bool public setupOpen;
+    /// id = keccak256(call) → earliest `execute` time (0: not scheduled).
+    mapping(bytes32 => uint256) public readyAt;
+    uint64 public immutable adminDelay;
 
     uint8 internal constant KIND_PACKET = 1;
     uint8 internal constant KIND_RECEIPT = 2;
     uint8 internal constant KIND_ACK = 3;
+    /// `PacketNoop.kind`: which call found nothing to do.
+    uint8 internal constant NOOP_RECV = 1;
+    uint8 internal constant NOOP_ACK = 2;
+    uint8 internal constant NOOP_TIMEOUT = 3;
     bytes32 internal constant RECEIPT = bytes32(uint256(1));
     /// sha256("UNIVERSAL_ERROR_ACKNOWLEDGEMENT"), as in ibc-go v10.
     bytes32 public constant UNIVERSAL_ERROR_ACK =
         0x4774d4a575993f963b1c06573736617a457abef8589178db8d10c94b4ab511ab;
+    /// The furthest a packet may time out, from now (ibc-go v2: 24 h).
+    uint256 public constant MAX_TIMEOUT_DELTA = 86400;
 
     error NotOwner();
+    error NotPendingOwner();
+    error TimelockRequired();
+    error SetupAlreadyClosed();
+    error NotAdminCall(bytes4 selector);
+    error AlreadyScheduled(bytes32 id);
+    error NotScheduled(bytes32 id);
+    error NotReady(bytes32 id, uint256 readyAt);
     error ClientExists(string clientId);
     error InvalidLightClient();
+    error ClientNotFrozen(string clientId);
+    error SubstituteFrozen(address substitute);
     error UnknownClient(string clientId);
     error UnknownApp(string port);
     error UnauthorizedApp(address caller);
     error InvalidTimeout(uint64 timeoutTimestamp);
+    error TimeoutTooFar(uint64 timeoutTimestamp, uint256 maxTimestamp);
     error WrongCounterparty(string expected, string actual);
     error InvalidPayloadCount(uint256 count);
     error PacketTimedOut(uint64 timeoutTimestamp, uint256 blockTimestamp);
-    error PacketAlreadyReceived(uint64 sequence);
-    error PacketNotPending(uint64 sequence);
     error PacketCommitmentMismatch(bytes32 stored, bytes32 computed);
     error TimeoutNotReached(uint64 timeoutTimestamp, uint64 clientTimestamp);
     error AppOutOfGas();
@@ -50,9 +74,25 @@ contract FerryRouter is IFerryRouter {
     );
     event AckPacket(string indexed sourceClient, uint64 indexed sequence);
     event TimeoutPacket(string indexed sourceClient, uint64 indexed sequence);
+    /// A redundant delivery: `kind` 1 = recvPacket (receipt already written, `client` = dest
+    /// client), 2 = ackPacket, 3 = timeoutPacket (commitment already gone, `client` = source client).
+    event PacketNoop(string indexed client, uint64 indexed sequence, uint8 kind);
 
-    constructor() {
+    event ClientAdded(string clientId, address lightClient, string counterpartyClientId);
+    event AppRegistered(string port, address app);
+    event ClientRecovered(string clientId, address substitute);
+    event SetupClosed();
+    event AdminScheduled(bytes32 indexed id, uint256 readyAt, bytes call);
+    event AdminExecuted(bytes32 indexed id);
+    event AdminCancelled(bytes32 indexed id);
+    event OwnershipTransferStarted(address indexed previousOwner, address indexed newOwner);
+    event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
+
+    constructor(uint64 adminDelay_) {
         owner = msg.sender;
+        adminDelay = adminDelay_;
+        setupOpen = true;
+        emit OwnershipTransferred(address(0), msg.sender);
     }
 
     modifier onlyOwner() {
@@ -60,11 +100,76 @@ contract FerryRouter is IFerryRouter {
         _;
     }
 
-    // --- administration ------------------------------------------------------------------------
+    /// The owner while setup is open; afterwards only `execute` (the router calling itself).
+    modifier onlyAdmin() {
+        if (msg.sender != address(this)) {
+            if (msg.sender != owner) revert NotOwner();
+            if (!setupOpen) revert TimelockRequired();
+        }
+        _;
+    }
+
+    // --- ownership and timelock ----------------------------------------------------------------
+
+    /// Starts a transfer; `newOwner` must `acceptOwnership()`. address(0) cancels a pending one.
+    function transferOwnership(address newOwner) external onlyOwner {
+        pendingOwner = newOwner;
+        emit OwnershipTransferStarted(msg.sender, newOwner);
+    }
+
+    function acceptOwnership() external {
+        if (msg.sender != pendingOwner) revert NotPendingOwner();
+        emit OwnershipTransferred(owner, msg.sender);
+        owner = msg.sender;
+        pendingOwner = address(0);
+    }
+
+    /// Ends direct administration: from now on admin actions go through the timelock.
+    function closeSetup() external onlyOwner {
+        if (!setupOpen) revert SetupAlreadyClosed();
+        setupOpen = false;
+        emit SetupClosed();
+    }
+
+    /// Schedules `call` (calldata of addClient, registerApp or recoverClient on this router) to be
+    /// runnable by `execute` from `adminDelay` seconds on.
+    function schedule(bytes calldata call) external onlyOwner returns (bytes32 id) {
+        _requireAdminCall(call);
+        id = keccak256(call);
+        if (readyAt[id] != 0) revert AlreadyScheduled(id);
+        uint256 at = block.timestamp + adminDelay;
+        readyAt[id] = at;
+        emit AdminScheduled(id, at, call);
+    }
+
+    /// Runs a scheduled `call` whose delay has passed; an inner revert is re-raised unchanged.
+    function execute(bytes calldata call) external onlyOwner {
+        _requireAdminCall(call);
+        bytes32 id = keccak256(call);
+        uint256 at = readyAt[id];
+        if (at == 0) revert NotScheduled(id);
+        if (block.timestamp < at) revert NotReady(id, at);
+        delete readyAt[id];
+        (bool ok, bytes memory ret) = address(this).call(call);
+        if (!ok) {
+            assembly {
+                revert(add(ret, 32), mload(ret))
+            }
+        }
+        emit AdminExecuted(id);
+    }
+
+    function cancel(bytes32 id) external onlyOwner {
+        if (readyAt[id] == 0) revert NotScheduled(id);
+        delete readyAt[id];
+        emit AdminCancelled(id);
+    }
+
+    // --- administration (onlyAdmin) ------------------------------------------------------------
 
     function addClient(string calldata clientId, address lightClient, string calldata counterpartyClientId)
         external
-        onlyOwner
+        onlyAdmin
     {
         if (lightClient == address(0)) revert InvalidLightClient();
         Client storage c = _clients[clientId];
@@ -72,10 +177,26 @@ contract FerryRouter is IFerryRouter {
         c.lightClient = lightClient;
         c.nextSequenceSend = 1;
         c.counterparty = counterpartyClientId;
+        emit ClientAdded(clientId, lightClient, counterpartyClientId);
     }
 
-    function registerApp(string calldata port, address app) external onlyOwner {
+    function registerApp(string calldata port, address app) external onlyAdmin {
         _apps[port] = app;
+        emit AppRegistered(port, app);
+    }
+
+    /// Replaces the light client of `clientId`, which must be frozen, by `substituteLightClient`
+    /// (not frozen); the counterparty, sequences and all commitments are kept. As ibc-go's
+    /// client recovery by substitute.
+    function recoverClient(string calldata clientId, address substituteLightClient) external onlyAdmin {
+        Client storage c = _clients[clientId];
+        address lc = c.lightClient;
+        if (lc == address(0)) revert UnknownClient(clientId);
+        if (substituteLightClient == address(0)) revert InvalidLightClient();
+        if (!ILightClient(lc).frozen()) revert ClientNotFrozen(clientId);
+        if (ILightClient(substituteLightClient).frozen()) revert SubstituteFrozen(substituteLightClient);
+        c.lightClient = substituteLightClient;
+        emit ClientRecovered(clientId, substituteLightClient);
     }
 
     // --- packets -------------------------------------------------------------------------------
@@ -88,6 +209,8 @@ contract FerryRouter is IFerryRouter {
         Client storage c = _clients[sourceClient];
         if (c.lightClient == address(0)) revert UnknownClient(sourceClient);
         if (timeoutTimestamp <= block.timestamp) revert InvalidTimeout(timeoutTimestamp);
+        uint256 maxTimestamp = block.timestamp + MAX_TIMEOUT_DELTA;
+        if (timeoutTimestamp > maxTimestamp) revert TimeoutTooFar(timeoutTimestamp, maxTimestamp);
         sequence = c.nextSequenceSend;
         c.nextSequenceSend = sequence + 1;
         string memory destClient = c.counterparty;
@@ -100,8 +223,13 @@ contract FerryRouter is IFerryRouter {
         );
     }
 
+    /// A packet whose receipt is already written is a no-op (`PacketNoop`), whatever the time.
     function recvPacket(Packet calldata packet, bytes calldata proof, uint64 proofHeight) external {
         bytes32 receiptKey = _checkRecv(packet, proof, proofHeight);
+        if (receiptKey == bytes32(0)) {
+            emit PacketNoop(packet.destClient, packet.sequence, NOOP_RECV);
+            return;
+        }
         commitments[receiptKey] = RECEIPT;
         bytes memory ack = _callRecv(packet);
         commitments[pathKey(packet.destClient, KIND_ACK, packet.sequence)] = commitAck(ack);
@@ -109,6 +237,7 @@ contract FerryRouter is IFerryRouter {
         emit WriteAcknowledgement(packet.destClient, packet.sequence, packet, ack);
     }
 
+    /// A packet whose commitment is already gone is a no-op (`PacketNoop`).
     function ackPacket(
         Packet calldata packet,
         bytes calldata acknowledgement,
@@ -116,6 +245,10 @@ contract FerryRouter is IFerryRouter {
         uint64 proofHeight
     ) external {
         bytes32 key = _verifyAck(packet, acknowledgement, proof, proofHeight);
+        if (key == bytes32(0)) {
+            emit PacketNoop(packet.sourceClient, packet.sequence, NOOP_ACK);
+            return;
+        }
         delete commitments[key];
         Payload calldata p = packet.payloads[0];
         IFerryApp(_apps[p.sourcePort]).onAcknowledgementPacket(
@@ -124,8 +257,13 @@ contract FerryRouter is IFerryRouter {
         emit AckPacket(packet.sourceClient, packet.sequence);
     }
 
+    /// A packet whose commitment is already gone is a no-op (`PacketNoop`).
     function timeoutPacket(Packet calldata packet, bytes calldata proof, uint64 proofHeight) external {
         (address lc, bytes32 key) = _checkPending(packet);
+        if (key == bytes32(0)) {
+            emit PacketNoop(packet.sourceClient, packet.sequence, NOOP_TIMEOUT);
+            return;
+        }
         uint64 clientTime = ILightClient(lc).verifyNonMembership(
             proofHeight, proof, pathKey(packet.destClient, KIND_RECEIPT, packet.sequence)
         );
@@ -239,7 +377,9 @@ contract FerryRouter is IFerryRouter {
         );
     }
 
-    /// Everything recvPacket requires before it writes: returns the receipt's key.
+    /// Everything recvPacket requires before it writes: returns the receipt's key, or 0 when the
+    /// receipt is already written (checked before the timeout, so a redundant delivery of a packet
+    /// received in time never reverts).
     function _checkRecv(Packet calldata packet, bytes calldata proof, uint64 proofHeight)
         private
         view
@@ -252,11 +392,11 @@ contract FerryRouter is IFerryRouter {
             revert WrongCounterparty(c.counterparty, packet.sourceClient);
         }
         if (packet.payloads.length != 1) revert InvalidPayloadCount(packet.payloads.length);
+        receiptKey = pathKey(packet.destClient, KIND_RECEIPT, packet.sequence);
+        if (commitments[receiptKey] != bytes32(0)) return bytes32(0);
         if (block.timestamp >= packet.timeoutTimestamp) {
             revert PacketTimedOut(packet.timeoutTimestamp, block.timestamp);
         }
-        receiptKey = pathKey(packet.destClient, KIND_RECEIPT, packet.sequence);
-        if (commitments[receiptKey] != bytes32(0)) revert PacketAlreadyReceived(packet.sequence);
         bytes32 commitment = _commit(packet.destClient, packet.timeoutTimestamp, hashPayload(packet.payloads[0]));
         bytes32 packetKey = pathKey(packet.sourceClient, KIND_PACKET, packet.sequence);
         ILightClient(lc).verifyMembership(proofHeight, proof, packetKey, commitment);
@@ -288,20 +428,31 @@ contract FerryRouter is IFerryRouter {
     ) private view returns (bytes32 key) {
         address lc;
         (lc, key) = _checkPending(packet);
+        if (key == bytes32(0)) return key;
         bytes32 ackKey = pathKey(packet.destClient, KIND_ACK, packet.sequence);
         ILightClient(lc).verifyMembership(proofHeight, proof, ackKey, commitAck(acknowledgement));
     }
 
-    /// For ack and timeout: the packet must be ours and still pending, byte for byte.
+    /// For ack and timeout: the packet must be ours and, if still pending, match byte for byte.
+    /// Returns key 0 when its commitment is gone (already acknowledged or timed out).
     function _checkPending(Packet calldata packet) private view returns (address lc, bytes32 key) {
         lc = _clients[packet.sourceClient].lightClient;
         if (lc == address(0)) revert UnknownClient(packet.sourceClient);
         if (packet.payloads.length != 1) revert InvalidPayloadCount(packet.payloads.length);
         key = pathKey(packet.sourceClient, KIND_PACKET, packet.sequence);
         bytes32 stored = commitments[key];
-        if (stored == bytes32(0)) revert PacketNotPending(packet.sequence);
+        if (stored == bytes32(0)) return (lc, bytes32(0));
         bytes32 computed = _commit(packet.destClient, packet.timeoutTimestamp, hashPayload(packet.payloads[0]));
         if (stored != computed) revert PacketCommitmentMismatch(stored, computed);
+    }
+
+    /// Only addClient, registerApp and recoverClient may be scheduled and executed.
+    function _requireAdminCall(bytes calldata call) private pure {
+        bytes4 sel = call.length >= 4 ? bytes4(call[:4]) : bytes4(0);
+        if (
+            sel != this.addClient.selector && sel != this.registerApp.selector
+                && sel != this.recoverClient.selector
+        ) revert NotAdminCall(sel);
     }
 
     function _filter(string calldata clientId, uint8 kind, uint64[] calldata seqs, bool wantSet)
