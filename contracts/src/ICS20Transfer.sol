@@ -11,6 +11,8 @@ interface IERC20Minimal {
 
 /// The ICS-20 token transfer app on port `transfer`: escrows native ERC-20s, mints vouchers for
 /// incoming foreign tokens, burns them on the way back, and refunds on error acks and timeouts.
+/// Escrow is kept per (local client, token): a packet can release only what was escrowed for the
+/// path it travelled over.
 contract ICS20Transfer is IFerryApp {
     struct FungibleTokenPacketData {
         string denom;
@@ -26,6 +28,9 @@ contract ICS20Transfer is IFerryApp {
     error InvalidAddress(string text);
     error InvalidPayload();
     error InsufficientEscrow(address token, uint256 escrowed, uint256 needed);
+    error InvalidPort(string sourcePort, string destPort);
+    error MemoTooLong(uint256 length, uint256 max);
+    error ReceiverTooLong(uint256 length, uint256 max);
 
     event TransferSent(
         uint64 indexed sequence, address indexed sender, string denom, uint256 amount, string receiver
@@ -39,13 +44,18 @@ contract ICS20Transfer is IFerryApp {
     string public constant PORT = "transfer";
     string public constant VERSION = "ics20-1";
     string public constant ENCODING = "application/x-solidity-abi";
+    /// ibc-go's ICS-20 limits.
+    uint256 public constant MAX_MEMO_LENGTH = 32768;
+    uint256 public constant MAX_RECEIVER_LENGTH = 2048;
+    bytes32 private constant PORT_HASH = keccak256("transfer");
     bytes32 private constant UNIVERSAL_ERROR_ACK =
         0x4774d4a575993f963b1c06573736617a457abef8589178db8d10c94b4ab511ab;
 
     address public immutable router;
     mapping(string => address) public voucherOf;
     mapping(address => string) public traceOf;
-    mapping(address => uint256) public escrowed;
+    /// Escrowed amount per (local client the tokens left over, token).
+    mapping(string => mapping(address => uint256)) public escrowed;
 
     constructor(address router_) {
         router = router_;
@@ -65,12 +75,16 @@ contract ICS20Transfer is IFerryApp {
         string calldata memo
     ) external returns (uint64 sequence) {
         if (amount == 0) revert ZeroAmount();
+        if (bytes(memo).length > MAX_MEMO_LENGTH) revert MemoTooLong(bytes(memo).length, MAX_MEMO_LENGTH);
+        if (bytes(receiver).length > MAX_RECEIVER_LENGTH) {
+            revert ReceiverTooLong(bytes(receiver).length, MAX_RECEIVER_LENGTH);
+        }
         string memory denom = traceOf[token];
         if (bytes(denom).length != 0) {
             VoucherToken(token).burn(msg.sender, amount);
         } else {
             _safeCall(token, abi.encodeCall(IERC20Minimal.transferFrom, (msg.sender, address(this), amount)));
-            escrowed[token] += amount;
+            escrowed[sourceClient][token] += amount;
             denom = _toHex(token);
         }
         bytes memory data = abi.encode(
@@ -88,14 +102,18 @@ contract ICS20Transfer is IFerryApp {
         uint64 sequence,
         Payload calldata payload
     ) external onlyRouter returns (bytes memory) {
+        if (keccak256(bytes(payload.sourcePort)) != PORT_HASH || keccak256(bytes(payload.destPort)) != PORT_HASH) {
+            revert InvalidPort(payload.sourcePort, payload.destPort);
+        }
         FungibleTokenPacketData memory d = _decode(payload);
         address receiver = _parseAddress(d.receiver);
         bytes memory prefix = abi.encodePacked(PORT, "/", sourceClient, "/");
         address token;
         if (_hasPrefix(bytes(d.denom), prefix)) {
-            // Our own token coming home: the rest of the trace is its address.
+            // Our own token coming home over `destClient`: the rest of the trace is its address,
+            // released from what left over that client.
             token = _parseAddress(string(_slice(bytes(d.denom), prefix.length)));
-            _unescrow(token, receiver, d.amount);
+            _unescrow(destClient, token, receiver, d.amount);
         } else {
             string memory trace = string.concat(PORT, "/", destClient, "/", d.denom);
             token = voucherOf[trace];
@@ -112,43 +130,46 @@ contract ICS20Transfer is IFerryApp {
     }
 
     function onAcknowledgementPacket(
-        string calldata,
+        string calldata sourceClient,
         string calldata,
         uint64 sequence,
         Payload calldata payload,
         bytes calldata acknowledgement
     ) external onlyRouter {
         if (acknowledgement.length == 32 && bytes32(acknowledgement) == UNIVERSAL_ERROR_ACK) {
-            _refund(sequence, payload);
+            _refund(sourceClient, sequence, payload);
         }
     }
 
-    function onTimeoutPacket(string calldata, string calldata, uint64 sequence, Payload calldata payload)
+    function onTimeoutPacket(string calldata sourceClient, string calldata, uint64 sequence, Payload calldata payload)
         external
         onlyRouter
     {
-        _refund(sequence, payload);
+        _refund(sourceClient, sequence, payload);
     }
 
     // --- internals -----------------------------------------------------------------------------
 
-    function _refund(uint64 sequence, Payload calldata payload) private {
+    /// Gives back what a packet sent over `sourceClient` took: re-mints a voucher, or releases
+    /// the escrow of that client.
+    function _refund(string calldata sourceClient, uint64 sequence, Payload calldata payload) private {
         FungibleTokenPacketData memory d = _decode(payload);
         address sender = _parseAddress(d.sender);
         address voucher = voucherOf[d.denom];
         if (voucher != address(0)) {
             VoucherToken(voucher).mint(sender, d.amount);
         } else {
-            _unescrow(_parseAddress(d.denom), sender, d.amount);
+            _unescrow(sourceClient, _parseAddress(d.denom), sender, d.amount);
         }
         emit TransferRefunded(sequence, sender, d.denom, d.amount);
     }
 
-    function _unescrow(address token, address to, uint256 amount) private {
-        uint256 held = escrowed[token];
+    function _unescrow(string calldata clientId, address token, address to, uint256 amount) private {
+        mapping(address => uint256) storage pool = escrowed[clientId];
+        uint256 held = pool[token];
         if (held < amount) revert InsufficientEscrow(token, held, amount);
         unchecked {
-            escrowed[token] = held - amount;
+            pool[token] = held - amount;
         }
         _safeCall(token, abi.encodeCall(IERC20Minimal.transfer, (to, amount)));
     }

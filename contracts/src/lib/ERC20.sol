@@ -19,7 +19,7 @@ abstract contract ERC20 {
     function symbol() public view virtual returns (string memory);
     function decimals() public view virtual returns (uint8);
 
-    function transfer(address to, uint256 value) external returns (bool) {
+    function transfer(address to, uint256 value) external virtual returns (bool) {
         _transfer(msg.sender, to, value);
         return true;
     }
