@@ -128,17 +128,44 @@ pub(crate) async fn tx<D: Detokenize>(call: ContractCall<Client, D>) -> Transact
     rc
 }
 
+/// Sends `call` with a fixed gas limit and no `eth_call` first, and asserts it is mined as
+/// reverted: for state that must stay unchanged after a transaction really hit the chain.
+pub(crate) async fn tx_fails<D: Detokenize>(call: ContractCall<Client, D>) -> TransactionReceipt {
+    let rc = call
+        .gas(GAS)
+        .send()
+        .await
+        .expect("send")
+        .await
+        .expect("receipt")
+        .expect("mined");
+    assert_eq!(
+        rc.status,
+        Some(U64::zero()),
+        "transaction should have reverted"
+    );
+    rc
+}
+
 pub(crate) fn gas(rc: &TransactionReceipt) -> u64 {
     rc.gas_used.expect("gas used").as_u64()
 }
 
 /// The named parameters of the first `event` emitted by `c` in `rc`.
 pub(crate) fn event(c: &C, rc: &TransactionReceipt, name: &str) -> Option<BTreeMap<String, Token>> {
-    let ev = c.abi().event(name).unwrap();
+    events(c, rc, name).into_iter().next()
+}
+
+/// The named parameters of every `event` emitted by `c` in `rc`, in order.
+pub(crate) fn events(c: &C, rc: &TransactionReceipt, name: &str) -> Vec<BTreeMap<String, Token>> {
+    let ev = c
+        .abi()
+        .event(name)
+        .unwrap_or_else(|e| panic!("event {name}: {e}"));
     rc.logs
         .iter()
         .filter(|l| l.address == c.address() && l.topics.first() == Some(&ev.signature()))
-        .find_map(|l| {
+        .filter_map(|l| {
             ev.parse_log(RawLog {
                 topics: l.topics.clone(),
                 data: l.data.to_vec(),
@@ -146,6 +173,12 @@ pub(crate) fn event(c: &C, rc: &TransactionReceipt, name: &str) -> Option<BTreeM
             .ok()
         })
         .map(|log| log.params.into_iter().map(|p| (p.name, p.value)).collect())
+        .collect()
+}
+
+/// The `uint` parameter `name` of a parsed event.
+pub(crate) fn uint(ev: &BTreeMap<String, Token>, name: &str) -> u64 {
+    ev[name].clone().into_uint().unwrap().as_u64()
 }
 
 pub(crate) fn packet_seq(packet: &Token) -> u64 {
@@ -169,13 +202,14 @@ pub(crate) fn encode_proof(account: &[Bytes], storage: &[Bytes]) -> Bytes {
     abi::encode(&[arr(account), arr(storage)]).into()
 }
 
-/// `attestationData`: (height, timestamp, state root), ABI-encoded; attestors sign its sha256.
-pub(crate) fn attestation_data(state: (u64, u64, H256)) -> Vec<u8> {
-    abi::encode(&[
-        Token::Uint(state.0.into()),
-        Token::Uint(state.1.into()),
-        Token::FixedBytes(state.2 .0.to_vec()),
-    ])
+/// A 65-byte `r ‖ s ‖ v` signature of `digest` (signed as is, no EIP-191 prefix).
+pub(crate) fn sign(w: &LocalWallet, digest: H256) -> Vec<u8> {
+    w.sign_hash(digest).unwrap().to_vec()
+}
+
+/// The addresses of `wallets`, in order.
+pub(crate) fn addrs(wallets: &[&LocalWallet]) -> Vec<Address> {
+    wallets.iter().map(|w| w.address()).collect()
 }
 
 /// Flips a byte in the middle of node `node` of the account (or storage) half of `proof`.

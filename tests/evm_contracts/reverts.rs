@@ -4,8 +4,10 @@
 use ethers::abi::Token;
 use ethers::types::{Bytes, U256};
 
-use crate::common::{call, encode, expect_revert, hex_addr, path_key, tamper, tx, with_field};
-use crate::world::World;
+use crate::common::{
+    call, encode, event, expect_revert, hex_addr, packet_seq, path_key, tamper, tx, with_field,
+};
+use crate::world::{World, CLIENT};
 
 #[tokio::test]
 async fn router_and_proof_reverts() {
@@ -44,7 +46,7 @@ async fn router_and_proof_reverts() {
     .await;
     // A sequence that was never sent: its slot is absent.
     let seq2 = with_field(&packet, 0, Token::Uint(2.into()));
-    let proof2 = a.proof(path_key("to-b", 1, 2), h).await;
+    let proof2 = a.proof(path_key(CLIENT, 1, 2), h).await;
     expect_revert(recv(seq2, proof2, h), "KeyNotPresent()").await;
     expect_revert(
         recv(packet.clone(), tamper(&proof, false, 0), h),
@@ -64,7 +66,7 @@ async fn router_and_proof_reverts() {
 
     // ack / timeout of a packet whose fields differ from the commitment.
     let (ha, _) = w.update(a).await;
-    let nm = b.proof(path_key("to-a", 2, 1), ha).await;
+    let nm = b.proof(path_key(CLIENT, 2, 1), ha).await;
     expect_revert(
         call(
             &a.router,
@@ -95,15 +97,15 @@ async fn router_and_proof_reverts() {
         call(
             &router_as_stranger,
             "sendPacket",
-            ("to-b".to_string(), far, payload.clone()),
+            (CLIENT.to_string(), far, payload.clone()),
         ),
         "UnauthorizedApp(address)",
     )
     .await;
     let ics_as_stranger = b.ics20.connect(b.stranger.clone());
     let args = (
-        "to-b".to_string(),
-        "to-a".to_string(),
+        CLIENT.to_string(),
+        CLIENT.to_string(),
         1u64,
         payload.clone(),
     );
@@ -157,4 +159,51 @@ async fn router_and_proof_reverts() {
     .await;
     let good = encode(&b.router, "recvPacket", (packet.clone(), proof, h));
     tx(call(&b.router, "multicall", vec![update, good])).await;
+}
+
+/// `sendPacket` refuses a timeout more than 24 h ahead (a relayer converting it to nanoseconds
+/// would overflow past ~1.8e10 s); `sendTransfer` refuses a memo over 32 KiB and a receiver over
+/// 2 KiB, as ibc-go.
+#[tokio::test]
+async fn send_limits() {
+    let w = World::new().await;
+    let a = &w.a;
+    let me = hex_addr(a.me());
+    let token = a.token.address();
+    let send = |receiver: String, timeout: u64, memo: String| {
+        call(
+            &a.ics20,
+            "sendTransfer",
+            (
+                token,
+                U256::from(1),
+                receiver,
+                CLIENT.to_string(),
+                timeout,
+                memo,
+            ),
+        )
+    };
+    let now = a.latest().await.1;
+    for timeout in [now + 86_400 + 60, 20_000_000_000, u64::MAX] {
+        expect_revert(
+            send(me.clone(), timeout, String::new()),
+            "TimeoutTooFar(uint64,uint256)",
+        )
+        .await;
+    }
+    tx(send(me.clone(), now + 86_400, String::new())).await;
+    expect_revert(
+        send(me.clone(), now + 3600, "m".repeat(32_769)),
+        "MemoTooLong(uint256,uint256)",
+    )
+    .await;
+    expect_revert(
+        send("r".repeat(2_049), now + 3600, String::new()),
+        "ReceiverTooLong(uint256,uint256)",
+    )
+    .await;
+    let rc = tx(send("r".repeat(2_048), now + 3600, "m".repeat(32_768))).await;
+    let ev = event(&a.router, &rc, "SendPacket").expect("SendPacket");
+    assert_eq!(packet_seq(&ev["packet"]), 2);
 }

@@ -6,7 +6,7 @@ use ethers::types::{Address, Bytes, H256, U256};
 use sha2::{Digest, Sha256};
 
 use crate::common::{call, expect_revert, path_key, view};
-use crate::world::World;
+use crate::world::{World, ADMIN_DELAY, CLIENT};
 
 #[tokio::test]
 async fn deploy_and_views() {
@@ -15,23 +15,33 @@ async fn deploy_and_views() {
     let r = &a.router;
     assert_eq!(view::<Address>(r, "owner", ()).await, a.me());
     assert_eq!(
-        view::<Address>(r, "lightClientOf", "to-b".to_string()).await,
+        view::<Address>(r, "pendingOwner", ()).await,
+        Address::zero()
+    );
+    assert_eq!(view::<u64>(r, "adminDelay", ()).await, ADMIN_DELAY);
+    assert!(view::<bool>(r, "setupOpen", ()).await);
+    assert_eq!(
+        view::<U256>(r, "MAX_TIMEOUT_DELTA", ()).await,
+        86_400.into()
+    );
+    assert_eq!(
+        view::<Address>(r, "lightClientOf", CLIENT.to_string()).await,
         a.light.address()
     );
     assert_eq!(
-        view::<String>(r, "counterpartyOf", "to-b".to_string()).await,
-        "to-a"
+        view::<String>(r, "counterpartyOf", CLIENT.to_string()).await,
+        CLIENT
     );
     assert_eq!(
         view::<Address>(r, "appOf", "transfer".to_string()).await,
         a.ics20.address()
     );
     assert_eq!(
-        view::<u64>(r, "nextSequenceSend", "to-b".to_string()).await,
+        view::<u64>(r, "nextSequenceSend", CLIENT.to_string()).await,
         1
     );
-    let key: H256 = view(r, "pathKey", ("to-b".to_string(), 2u8, 7u64)).await;
-    assert_eq!(key, path_key("to-b", 2, 7));
+    let key: H256 = view(r, "pathKey", (CLIENT.to_string(), 2u8, 7u64)).await;
+    assert_eq!(key, path_key(CLIENT, 2, 7));
     let ack: H256 = view(r, "commitAck", Bytes::from(vec![1u8])).await;
     let mut pre = vec![2u8];
     pre.extend_from_slice(&Sha256::digest([1u8]));
@@ -44,6 +54,8 @@ async fn deploy_and_views() {
         w.attestors.iter().map(|x| x.address()).collect::<Vec<_>>()
     );
     assert_eq!(view::<u8>(l, "quorum", ()).await, 2);
+    assert_eq!(view::<u64>(l, "epoch", ()).await, 0);
+    assert_eq!(view::<String>(l, "attestedChain", ()).await, "eip155:33333");
     assert_eq!(
         view::<Address>(l, "counterpartyRouter", ()).await,
         b.router.address()
@@ -63,7 +75,7 @@ async fn deploy_and_views() {
         call(
             r,
             "addClient",
-            ("to-b".to_string(), a.light.address(), "x".to_string()),
+            (CLIENT.to_string(), a.light.address(), "x".to_string()),
         ),
         "ClientExists(string)",
     )

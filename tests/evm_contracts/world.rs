@@ -1,5 +1,10 @@
 //! Two anvils with Ferry's contracts deployed and wired to each other (`World`), one chain's
 //! handles (`Chain`), and the relayer's moves: attest, send, prove, receive, relay, acknowledge.
+//!
+//! As on the devnet, both routers name their client of the other chain `attestations-0`, and the
+//! same deployer deploys in the same order on both chains, so each contract has the same address
+//! on both: exactly the setting where an attestation or relayer calldata meant for one chain
+//! could be replayed on the other.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,13 +16,24 @@ use ethers::providers::{Http, Middleware, Provider};
 use ethers::signers::{LocalWallet, Signer};
 use ethers::types::{Address, BlockId, BlockNumber, Bytes, TransactionReceipt, H256, U256};
 use ethers::utils::keccak256;
+use ferry::chain::evm::attestation::{
+    caip2_eip155, encode_update, state_digest, Domain, StateAttestation,
+};
 use ferry_tests::anvil::Anvil;
-use sha2::{Digest, Sha256};
 
 use crate::common::{
-    artifacts, attestation_data, attestor, call, encode, encode_proof, event, gas, packet_seq,
-    path_key, tx, view, wallet, Client, C, KEY0, KEY1,
+    artifacts, attestor, call, encode, encode_proof, event, gas, packet_seq, path_key, sign, tx,
+    view, wallet, Client, C, KEY0, KEY1,
 };
+
+/// Both routers' client of the other chain, as on the devnet.
+pub(crate) const CLIENT: &str = "attestations-0";
+/// A second client pair, added by `World::second_pair`.
+pub(crate) const CLIENT2: &str = "attestations-1";
+pub(crate) const CHAIN_A: u64 = 31337;
+pub(crate) const CHAIN_B: u64 = 33333;
+/// The routers' timelock (`adminDelay`), seconds.
+pub(crate) const ADMIN_DELAY: u64 = 3600;
 
 pub(crate) struct Chain {
     _anvil: Anvil,
@@ -30,13 +46,22 @@ pub(crate) struct Chain {
     pub(crate) light: C,
     pub(crate) ics20: C,
     pub(crate) token: C,
-    /// The id, on this chain, of the light client of the other chain.
+    /// The id, on this chain, of the light client of the other chain (`CLIENT`).
     pub(crate) client_id: &'static str,
+    pub(crate) chain_id: u64,
 }
 
 impl Chain {
     pub(crate) fn me(&self) -> Address {
         self.client.address()
+    }
+
+    /// The EIP-712 domain of this chain's light client `light`.
+    pub(crate) fn domain_of(&self, light: &C) -> Domain {
+        Domain {
+            host_chain_id: self.chain_id,
+            light_client: light.address(),
+        }
     }
 
     pub(crate) async fn latest(&self) -> (u64, u64, H256) {
@@ -111,6 +136,52 @@ pub(crate) async fn deploy(client: &Arc<Client>, name: &str, args: impl abi::Tok
         .unwrap_or_else(|e| panic!("deploy {name}: {e}"))
 }
 
+/// An `AttestedLightClient` on `client`'s chain of the chain behind `other` (id `other_chain`),
+/// trusting its latest block; `other_router` is the router it proves storage of.
+pub(crate) async fn deploy_light(
+    client: &Arc<Client>,
+    other: &Provider<Http>,
+    other_chain: u64,
+    other_router: Address,
+    attestors: &[Address],
+    quorum: u8,
+) -> C {
+    let b = other.get_block(BlockNumber::Latest).await.unwrap().unwrap();
+    deploy(
+        client,
+        "AttestedLightClient",
+        (
+            Token::Array(attestors.iter().map(|a| Token::Address(*a)).collect()),
+            Token::Uint(quorum.into()),
+            Token::String(caip2_eip155(other_chain)),
+            Token::Address(other_router),
+            Token::Uint(b.number.unwrap().as_u64().into()),
+            Token::Uint(b.timestamp),
+            Token::FixedBytes(b.state_root.0.to_vec()),
+        ),
+    )
+    .await
+}
+
+/// `updateMsg` of `state` of chain `attested_chain` (CAIP-2) signed by `signers` for the client
+/// named by `domain`, built with the relayer's own `encode_update`.
+pub(crate) fn signed_update(
+    domain: &Domain,
+    attested_chain: &str,
+    state: (u64, u64, H256),
+    signers: &[&LocalWallet],
+) -> Bytes {
+    let att = StateAttestation {
+        attested_chain: attested_chain.to_string(),
+        height: state.0,
+        timestamp: state.1,
+        state_root: state.2,
+    };
+    let digest = state_digest(domain, &att);
+    let sigs: Vec<Vec<u8>> = signers.iter().map(|w| sign(w, digest)).collect();
+    encode_update(&att, &sigs).into()
+}
+
 pub(crate) struct World {
     pub(crate) a: Chain,
     pub(crate) b: Chain,
@@ -139,37 +210,25 @@ impl World {
                 provider.clone(),
                 wallet(KEY1, chain_id),
             ));
-            let router = deploy(&client, "FerryRouter", ()).await;
+            let router = deploy(&client, "FerryRouter", ADMIN_DELAY).await;
             parts.push((provider, client, stranger, router));
         }
         let attestors: Vec<LocalWallet> = (0..3).map(attestor).collect();
-        let addrs: Vec<Token> = attestors
-            .iter()
-            .map(|w| Token::Address(w.address()))
-            .collect();
+        let addrs: Vec<Address> = attestors.iter().map(|w| w.address()).collect();
         let mut chains = Vec::new();
         let routers = [parts[0].3.address(), parts[1].3.address()];
         let providers = [parts[0].0.clone(), parts[1].0.clone()];
-        let ids = [("to-b", "to-a"), ("to-a", "to-b")];
+        let chain_ids = [CHAIN_A, CHAIN_B];
         let mut anvils = [anvil_a, anvil_b].into_iter();
         for (i, (provider, client, stranger, router)) in parts.into_iter().enumerate() {
             // The light client starts from the other chain's latest block, router deployed.
-            let other = providers[1 - i]
-                .get_block(BlockNumber::Latest)
-                .await
-                .unwrap()
-                .unwrap();
-            let light = deploy(
+            let light = deploy_light(
                 &client,
-                "AttestedLightClient",
-                (
-                    Token::Array(addrs.clone()),
-                    Token::Uint(2.into()),
-                    Token::Address(routers[1 - i]),
-                    Token::Uint(other.number.unwrap().as_u64().into()),
-                    Token::Uint(other.timestamp),
-                    Token::FixedBytes(other.state_root.0.to_vec()),
-                ),
+                &providers[1 - i],
+                chain_ids[1 - i],
+                routers[1 - i],
+                &addrs,
+                2,
             )
             .await;
             let ics20 = deploy(&client, "ICS20Transfer", router.address()).await;
@@ -184,11 +243,10 @@ impl World {
                 ),
             )
             .await;
-            let (id, counterparty) = ids[i];
             tx(call(
                 &router,
                 "addClient",
-                (id.to_string(), light.address(), counterparty.to_string()),
+                (CLIENT.to_string(), light.address(), CLIENT.to_string()),
             ))
             .await;
             tx(call(
@@ -207,7 +265,8 @@ impl World {
                 light,
                 ics20,
                 token,
-                client_id: id,
+                client_id: CLIENT,
+                chain_id: chain_ids[i],
             });
         }
         let b = chains.pop().unwrap();
@@ -224,15 +283,16 @@ impl World {
         }
     }
 
-    /// `updateMsg` for (height, timestamp, root) signed by `signers` (raw 65-byte signatures).
-    pub(crate) fn update_msg(&self, state: (u64, u64, H256), signers: &[&LocalWallet]) -> Bytes {
-        let data = attestation_data(state);
-        let digest = H256::from_slice(&Sha256::digest(&data));
-        let sigs = signers
-            .iter()
-            .map(|w| Token::Bytes(w.sign_hash(digest).unwrap().to_vec()))
-            .collect();
-        abi::encode(&[Token::Bytes(data), Token::Array(sigs)]).into()
+    /// `updateMsg` for `on`'s client of the other chain: (height, timestamp, root) of the other
+    /// chain, signed by `signers` for exactly that client (EIP-712, `attestation.rs`).
+    pub(crate) fn update_msg(
+        &self,
+        on: &Chain,
+        state: (u64, u64, H256),
+        signers: &[&LocalWallet],
+    ) -> Bytes {
+        let attested = caip2_eip155(self.other(on).chain_id);
+        signed_update(&on.domain_of(&on.light), &attested, state, signers)
     }
 
     /// Calldata of `updateClient` on `on` for `state` signed by `signers`, for a `multicall`.
@@ -242,14 +302,14 @@ impl World {
         state: (u64, u64, H256),
         signers: &[&LocalWallet],
     ) -> Bytes {
-        let msg = self.update_msg(state, signers);
+        let msg = self.update_msg(on, state, signers);
         encode(&on.router, "updateClient", (on.client_id.to_string(), msg))
     }
 
     /// Attests the other chain's latest block to `on`'s light client; returns (height, gas).
     pub(crate) async fn update(&self, on: &Chain) -> (u64, u64) {
         let state = self.other(on).latest().await;
-        let msg = self.update_msg(state, &[&self.attestors[0], &self.attestors[1]]);
+        let msg = self.update_msg(on, state, &[&self.attestors[0], &self.attestors[1]]);
         let rc = tx(call(
             &on.router,
             "updateClient",
@@ -257,6 +317,34 @@ impl World {
         ))
         .await;
         (state.0, gas(&rc))
+    }
+
+    /// A second client pair `CLIENT2` on both routers (light clients of each other, same
+    /// attestors, counterparty `CLIENT2`); returns (A's new light client, B's).
+    pub(crate) async fn second_pair(&self) -> (C, C) {
+        let addrs: Vec<Address> = self.attestors.iter().map(|w| w.address()).collect();
+        let mut out = Vec::new();
+        for on in [&self.a, &self.b] {
+            let other = self.other(on);
+            let light = deploy_light(
+                &on.client,
+                &other.provider,
+                other.chain_id,
+                other.router.address(),
+                &addrs,
+                2,
+            )
+            .await;
+            tx(call(
+                &on.router,
+                "addClient",
+                (CLIENT2.to_string(), light.address(), CLIENT2.to_string()),
+            ))
+            .await;
+            out.push(light);
+        }
+        let b = out.pop().unwrap();
+        (out.pop().unwrap(), b)
     }
 
     /// `sendTransfer` on `from`; returns the packet from `SendPacket` and the receipt.
