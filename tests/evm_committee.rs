@@ -61,16 +61,20 @@ fn set_l3_rpc(home: &Path, rpc: &[&str]) {
 
 async fn healthy(a: &AttestorNode) {
     let url = format!("{}healthz", a.url);
-    eventually(&format!("{} healthy", a.name), Duration::from_secs(30), || {
-        let url = url.clone();
-        async move {
-            reqwest::get(&url)
-                .await
-                .ok()
-                .filter(|r| r.status().is_success())
-                .map(|_| ())
-        }
-    })
+    eventually(
+        &format!("{} healthy", a.name),
+        Duration::from_secs(30),
+        || {
+            let url = url.clone();
+            async move {
+                reqwest::get(&url)
+                    .await
+                    .ok()
+                    .filter(|r| r.status().is_success())
+                    .map(|_| ())
+            }
+        },
+    )
     .await;
 }
 
@@ -102,7 +106,11 @@ fn forge_state_root() -> ferry_tests::evm::Tamper {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_committee_needs_a_quorum_of_honest_attestors() {
     let net = TestNet::start("evm-committee").await;
-    assert_eq!(net.state.attestors.len(), 3, "the devnet runs three attestors");
+    assert_eq!(
+        net.state.attestors.len(),
+        3,
+        "the devnet runs three attestors"
+    );
     let home_keys: Vec<_> = std::fs::read_dir(net.home().join("keys"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -140,7 +148,10 @@ async fn the_committee_needs_a_quorum_of_honest_attestors() {
         &[("chain", l3), ("outcome", "accepted")],
     )
     .await;
-    assert!(accepted >= 2.0, "accepted signatures for evm-l3: {accepted}");
+    assert!(
+        accepted >= 2.0,
+        "accepted signatures for evm-l3: {accepted}"
+    );
 
     // 2. One attestor down: two of three are a quorum.
     let [a1, a2, a3] = [0, 1, 2].map(|i| net.state.attestors[i].clone());
@@ -173,7 +184,10 @@ async fn the_committee_needs_a_quorum_of_honest_attestors() {
         &[("chain", l3)],
     )
     .await;
-    assert!(refused >= 1.0, "attestor-3 refused nothing on a forged chain");
+    assert!(
+        refused >= 1.0,
+        "attestor-3 refused nothing on a forged chain"
+    );
     let signed = metric(
         &format!("{}metrics", a3.url),
         "ferry_attestor_signatures_total",
@@ -199,7 +213,10 @@ async fn the_committee_needs_a_quorum_of_honest_attestors() {
         &[("chain", l3), ("reason", "disagreement")],
     )
     .await;
-    assert!(disagreements >= 1.0, "no disagreement counted by attestor-3");
+    assert!(
+        disagreements >= 1.0,
+        "no disagreement counted by attestor-3"
+    );
     let unavailable = metric(
         &relayer_metrics,
         "ferry_attestation_signatures_total",

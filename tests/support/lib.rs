@@ -65,7 +65,14 @@ impl TestNet {
     pub async fn start(tag: &str) -> TestNet {
         let tmp = TempDir::new(tag);
         let devnet = Devnet::new(tmp.0.join("devnet"));
-        let state = devnet.up().await.expect("devnet up");
+        let state = match devnet.up().await {
+            Ok(s) => s,
+            Err(e) => {
+                // Stop what a partial start left running (recorded in devnet.json) before failing.
+                let _ = devnet.down();
+                panic!("devnet up: {e}");
+            }
+        };
         // Tests must not collide with a relayer on 9464: give every test its own metrics port.
         let port = ferry::devnet::free_port();
         let cfg = state.ferry_home.join("config.toml");

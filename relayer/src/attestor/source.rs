@@ -3,6 +3,7 @@
 //! byte-identical everywhere (same hash), and the final height is the minimum over endpoints. Any
 //! difference is a [`Kind::Disagreement`]: nothing is signed on the word of one node.
 
+use crate::chain::evm::header_from_json;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -301,78 +302,6 @@ impl Source {
         }
         Ok(h)
     }
-}
-
-/// A header from an `eth_getBlockByNumber` answer; strict, so a missing field is an error.
-///
-/// A copy of `chain::evm::headers::header_from_json`, which is `pub` in a private module.
-pub fn header_from_json(b: &Value) -> Result<lc::Header, String> {
-    fn hex(b: &Value, f: &str) -> Result<Vec<u8>, String> {
-        let s = b[f]
-            .as_str()
-            .ok_or_else(|| format!("block without `{f}`"))?;
-        hex::decode(s.trim_start_matches("0x")).map_err(|e| format!("`{f}`: {e}"))
-    }
-    fn h256(b: &Value, f: &str) -> Result<H256, String> {
-        let v = hex(b, f)?;
-        (v.len() == 32)
-            .then(|| H256::from_slice(&v))
-            .ok_or_else(|| format!("`{f}` is not 32 bytes"))
-    }
-    fn qty(b: &Value, f: &str) -> Result<u64, String> {
-        quantity(&b[f]).map_err(|e| format!("`{f}`: {e}"))
-    }
-    fn fixed<const N: usize>(b: &Value, f: &str) -> Result<[u8; N], String> {
-        hex(b, f)?
-            .try_into()
-            .map_err(|_| format!("`{f}` is not {N} bytes"))
-    }
-    let present = |f: &str| b.get(f).is_some_and(|v| !v.is_null());
-    let u256 = |f: &str| -> Result<lc::U256, String> {
-        let s = b[f]
-            .as_str()
-            .ok_or_else(|| format!("block without `{f}`"))?;
-        lc::U256::from_str_radix(s.trim_start_matches("0x"), 16).map_err(|e| format!("`{f}`: {e}"))
-    };
-    let miner = hex(b, "miner")?;
-    if miner.len() != 20 {
-        return Err("`miner` is not 20 bytes".into());
-    }
-    Ok(lc::Header {
-        parent_hash: h256(b, "parentHash")?,
-        ommers_hash: h256(b, "sha3Uncles")?,
-        beneficiary: lc::Address::from_slice(&miner),
-        state_root: h256(b, "stateRoot")?,
-        transactions_root: h256(b, "transactionsRoot")?,
-        receipts_root: h256(b, "receiptsRoot")?,
-        logs_bloom: fixed::<256>(b, "logsBloom")?,
-        difficulty: u256("difficulty")?,
-        number: qty(b, "number")?,
-        gas_limit: qty(b, "gasLimit")?,
-        gas_used: qty(b, "gasUsed")?,
-        timestamp: qty(b, "timestamp")?,
-        extra_data: hex(b, "extraData")?,
-        mix_hash: h256(b, "mixHash")?,
-        nonce: fixed::<8>(b, "nonce")?,
-        base_fee_per_gas: present("baseFeePerGas")
-            .then(|| u256("baseFeePerGas"))
-            .transpose()?,
-        withdrawals_root: present("withdrawalsRoot")
-            .then(|| h256(b, "withdrawalsRoot"))
-            .transpose()?,
-        blob_gas_used: present("blobGasUsed")
-            .then(|| qty(b, "blobGasUsed"))
-            .transpose()?,
-        excess_blob_gas: present("excessBlobGas")
-            .then(|| qty(b, "excessBlobGas"))
-            .transpose()?,
-        parent_beacon_block_root: present("parentBeaconBlockRoot")
-            .then(|| h256(b, "parentBeaconBlockRoot"))
-            .transpose()?,
-        requests_hash: present("requestsHash")
-            .then(|| h256(b, "requestsHash"))
-            .transpose()?,
-    })
 }
 
 #[cfg(test)]

@@ -114,7 +114,10 @@ pub async fn up(dir: &Path, chains: &[EvmNode]) -> Result<Vec<AttestorNode>, Dev
         });
     }
     for a in &out {
-        wait_healthy(a).await?;
+        if let Err(e) = wait_healthy(a).await {
+            out.iter().for_each(stop);
+            return Err(e);
+        }
     }
     Ok(out)
 }

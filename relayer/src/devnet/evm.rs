@@ -191,8 +191,25 @@ pub async fn up(dir: &Path) -> Result<Vec<EvmNode>, DevnetError> {
             log,
         ));
     }
+    let out = deploy_all(&artifacts, &started).await;
+    if out.is_err() {
+        // Leave nothing running behind a failed start.
+        for (_, _, _, pid, home, _) in &started {
+            node::stop(*pid, home);
+        }
+    }
+    out
+}
+
+/// (chain id, EIP-155 id, rpc, pid, home, log) of a started anvil.
+type Started = (String, u64, String, u32, PathBuf, PathBuf);
+
+async fn deploy_all(
+    artifacts: &std::collections::BTreeMap<String, contracts::Artifact>,
+    started: &[Started],
+) -> Result<Vec<EvmNode>, DevnetError> {
     let mut providers = Vec::new();
-    for (id, _, rpc, _, _, log) in &started {
+    for (id, _, rpc, _, _, log) in started {
         let p = Provider::<Http>::try_from(rpc.as_str())
             .map_err(other)?
             .interval(std::time::Duration::from_millis(200));
@@ -207,9 +224,8 @@ pub async fn up(dir: &Path) -> Result<Vec<EvmNode>, DevnetError> {
         providers.push(p);
     }
     // Routers, apps and tokens on each chain, both chains at once.
-    let core = futures::future::try_join_all(started.iter().zip(&providers).map(|(s, p)| {
-        let artifacts = &artifacts;
-        async move {
+    let core =
+        futures::future::try_join_all(started.iter().zip(&providers).map(|(s, p)| async move {
             let admin: Client =
                 Arc::new(SignerMiddleware::new(p.clone(), wallet("validator", s.1)?));
             let user: Client = Arc::new(SignerMiddleware::new(p.clone(), wallet("user", s.1)?));
@@ -248,9 +264,8 @@ pub async fn up(dir: &Path) -> Result<Vec<EvmNode>, DevnetError> {
             )
             .await?;
             Ok::<_, DevnetError>((admin, router, transfer, token))
-        }
-    }))
-    .await?;
+        }))
+        .await?;
     // Each chain's client of the other, trusting the other's current block.
     let mut nodes = Vec::new();
     for (i, s) in started.iter().enumerate() {
@@ -268,7 +283,7 @@ pub async fn up(dir: &Path) -> Result<Vec<EvmNode>, DevnetError> {
             .collect::<Result<_, DevnetError>>()?;
         let light_client = deploy(
             admin,
-            &artifacts,
+            artifacts,
             "AttestedLightClient",
             vec![
                 Token::Array(attestors),

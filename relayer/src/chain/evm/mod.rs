@@ -14,6 +14,7 @@ pub mod packets;
 mod tx;
 
 pub use events::decode as decode_packet_log;
+pub use headers::header_from_json;
 
 use std::sync::Arc;
 use std::time::Instant;
