@@ -30,6 +30,10 @@ pub const SOURCES: &[(&str, &str)] = &[
         include_str!("../../../contracts/src/FerryRouter.sol"),
     ),
     (
+        "src/HostileToken.sol",
+        include_str!("../../../contracts/src/HostileToken.sol"),
+    ),
+    (
         "src/ICS20Transfer.sol",
         include_str!("../../../contracts/src/ICS20Transfer.sol"),
     ),
@@ -60,9 +64,10 @@ pub const SOURCES: &[(&str, &str)] = &[
 ];
 
 /// The deployable contracts `compiled()` returns.
-pub const CONTRACTS: [&str; 5] = [
+pub const CONTRACTS: [&str; 6] = [
     "AttestedLightClient",
     "FerryRouter",
+    "HostileToken",
     "ICS20Transfer",
     "TestToken",
     "VoucherToken",
