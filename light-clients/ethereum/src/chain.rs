@@ -80,10 +80,11 @@ pub fn number_follows(parent: &Checkpoint, child: &Header) -> Result<(), Error> 
     Ok(())
 }
 
-/// The child's timestamp is strictly after the parent's.
-pub fn timestamp_increases(parent: &Checkpoint, child: &Header) -> Result<(), Error> {
-    if child.timestamp <= parent.timestamp {
-        return Err(Error::NonIncreasingTimestamp {
+/// The child's timestamp is not before the parent's. Equal is allowed: Ethereum L1 never makes
+/// two blocks in one second, but L2/L3 chains (Arbitrum and its Orbit chains) and anvil do.
+pub fn timestamp_not_decreasing(parent: &Checkpoint, child: &Header) -> Result<(), Error> {
+    if child.timestamp < parent.timestamp {
+        return Err(Error::DecreasingTimestamp {
             number: child.number,
             parent: parent.timestamp,
             child: child.timestamp,
@@ -133,7 +134,7 @@ pub fn verify_link(parent: &Checkpoint, child: &Header) -> Result<Checkpoint, Er
     child.check_shape()?;
     number_follows(parent, child)?;
     parent_hash_matches(parent, child)?;
-    timestamp_increases(parent, child)?;
+    timestamp_not_decreasing(parent, child)?;
     gas_within_limit(child)?;
     extra_data_within_limit(child)?;
     Ok(Checkpoint::of(child))
@@ -332,14 +333,21 @@ mod tests {
     }
 
     #[test]
-    fn rejects_non_increasing_timestamps() {
-        for delta in [0i64, -1] {
+    fn accepts_equal_and_rejects_decreasing_timestamps() {
+        let (trusted, mut headers) = chain(4);
+        headers[2].timestamp = headers[1].timestamp;
+        relink(&trusted, &mut headers, 3);
+        assert!(
+            verify_chain(&trusted, &headers).is_ok(),
+            "two blocks in one second"
+        );
+        for delta in [1u64, 7] {
             let (trusted, mut headers) = chain(4);
-            headers[2].timestamp = (headers[1].timestamp as i64 + delta) as u64;
+            headers[2].timestamp = headers[1].timestamp - delta;
             relink(&trusted, &mut headers, 3);
             assert_eq!(
                 verify_chain(&trusted, &headers),
-                Err(Error::NonIncreasingTimestamp {
+                Err(Error::DecreasingTimestamp {
                     number: 3,
                     parent: headers[1].timestamp,
                     child: headers[2].timestamp,

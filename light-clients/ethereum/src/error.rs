@@ -27,8 +27,8 @@ pub enum Error {
     },
     #[error("block {child} does not follow block {parent}")]
     NonConsecutiveNumber { parent: u64, child: u64 },
-    #[error("block {number}: timestamp {child} is not after the parent's {parent}")]
-    NonIncreasingTimestamp {
+    #[error("block {number}: timestamp {child} is before the parent's {parent}")]
+    DecreasingTimestamp {
         number: u64,
         parent: u64,
         child: u64,
@@ -95,7 +95,7 @@ impl Error {
         "empty_chain",
         "parent_hash_mismatch",
         "non_consecutive_number",
-        "non_increasing_timestamp",
+        "decreasing_timestamp",
         "gas_used_exceeds_limit",
         "extra_data_too_long",
         "header_from_future",
@@ -122,7 +122,7 @@ impl Error {
             Error::EmptyChain => "empty_chain",
             Error::ParentHashMismatch { .. } => "parent_hash_mismatch",
             Error::NonConsecutiveNumber { .. } => "non_consecutive_number",
-            Error::NonIncreasingTimestamp { .. } => "non_increasing_timestamp",
+            Error::DecreasingTimestamp { .. } => "decreasing_timestamp",
             Error::GasUsedExceedsLimit { .. } => "gas_used_exceeds_limit",
             Error::ExtraDataTooLong { .. } => "extra_data_too_long",
             Error::HeaderFromFuture { .. } => "header_from_future",
@@ -164,7 +164,7 @@ mod tests {
                 parent: 0,
                 child: 0,
             },
-            Error::NonIncreasingTimestamp {
+            Error::DecreasingTimestamp {
                 number: 0,
                 parent: 0,
                 child: 0,

@@ -266,10 +266,13 @@ impl Heights for EvmChain {
                     .ok_or_else(|| format!("block {fin} not found"))
             })
             .await?;
-        Ok((
-            Height::new(0, fin),
-            block.timestamp.as_u64().saturating_mul(1_000_000_000),
-        ))
+        let secs = tx::to_u64(
+            &self.id,
+            "eth_getBlockByNumber",
+            "timestamp",
+            block.timestamp,
+        )?;
+        Ok((Height::new(0, fin), secs.saturating_mul(1_000_000_000)))
     }
 }
 
