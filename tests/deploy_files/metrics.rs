@@ -90,6 +90,23 @@ pub(crate) const METRICS: &[(&str, &str, &[&str])] = &[
     ("ferry_rpc_up", "gauge", &["chain"]),
     ("ferry_websocket_reconnects_total", "counter", &["chain"]),
     ("ferry_chain_latest_height", "gauge", &["chain"]),
+    (
+        "ferry_attestation_signatures_total",
+        "counter",
+        &["chain", "outcome"],
+    ),
+    (
+        "ferry_packets_quarantined",
+        "gauge",
+        &["chain", "counterparty", "channel", "kind"],
+    ),
+    (
+        "ferry_packets_quarantined_total",
+        "counter",
+        &["chain", "counterparty", "channel", "kind"],
+    ),
+    ("ferry_packets_unrelayable_total", "counter", &["chain"]),
+    ("ferry_worker_restarts_total", "counter", &["path"]),
 ];
 
 /// The contract family a sample name belongs to (histogram `_bucket/_sum/_count` included).
@@ -114,4 +131,5 @@ pub(crate) const ID_LABELS: &[&str] = &[
     "wallet",
     "denom",
     "instance",
+    "path",
 ];
