@@ -8,7 +8,8 @@
 //!    every block's `stateRoot` the same way (its endpoints agree, on a forged chain): its light
 //!    client refuses the chain, it signs nothing, and the packet is not delivered.
 //! 4. attestor-3 again, now with one honest and one lying endpoint: it refuses on the disagreement;
-//!    still nothing is delivered.
+//!    still nothing is delivered. (Steps 3 and 4 also ask attestor-3 directly, as the relayer does,
+//!    so the refusal's kind is checked whatever the relayer's backoff.)
 //! 5. attestor-2 back: the packet is delivered, and every state root the settlement chain's client
 //!    holds for evm-l3 is evm-l3's real one.
 //!
@@ -103,6 +104,36 @@ fn forge_state_root() -> ferry_tests::evm::Tamper {
     })
 }
 
+/// `POST /v1/attest/state` to attestor `a` for evm-l3's latest final block, for the settlement
+/// chain's client, as the relayer would ask: (HTTP status, JSON body).
+async fn ask(
+    net: &TestNet,
+    a: &AttestorNode,
+    attested: &str,
+    host: &str,
+    cfg: &Path,
+) -> (u16, Value) {
+    use ferry::chain::Heights;
+    let (fin, _) = net.evm_chain(cfg, attested).latest().await.unwrap();
+    let host_node = net.evm_node(host);
+    let body = serde_json::json!({
+        "chain": format!("eip155:{}", net.evm_node(attested).evm_chain_id),
+        "height": fin.revision_height.saturating_sub(2),
+        "domain": {
+            "host_chain_id": host_node.evm_chain_id,
+            "light_client": format!("{:?}", host_node.light_client),
+        },
+    });
+    let r = reqwest::Client::new()
+        .post(format!("{}v1/attest/state", a.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_committee_needs_a_quorum_of_honest_attestors() {
     let net = TestNet::start("evm-committee").await;
@@ -172,6 +203,13 @@ async fn the_committee_needs_a_quorum_of_honest_attestors() {
     let settlement = net.evm_chain(&cfg, st);
     let port: PortId = "transfer".parse().unwrap();
     let client: ChannelId = CLIENT.parse().unwrap();
+    // Asked as the relayer asks, it refuses: the forged chain does not link to its checkpoint.
+    let (status, body) = ask(&net, &a3, l3, st, &cfg).await;
+    assert_eq!(
+        (status, body["kind"].as_str()),
+        (502, Some("verification_failed")),
+        "{body}"
+    );
     tokio::time::sleep(Duration::from_secs(15)).await;
     assert_eq!(
         settlement.unreceived(&port, &client, &[seq]).await.unwrap(),
@@ -188,6 +226,16 @@ async fn the_committee_needs_a_quorum_of_honest_attestors() {
         refused >= 1.0,
         "attestor-3 refused nothing on a forged chain"
     );
+    let unavailable = metric(
+        &relayer_metrics,
+        "ferry_attestation_signatures_total",
+        &[("chain", l3), ("outcome", "unavailable")],
+    )
+    .await;
+    assert!(
+        unavailable >= 1.0,
+        "the relayer counted no missing signature"
+    );
     let signed = metric(
         &format!("{}metrics", a3.url),
         "ferry_attestor_signatures_total",
@@ -201,7 +249,13 @@ async fn the_committee_needs_a_quorum_of_honest_attestors() {
     set_l3_rpc(&a3.home, &[&upstream, &forged_a]);
     let split = restart(&a3, "split");
     healthy(&a3).await;
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    let (status, body) = ask(&net, &a3, l3, st, &cfg).await;
+    assert_eq!(
+        (status, body["kind"].as_str()),
+        (502, Some("disagreement")),
+        "{body}"
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(
         settlement.unreceived(&port, &client, &[seq]).await.unwrap(),
         vec![seq],
@@ -217,15 +271,15 @@ async fn the_committee_needs_a_quorum_of_honest_attestors() {
         disagreements >= 1.0,
         "no disagreement counted by attestor-3"
     );
-    let unavailable = metric(
-        &relayer_metrics,
-        "ferry_attestation_signatures_total",
-        &[("chain", l3), ("outcome", "unavailable")],
+    let signed = metric(
+        &format!("{}metrics", a3.url),
+        "ferry_attestor_signatures_total",
+        &[("chain", l3)],
     )
     .await;
-    assert!(
-        unavailable >= 1.0,
-        "the relayer counted no missing signature"
+    assert_eq!(
+        signed, 0.0,
+        "attestor-3 signed while its endpoints disagreed"
     );
 
     // 5. attestor-2 back: a quorum again, the packet arrives.

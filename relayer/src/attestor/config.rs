@@ -74,30 +74,8 @@ pub struct TrustedBlock {
     pub hash: H256,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Error,
-    Warning,
-}
-
-/// One finding about one key.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct Issue {
-    pub severity: Severity,
-    pub key: String,
-    pub reason: String,
-}
-
-impl fmt::Display for Issue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = match self.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
-        write!(f, "{s}: `{}`: {}", self.key, self.reason)
-    }
-}
+/// Findings are the relayer config's: one key, one reason, error or warning.
+pub use crate::config::{Issue, Severity};
 
 /// Why a config could not be used: every error found, each naming its key.
 #[derive(Debug, thiserror::Error)]
@@ -554,20 +532,10 @@ fn finality(c: &mut Checker, key: &str, v: Option<&Value>) -> Option<Finality> {
     }
 }
 
-/// `NUMBER:0xHASH`.
+/// `NUMBER:0xHASH`, parsed as the relayer's `evm.checkpoint` is.
 fn checkpoint(s: &str) -> Result<TrustedBlock, String> {
-    let bad = || format!("`{s}` is not a checkpoint like \"1200:0x<32-byte block hash>\"");
-    let (n, h) = s.split_once(':').ok_or_else(bad)?;
-    let number = n.trim().parse().map_err(|_| bad())?;
-    let h = h.trim();
-    if !(h.starts_with("0x") && h.len() == 66) {
-        return Err(bad());
-    }
-    let bytes = hex::decode(&h[2..]).map_err(|_| bad())?;
-    Ok(TrustedBlock {
-        number,
-        hash: H256::from_slice(&bytes),
-    })
+    let (number, hash) = crate::config::parse_checkpoint(s)?;
+    Ok(TrustedBlock { number, hash })
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ fn address(c: &mut Checker, key: String, value: &str) -> Option<Address> {
 }
 
 /// `NUMBER:0xHASH`.
-fn checkpoint(s: &str) -> Result<(u64, H256), String> {
+pub fn parse_checkpoint(s: &str) -> Result<(u64, H256), String> {
     let bad = || format!("`{s}` is not a checkpoint like \"1200:0x<32-byte block hash>\"");
     let (n, h) = s.split_once(':').ok_or_else(bad)?;
     let number = n.trim().parse().map_err(|_| bad())?;
@@ -132,7 +132,7 @@ pub(super) fn check(
     }
     let checkpoint = match &evm.checkpoint {
         Some(s) => Some(
-            checkpoint(s)
+            parse_checkpoint(s)
                 .map_err(|e| c.error(k("checkpoint"), e))
                 .ok()?,
         ),

@@ -13,6 +13,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::ibc::{ChainId, ChannelId, ClientId, ConnectionId, PortId};
+pub use evm::parse_checkpoint;
 pub use validate::{validate, Issue, Severity};
 
 /// The configuration Ferry runs with: every value checked.
