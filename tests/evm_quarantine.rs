@@ -11,8 +11,6 @@
 //!
 //! Run: `cargo test -p ferry-tests --test evm_quarantine -- --nocapture`
 
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,44 +19,9 @@ use ethers::middleware::SignerMiddleware;
 use ethers::providers::{Http, Middleware, Provider};
 use ethers::signers::Signer;
 use ethers::types::{Address, U256};
-use ferry::devnet::contracts::Artifact;
 use ferry_tests::evm::PATH;
 use ferry_tests::{eventually, last_json, TestNet, SIGTERM};
 use serde_json::Value;
-
-/// `HostileToken` from the compiled contracts, else compiled from `contracts/` with compile.mjs
-/// (the devnet's embedded sources may not list it).
-fn hostile_artifact() -> Artifact {
-    if let Some(a) = ferry::devnet::contracts::compiled()
-        .ok()
-        .and_then(|mut all| all.remove("HostileToken"))
-    {
-        return a;
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts/compile.mjs");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts/src/HostileToken.sol");
-    assert!(
-        src.exists(),
-        "{} is missing: the hostile ERC-20 this test deploys is not in contracts/ yet",
-        src.display()
-    );
-    let solc = ferry::devnet::contracts::ensure_solc().expect("solc");
-    let out = std::env::temp_dir().join(format!("ferry-quarantine-{}", std::process::id()));
-    let run = Command::new("node")
-        .arg(&script)
-        .arg(&out)
-        .arg(&solc)
-        .output()
-        .expect("node");
-    assert!(
-        run.status.success(),
-        "compile.mjs: {}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let body = std::fs::read(out.join("HostileToken.json")).expect("HostileToken.json written");
-    let _ = std::fs::remove_dir_all(&out);
-    serde_json::from_slice(&body).unwrap()
-}
 
 /// Transactions sent by `from` in blocks `first..=last` of `p`, and how many of them reverted.
 async fn sent_and_reverted(
@@ -89,7 +52,10 @@ fn state(v: &Value) -> &str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hostile_packet_is_quarantined_and_the_others_are_delivered() {
-    let art = hostile_artifact();
+    let art = ferry::devnet::contracts::compiled()
+        .expect("compile contracts")
+        .remove("HostileToken")
+        .expect("HostileToken is embedded");
     let net = TestNet::start("evm-quarantine").await;
     let cfg = net.evm_config("config-evm.toml", &[]);
     let cfg_s = cfg.to_str().unwrap().to_string();

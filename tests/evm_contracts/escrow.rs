@@ -1,15 +1,11 @@
 //! ICS-20 escrow per (client, token), the port checks, and a hostile token whose `transfer`
 //! reverts.
 
-use std::path::Path;
-use std::process::Command;
-
 use ethers::abi::{self, Token};
 use ethers::contract::ContractFactory;
 use ethers::types::{Address, Bytes, U256};
 use ethers::utils::hex;
 use ferry::chain::evm::attestation::caip2_eip155;
-use ferry::devnet::contracts::Artifact;
 
 use crate::common::{
     artifacts, call, event, expect_revert, hex_addr, packet_seq, path_key, tx, view, C,
@@ -152,34 +148,9 @@ async fn foreign_ports_get_the_error_ack() {
     assert_eq!(voucher, Address::zero(), "nothing minted");
 }
 
-/// `HostileToken`, compiled from `contracts/` by `compile.mjs` (the devnet's embedded sources may
-/// not list it).
-fn hostile_artifact() -> Artifact {
-    if let Some(a) = artifacts().get("HostileToken") {
-        return a.clone();
-    }
-    let solc = ferry::devnet::contracts::ensure_solc().expect("solc");
-    let out = std::env::temp_dir().join(format!("ferry-hostile-{}", std::process::id()));
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts/compile.mjs");
-    let run = Command::new("node")
-        .arg(&script)
-        .arg(&out)
-        .arg(&solc)
-        .output()
-        .expect("node");
-    assert!(
-        run.status.success(),
-        "compile.mjs: {}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let body = std::fs::read(out.join("HostileToken.json")).expect("HostileToken.json written");
-    let _ = std::fs::remove_dir_all(&out);
-    serde_json::from_slice(&body).unwrap()
-}
-
 #[tokio::test]
 async fn hostile_token_refund_reverts() {
-    let art = hostile_artifact();
+    let art = artifacts()["HostileToken"].clone();
     let w = World::new().await;
     let (a, b) = (&w.a, &w.b);
     let me = a.me();
