@@ -3,11 +3,11 @@
 //! endpoint indexes from the config and reasons from [`Kind`].
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Registry, TextEncoder,
 };
 
 use super::refusal::Kind;
+use crate::telemetry::{counter, histogram, int_gauge};
 
 pub struct Metrics {
     registry: Registry,
@@ -20,18 +20,6 @@ pub struct Metrics {
     final_height: IntGaugeVec,
     records: IntGauge,
     attest_seconds: HistogramVec,
-}
-
-fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-    r.register(Box::new(c.clone())).expect("registered once");
-    c
-}
-
-fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
-    r.register(Box::new(g.clone())).expect("registered once");
-    g
 }
 
 impl Metrics {
@@ -70,13 +58,13 @@ impl Metrics {
                 "JSON-RPC calls that failed, by endpoint index in the chain's rpc list",
                 &["chain", "endpoint"],
             ),
-            verified_height: gauge(
+            verified_height: int_gauge(
                 r,
                 "ferry_attestor_verified_height",
                 "Newest block verified from the checkpoint (all endpoints agreeing)",
                 &["chain"],
             ),
-            final_height: gauge(
+            final_height: int_gauge(
                 r,
                 "ferry_attestor_final_height",
                 "Newest final block under the finality rule (minimum over endpoints)",
@@ -87,22 +75,17 @@ impl Metrics {
                 "States in the signed record (chain, height) → (timestamp, state root)",
             )
             .expect("valid metric"),
-            attest_seconds: HistogramVec::new(
-                HistogramOpts::new(
-                    "ferry_attestor_attest_seconds",
-                    "Time to answer a successful attestation request",
-                )
-                .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            attest_seconds: histogram(
+                &registry,
+                "ferry_attestor_attest_seconds",
+                "Time to answer a successful attestation request",
                 &["chain"],
-            )
-            .expect("valid metric"),
+                vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
+            ),
             registry,
         };
         m.registry
             .register(Box::new(m.records.clone()))
-            .expect("registered once");
-        m.registry
-            .register(Box::new(m.attest_seconds.clone()))
             .expect("registered once");
         for (chain, endpoints) in chains {
             m.signatures.with_label_values(&[chain]).reset();

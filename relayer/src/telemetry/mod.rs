@@ -108,7 +108,8 @@ pub struct Metrics {
     worker_restarts: IntCounterVec,
 }
 
-fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+/// Build and register a metric family (shared with the attestor's own registry).
+pub(crate) fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let m = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
     r.register(Box::new(m.clone())).expect("unique metric");
     m
@@ -118,7 +119,7 @@ fn float_counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> Count
     r.register(Box::new(m.clone())).expect("unique metric");
     m
 }
-fn int_gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+pub(crate) fn int_gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
     let m = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
     r.register(Box::new(m.clone())).expect("unique metric");
     m
@@ -128,7 +129,7 @@ fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
     r.register(Box::new(m.clone())).expect("unique metric");
     m
 }
-fn histogram(
+pub(crate) fn histogram(
     r: &Registry,
     name: &str,
     help: &str,
