@@ -240,6 +240,8 @@ mod tests {
                 number: checkpoint.number,
                 hash: checkpoint.hash(),
             },
+            ibc_attestations: false,
+            router: None,
         };
         let source = Source::new(
             "evm-l3".into(),

@@ -9,9 +9,13 @@ use prometheus::{
 use super::refusal::Kind;
 use crate::telemetry::{counter, histogram, int_gauge};
 
+/// The `attestation` label values of `ferry_attestor_ibc_signatures_total`.
+pub const IBC_ATTESTATIONS: [&str; 2] = ["state", "packets"];
+
 pub struct Metrics {
     registry: Registry,
     signatures: IntCounterVec,
+    ibc_signatures: IntCounterVec,
     refusals: IntCounterVec,
     bad_requests: IntCounterVec,
     follow_failures: IntCounterVec,
@@ -31,8 +35,14 @@ impl Metrics {
             signatures: counter(
                 r,
                 "ferry_attestor_signatures_total",
-                "State attestations signed and returned",
+                "Attestations signed and returned (every format)",
                 &["chain"],
+            ),
+            ibc_signatures: counter(
+                r,
+                "ferry_attestor_ibc_signatures_total",
+                "Attestations signed in the ibc-go attestations format, by attestation (state, packets)",
+                &["chain", "attestation"],
             ),
             refusals: counter(
                 r,
@@ -122,6 +132,21 @@ impl Metrics {
             .observe(secs);
     }
 
+    /// The ibc-format series of `chain` (the one chain signed in that format) at zero.
+    pub fn init_ibc(&self, chain: &str) {
+        for a in IBC_ATTESTATIONS {
+            self.ibc_signatures.with_label_values(&[chain, a]).reset();
+        }
+    }
+
+    /// An ibc-format attestation signed; `attestation` is one of [`IBC_ATTESTATIONS`].
+    pub fn ibc_signed(&self, chain: &str, attestation: &'static str, secs: f64) {
+        self.signed(chain, secs);
+        self.ibc_signatures
+            .with_label_values(&[chain, attestation])
+            .inc();
+    }
+
     pub fn refused(&self, chain: &str, kind: Kind) {
         self.refusals
             .with_label_values(&[chain, kind.label()])
@@ -169,6 +194,8 @@ mod tests {
     fn series_exist_at_zero_with_the_prefix() {
         let m = Metrics::new(&[("evm-l3".into(), 2)]);
         m.refused("evm-l3", Kind::Disagreement);
+        m.init_ibc("evm-l3");
+        m.ibc_signed("evm-l3", "packets", 0.1);
         let text = m.render();
         assert!(text
             .contains("ferry_attestor_refusals_total{chain=\"evm-l3\",reason=\"disagreement\"} 1"));
@@ -177,6 +204,13 @@ mod tests {
         );
         assert!(text.contains("ferry_attestor_rpc_errors_total{chain=\"evm-l3\",endpoint=\"1\"} 0"));
         assert!(text.contains("ferry_attestor_bad_requests_total{reason=\"unknown_chain\"} 0"));
+        assert!(text.contains(
+            "ferry_attestor_ibc_signatures_total{attestation=\"packets\",chain=\"evm-l3\"} 1"
+        ));
+        assert!(text.contains(
+            "ferry_attestor_ibc_signatures_total{attestation=\"state\",chain=\"evm-l3\"} 0"
+        ));
+        assert!(text.contains("ferry_attestor_signatures_total{chain=\"evm-l3\"} 1"));
         assert!(text
             .lines()
             .filter(|l| !l.starts_with('#') && !l.is_empty())

@@ -2,18 +2,31 @@
 //! HTTP; a quorum of such processes, each run by its own operator, is what Ferry's attested light
 //! clients (`contracts/src/AttestedLightClient.sol`) trust.
 //!
-//! It signs one thing: EIP-712 `StateAttestation {attested_chain, height, timestamp, state_root}`
-//! (`chain::evm::attestation`) for a block that is
+//! It signs EIP-712 `StateAttestation {attested_chain, height, timestamp, state_root}`
+//! (`chain::evm::attestation`) of EVM chains for a block that is
 //! 1. read identically from all of the chain's endpoints (at least two; [`source`]),
 //! 2. verified by Ferry's Ethereum light client from the configured checkpoint ([`chain`]),
 //! 3. final under the configured rule at every endpoint, and
 //! 4. not in conflict with a state this key signed before for the same chain and height, across
 //!    restarts ([`record`]: appended and fsync'd before the signature leaves).
 //!
+//! For at most ONE chain it also signs the ibc-go `attestations` light client format ([`ibc`]):
+//! state attestations `(height, timestamp)` and packet attestations (store values under
+//! `keccak256(raw key)`), of that EVM chain ([`evm_packets`]: EIP-1186 proofs of the router's
+//! slots) or of a Cosmos chain ([`cosmos`]: headers verified with Ferry's Tendermint light client,
+//! values with ICS-23 proofs, [`cosmos_proof`]). That format names no chain, so a key that signed
+//! it for two chains would vouch for each on the other's clients.
+//!
 //! Operator guide: `docs/ATTESTOR.md`.
 
 pub mod chain;
 pub mod config;
+pub mod cosmos;
+pub mod cosmos_proof;
+pub mod cosmos_rpc;
+pub mod evm_packets;
+pub mod ibc;
+mod ibc_api;
 pub mod metrics;
 pub mod record;
 pub mod refusal;
@@ -73,6 +86,9 @@ pub struct ChainInfo {
     pub chain: String,
     pub name: String,
     pub verified_height: Option<u64>,
+    /// Whether this chain is signed in the ibc attestation format (`/v1/attest/ibc/*`).
+    #[serde(default)]
+    pub ibc_attestations: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +97,8 @@ pub enum AttestorError {
     Key(String),
     #[error(transparent)]
     Record(#[from] RecordError),
+    #[error("{0}")]
+    Endpoint(String),
     #[error("`listen`: cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -122,11 +140,39 @@ pub fn load_key(home: &Path, name: &str) -> Result<LocalWallet, AttestorError> {
         .map_err(|e| AttestorError::Key(e.to_string()))
 }
 
+/// The one chain signed in the ibc attestation format.
+#[derive(Clone)]
+pub enum IbcChain {
+    /// An EVM chain and the FerryRouter whose `commitments` its packet attestations prove.
+    Evm(Arc<chain::Chain>, Address),
+    Cosmos(Arc<cosmos::CosmosChain>),
+}
+
+impl IbcChain {
+    pub fn caip2(&self) -> &str {
+        match self {
+            IbcChain::Evm(c, _) => &c.caip2,
+            IbcChain::Cosmos(c) => &c.caip2,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            IbcChain::Evm(c, _) => c.name(),
+            IbcChain::Cosmos(c) => c.name(),
+        }
+    }
+}
+
 /// A running attestor's state, shared by the HTTP handlers and the followers.
 pub struct Attestor {
     wallet: LocalWallet,
     pub address: Address,
+    /// EVM chains (EIP-712, and the ibc format for the one flagged so).
     pub chains: Vec<Arc<chain::Chain>>,
+    /// Cosmos chains (the ibc format only).
+    pub cosmos: Vec<Arc<cosmos::CosmosChain>>,
+    pub ibc: Option<IbcChain>,
     record: Arc<Mutex<Record>>,
     pub metrics: Arc<metrics::Metrics>,
 }
@@ -141,6 +187,7 @@ impl Attestor {
             &cfg.chains
                 .iter()
                 .map(|c| (c.name.clone(), c.rpc.len()))
+                .chain(cfg.cosmos.iter().map(|c| (c.name.clone(), c.rpc.len())))
                 .collect::<Vec<_>>(),
         ));
         metrics.records(record.len());
@@ -160,11 +207,39 @@ impl Attestor {
                     source::Source::new(c.name.clone(), c.evm_chain_id, endpoints, metrics.clone());
                 Arc::new(chain::Chain::new(c.clone(), src, metrics.clone()))
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let mut cosmos_chains = Vec::new();
+        for c in &cfg.cosmos {
+            let mut endpoints: Vec<Arc<dyn cosmos_rpc::CometEndpoint>> = Vec::new();
+            for u in &c.rpc {
+                let e = cosmos_rpc::HttpComet::new(u.clone(), cfg.rpc_timeout)
+                    .map_err(|e| AttestorError::Endpoint(format!("chain `{}`: {e}", c.name)))?;
+                endpoints.push(Arc::new(e));
+            }
+            cosmos_chains.push(Arc::new(cosmos::CosmosChain::new(
+                c.clone(),
+                endpoints,
+                metrics.clone(),
+            )));
+        }
+        let ibc = chains
+            .iter()
+            .find_map(|c| {
+                c.config
+                    .router
+                    .filter(|_| c.config.ibc_attestations)
+                    .map(|r| IbcChain::Evm(c.clone(), r))
+            })
+            .or_else(|| cosmos_chains.first().cloned().map(IbcChain::Cosmos));
+        if let Some(i) = &ibc {
+            metrics.init_ibc(i.name());
+        }
         Ok(Attestor {
             wallet,
             address,
             chains,
+            cosmos: cosmos_chains,
+            ibc,
             record: Arc::new(Mutex::new(record)),
             metrics,
         })
@@ -180,7 +255,14 @@ impl Attestor {
                     chain: c.caip2.clone(),
                     name: c.name().to_string(),
                     verified_height: c.verified_height(),
+                    ibc_attestations: c.config.ibc_attestations,
                 })
+                .chain(self.cosmos.iter().map(|c| ChainInfo {
+                    chain: c.caip2.clone(),
+                    name: c.name().to_string(),
+                    verified_height: c.verified_height(),
+                    ibc_attestations: true,
+                }))
                 .collect(),
         }
     }
@@ -190,12 +272,26 @@ impl Attestor {
         let Some(chain) = self.chains.iter().find(|c| c.caip2 == req.chain) else {
             self.metrics.bad_request(Kind::UnknownChain);
             let known: Vec<_> = self.chains.iter().map(|c| c.caip2.as_str()).collect();
+            if self.cosmos.iter().any(|c| c.caip2 == req.chain) {
+                return Err(Refusal::new(
+                    Kind::UnknownChain,
+                    format!(
+                        "`{}` is attested only in the ibc attestation format \
+                         (POST /v1/attest/ibc/state and /v1/attest/ibc/packets)",
+                        req.chain
+                    ),
+                ));
+            }
             return Err(Refusal::new(
                 Kind::UnknownChain,
                 format!(
-                    "this attestor does not attest `{}` (it attests: {})",
+                    "this attestor does not attest `{}` in EIP-712 (it attests: {})",
                     req.chain,
-                    known.join(", ")
+                    if known.is_empty() {
+                        "none".into()
+                    } else {
+                        known.join(", ")
+                    }
                 ),
             ));
         };
@@ -215,32 +311,37 @@ impl Attestor {
                 Ok(signed)
             }
             Err(r) => {
-                if r.kind == Kind::BadRequest {
-                    self.metrics.bad_request(r.kind);
-                } else {
-                    self.metrics.refused(chain.name(), r.kind);
-                }
-                match r.kind {
-                    Kind::Conflict | Kind::Disagreement | Kind::VerificationFailed => {
-                        tracing::error!(
-                            chain = chain.name(),
-                            height = req.height,
-                            kind = r.kind.label(),
-                            "refused: {}",
-                            r.message
-                        )
-                    }
-                    _ => {
-                        tracing::warn!(
-                            chain = chain.name(),
-                            height = req.height,
-                            kind = r.kind.label(),
-                            "refused: {}",
-                            r.message
-                        )
-                    }
-                }
+                self.note_refusal(chain.name(), req.height, &r);
                 Err(r)
+            }
+        }
+    }
+
+    /// Count and log a refusal concerning `chain` (bad requests apart).
+    fn note_refusal(&self, chain: &str, height: u64, r: &Refusal) {
+        if r.kind == Kind::BadRequest {
+            self.metrics.bad_request(r.kind);
+        } else {
+            self.metrics.refused(chain, r.kind);
+        }
+        match r.kind {
+            Kind::Conflict | Kind::Disagreement | Kind::VerificationFailed => {
+                tracing::error!(
+                    chain,
+                    height,
+                    kind = r.kind.label(),
+                    "refused: {}",
+                    r.message
+                )
+            }
+            _ => {
+                tracing::warn!(
+                    chain,
+                    height,
+                    kind = r.kind.label(),
+                    "refused: {}",
+                    r.message
+                )
             }
         }
     }
@@ -329,25 +430,53 @@ impl Attestor {
                 ),
             }
         }
+        for c in &self.cosmos {
+            match c.check().await {
+                Ok(()) => tracing::info!(
+                    chain = c.name(),
+                    caip2 = %c.caip2,
+                    checkpoint = c.config.checkpoint.height,
+                    endpoints = c.config.rpc.len(),
+                    "endpoints agree on the checkpoint header"
+                ),
+                Err(r) if r.kind == Kind::RpcError => {
+                    tracing::warn!(
+                        chain = c.name(),
+                        "cannot check the checkpoint yet: {}",
+                        r.message
+                    )
+                }
+                Err(r) => tracing::error!(
+                    chain = c.name(),
+                    kind = r.kind.label(),
+                    "this chain will not be attested until fixed: {}",
+                    r.message
+                ),
+            }
+        }
     }
 }
 
-/// Move `chain`'s verified tip up to its final height every [`FOLLOW_INTERVAL`], so requests
-/// find it verified. Failures are counted and logged when they change.
-async fn follow(chain: Arc<chain::Chain>, metrics: Arc<metrics::Metrics>) {
+/// Move a chain's verified tip up to its final height every [`FOLLOW_INTERVAL`] (`step`), so
+/// requests find it verified. Failures are counted and logged when they change.
+async fn follow<F, Fut>(name: String, metrics: Arc<metrics::Metrics>, step: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<(), Refusal>>,
+{
     let mut last_error: Option<String> = None;
     loop {
-        match chain.follow().await {
-            Ok(_) => {
+        match step().await {
+            Ok(()) => {
                 if last_error.take().is_some() {
-                    tracing::info!(chain = chain.name(), "following again");
+                    tracing::info!(chain = %name, "following again");
                 }
             }
             Err(r) => {
-                metrics.follow_failed(chain.name(), r.kind);
+                metrics.follow_failed(&name, r.kind);
                 if last_error.as_deref() != Some(r.message.as_str()) {
                     tracing::warn!(
-                        chain = chain.name(),
+                        chain = %name,
                         kind = r.kind.label(),
                         "cannot extend the verified chain: {}",
                         r.message
@@ -381,11 +510,32 @@ pub async fn serve(
             source,
         })?;
     let local = listener.local_addr().map_err(AttestorError::Serve)?;
-    let followers: Vec<_> = att
+    let mut followers: Vec<_> = att
         .chains
         .iter()
-        .map(|c| tokio::spawn(follow(c.clone(), att.metrics.clone())))
+        .map(|c| {
+            let c = c.clone();
+            tokio::spawn(follow(
+                c.name().to_string(),
+                att.metrics.clone(),
+                move || {
+                    let c = c.clone();
+                    async move { c.follow().await.map(|_| ()) }
+                },
+            ))
+        })
         .collect();
+    followers.extend(att.cosmos.iter().map(|c| {
+        let c = c.clone();
+        tokio::spawn(follow(
+            c.name().to_string(),
+            att.metrics.clone(),
+            move || {
+                let c = c.clone();
+                async move { c.follow().await.map(|_| ()) }
+            },
+        ))
+    }));
     tracing::info!(address = ?att.address, "attestor listening on http://{local}");
     let result = axum::serve(listener, server::router(att.clone()))
         .with_graceful_shutdown(shutdown)

@@ -7,7 +7,13 @@
 //! ```text
 //! {"ferry_attestor_record":1,"signer":"0x…"}
 //! {"chain":"eip155:33333","height":120,"timestamp":1700000000,"state_root":"0x…"}
+//! {"format":"ibc","chain":"cosmos:simd-1","height":77,"timestamp":1700000100}
 //! ```
+//!
+//! Lines without `format` are EIP-712 state attestations; `"format":"ibc"` lines are state
+//! attestations in the ibc-go `attestations` format, whose state is the timestamp alone. The two
+//! formats are kept apart: each never signs two states for one (chain, height). Records written
+//! before the ibc format existed load unchanged.
 //!
 //! A state is appended and fsync'd *before* its signature leaves the process. The file is locked
 //! (`flock`) while the attestor runs, so a second attestor on the same home cannot sign behind its
@@ -64,13 +70,19 @@ struct HeaderLine {
     signer: Address,
 }
 
+/// The `format` of an ibc state line.
+const IBC: &str = "ibc";
+
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Line {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    format: Option<String>,
     chain: String,
     height: u64,
     timestamp: u64,
-    state_root: H256,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    state_root: Option<H256>,
 }
 
 /// What the record said about an attestation.
@@ -84,10 +96,23 @@ pub enum Recorded {
     Conflict { timestamp: u64, state_root: H256 },
 }
 
+/// What the record said about an ibc-format state attestation.
+#[derive(Debug, PartialEq, Eq)]
+pub enum IbcRecorded {
+    New,
+    Again,
+    /// Another timestamp was signed for this height: must not sign.
+    Conflict {
+        timestamp: u64,
+    },
+}
+
 pub struct Record {
     path: PathBuf,
     file: File,
     signed: HashMap<(String, u64), (u64, H256)>,
+    /// ibc-format state attestations: (chain, height) → timestamp.
+    ibc: HashMap<(String, u64), u64>,
 }
 
 impl Record {
@@ -132,6 +157,7 @@ impl Record {
                 path,
                 file,
                 signed: HashMap::new(),
+                ibc: HashMap::new(),
             });
         }
 
@@ -171,36 +197,97 @@ impl Record {
             });
         }
         let mut signed = HashMap::new();
+        let mut ibc = HashMap::new();
         for (i, l) in lines.iter().enumerate().skip(1) {
             let line: Line = serde_json::from_str(l.trim_end())
                 .map_err(|e| corrupt(format!("line {}: {e}", i + 1)))?;
-            let state = (line.timestamp, line.state_root);
-            match signed.insert((line.chain.clone(), line.height), state) {
-                Some(prev) if prev != state => {
+            let second = || {
+                corrupt(format!(
+                    "line {} records a second state for {} at height {}",
+                    i + 1,
+                    line.chain,
+                    line.height
+                ))
+            };
+            match (line.format.as_deref(), line.state_root) {
+                (None, Some(root)) => {
+                    let state = (line.timestamp, root);
+                    match signed.insert((line.chain.clone(), line.height), state) {
+                        Some(prev) if prev != state => return Err(second()),
+                        _ => {}
+                    }
+                }
+                (Some(IBC), None) => {
+                    match ibc.insert((line.chain.clone(), line.height), line.timestamp) {
+                        Some(prev) if prev != line.timestamp => return Err(second()),
+                        _ => {}
+                    }
+                }
+                _ => {
                     return Err(corrupt(format!(
-                        "line {} records a second state for {} at height {}",
-                        i + 1,
-                        line.chain,
-                        line.height
+                        "line {}: neither an EIP-712 state (with `state_root`) nor an ibc state \
+                         (`\"format\":\"ibc\"`, without `state_root`)",
+                        i + 1
                     )))
                 }
-                _ => {}
             }
         }
-        Ok(Record { path, file, signed })
+        Ok(Record {
+            path,
+            file,
+            signed,
+            ibc,
+        })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// How many states are on record.
+    /// How many states are on record (both formats).
     pub fn len(&self) -> usize {
-        self.signed.len()
+        self.signed.len() + self.ibc.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.signed.is_empty()
+        self.len() == 0
+    }
+
+    fn append(&mut self, line: &Line) -> Result<(), RecordError> {
+        let text = serde_json::to_string(line).expect("serialisable");
+        let io = |source| RecordError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        self.file
+            .write_all(format!("{text}\n").as_bytes())
+            .map_err(io)?;
+        self.file.sync_data().map_err(io)
+    }
+
+    /// Record an ibc-format state `(height, timestamp)` of `chain` before signing it: new states
+    /// are appended and synced; another timestamp for the same chain and height is a conflict.
+    pub fn check_and_append_ibc(
+        &mut self,
+        chain: &str,
+        height: u64,
+        timestamp: u64,
+    ) -> Result<IbcRecorded, RecordError> {
+        let key = (chain.to_string(), height);
+        match self.ibc.get(&key) {
+            Some(&t) if t == timestamp => return Ok(IbcRecorded::Again),
+            Some(&t) => return Ok(IbcRecorded::Conflict { timestamp: t }),
+            None => {}
+        }
+        self.append(&Line {
+            format: Some(IBC.into()),
+            chain: chain.to_string(),
+            height,
+            timestamp,
+            state_root: None,
+        })?;
+        self.ibc.insert(key, timestamp);
+        Ok(IbcRecorded::New)
     }
 
     /// Record `a` before signing it: new states are appended and synced; a state that differs
@@ -217,21 +304,13 @@ impl Record {
             }
             None => {}
         }
-        let line = serde_json::to_string(&Line {
+        self.append(&Line {
+            format: None,
             chain: a.attested_chain.clone(),
             height: a.height,
             timestamp: a.timestamp,
-            state_root: a.state_root,
-        })
-        .expect("serialisable");
-        let io = |source| RecordError::Io {
-            path: self.path.clone(),
-            source,
-        };
-        self.file
-            .write_all(format!("{line}\n").as_bytes())
-            .map_err(io)?;
-        self.file.sync_data().map_err(io)?;
+            state_root: Some(a.state_root),
+        })?;
         self.signed.insert(key, (a.timestamp, a.state_root));
         Ok(Recorded::New)
     }
@@ -367,6 +446,68 @@ mod tests {
         assert_eq!(r.check_and_append(&att(7, 1)).unwrap(), Recorded::New);
         drop(r);
         assert_eq!(Record::open(&h, ME).unwrap().len(), 3);
+        std::fs::remove_dir_all(h).unwrap();
+    }
+
+    #[test]
+    fn ibc_states_are_kept_apart_and_old_records_load() {
+        let h = home("ibc");
+        std::fs::create_dir_all(&h).unwrap();
+        // A record written before the ibc format existed.
+        let old = format!(
+            "{{\"ferry_attestor_record\":1,\"signer\":\"{ME:?}\"}}\n\
+             {{\"chain\":\"eip155:33333\",\"height\":10,\"timestamp\":5,\"state_root\":\"{:?}\"}}\n",
+            H256::repeat_byte(1)
+        );
+        std::fs::write(h.join(FILE_NAME), &old).unwrap();
+        let mut r = Record::open(&h, ME).unwrap();
+        assert_eq!(r.len(), 1);
+        // The same chain and height in the ibc format is another record.
+        assert_eq!(
+            r.check_and_append_ibc("eip155:33333", 10, 5).unwrap(),
+            IbcRecorded::New
+        );
+        assert_eq!(
+            r.check_and_append_ibc("cosmos:simd-1", 7, 100).unwrap(),
+            IbcRecorded::New
+        );
+        assert_eq!(
+            r.check_and_append_ibc("cosmos:simd-1", 7, 100).unwrap(),
+            IbcRecorded::Again
+        );
+        assert_eq!(
+            r.check_and_append_ibc("cosmos:simd-1", 7, 101).unwrap(),
+            IbcRecorded::Conflict { timestamp: 100 }
+        );
+        assert_eq!(r.check_and_append(&att(11, 2)).unwrap(), Recorded::New);
+        drop(r);
+        let text = std::fs::read_to_string(h.join(FILE_NAME)).unwrap();
+        assert!(text.starts_with(&old), "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[3],
+            "{\"format\":\"ibc\",\"chain\":\"cosmos:simd-1\",\"height\":7,\"timestamp\":100}"
+        );
+        assert!(lines[4].starts_with("{\"chain\":\"eip155:33333\",\"height\":11,"));
+        let mut r = Record::open(&h, ME).unwrap();
+        assert_eq!(r.len(), 4);
+        assert_eq!(
+            r.check_and_append_ibc("cosmos:simd-1", 7, 99).unwrap(),
+            IbcRecorded::Conflict { timestamp: 100 }
+        );
+        drop(r);
+
+        // Two ibc timestamps for one height, or a line of neither format, are refused.
+        for (extra, needle) in [
+            ("{\"format\":\"ibc\",\"chain\":\"cosmos:simd-1\",\"height\":7,\"timestamp\":1}\n", "second state"),
+            ("{\"format\":\"ibc\",\"chain\":\"c\",\"height\":1,\"timestamp\":1,\"state_root\":\"0x1111111111111111111111111111111111111111111111111111111111111111\"}\n", "neither"),
+            ("{\"format\":\"x\",\"chain\":\"c\",\"height\":1,\"timestamp\":1}\n", "neither"),
+            ("{\"chain\":\"c\",\"height\":1,\"timestamp\":1}\n", "neither"),
+        ] {
+            std::fs::write(h.join(FILE_NAME), format!("{text}{extra}")).unwrap();
+            let err = Record::open(&h, ME).err().expect("refused").to_string();
+            assert!(err.contains(needle), "{err}");
+        }
         std::fs::remove_dir_all(h).unwrap();
     }
 }

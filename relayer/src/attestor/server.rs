@@ -1,5 +1,6 @@
-//! The attestor's HTTP API (axum): `GET /healthz`, `GET /metrics`, `GET /v1/info` and
-//! `POST /v1/attest/state`. Errors are JSON `{"error": "<sentence>", "kind": "<kind>"}` with the
+//! The attestor's HTTP API (axum): `GET /healthz`, `GET /metrics`, `GET /v1/info`,
+//! `POST /v1/attest/state` (EIP-712) and `POST /v1/attest/ibc/state`, `POST /v1/attest/ibc/packets`
+//! (the ibc-go attestations format). Errors are JSON `{"error": "<sentence>", "kind": "<kind>"}` with the
 //! status of [`Kind::status`]. Request bodies are capped at [`MAX_BODY`] bytes.
 
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
+use super::ibc::{IbcPacketsRequest, IbcStateRequest};
 use super::refusal::{Kind, Refusal};
 use super::{AttestRequest, Attestor};
 
@@ -24,11 +26,13 @@ pub fn router(att: Arc<Attestor>) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/info", get(info))
         .route("/v1/attest/state", post(attest))
+        .route("/v1/attest/ibc/state", post(attest_ibc_state))
+        .route("/v1/attest/ibc/packets", post(attest_ibc_packets))
         .fallback(|| async {
             let r = Refusal::new(
                 Kind::BadRequest,
-                "no such route: the API is GET /healthz, GET /metrics, GET /v1/info and \
-                 POST /v1/attest/state",
+                "no such route: the API is GET /healthz, GET /metrics, GET /v1/info, \
+                 POST /v1/attest/state, POST /v1/attest/ibc/state and POST /v1/attest/ibc/packets",
             );
             (StatusCode::NOT_FOUND, body(&r))
         })
@@ -57,28 +61,59 @@ async fn info(State(att): State<Arc<Attestor>>) -> Response {
     Json(att.info()).into_response()
 }
 
+/// A body axum could not take as the request: 400, 413 (too large), 415 (not JSON) or 422
+/// (wrong fields), as axum says, counted as a bad request.
+fn rejected(att: &Attestor, e: JsonRejection, shape: &str) -> Response {
+    att.metrics.bad_request(Kind::BadRequest);
+    let r = Refusal::new(
+        Kind::BadRequest,
+        format!("the body must be JSON {shape}: {}", e.body_text()),
+    );
+    (e.status(), body(&r)).into_response()
+}
+
+fn answer<T: serde::Serialize>(result: Result<T, Refusal>) -> Response {
+    match result {
+        Ok(signed) => Json(signed).into_response(),
+        Err(r) => refusal(&r).into_response(),
+    }
+}
+
 async fn attest(
     State(att): State<Arc<Attestor>>,
     request: Result<Json<AttestRequest>, JsonRejection>,
 ) -> Response {
-    let req = match request {
-        Ok(Json(r)) => r,
-        Err(e) => {
-            att.metrics.bad_request(Kind::BadRequest);
-            // 400, 413 (too large), 415 (not JSON) or 422 (wrong fields), as axum says.
-            let r = Refusal::new(
-                Kind::BadRequest,
-                format!(
-                    "the body must be JSON {{\"chain\": \"eip155:<id>\", \"height\": N, \
-                     \"domain\": {{\"host_chain_id\": N, \"light_client\": \"0x…\"}}}}: {}",
-                    e.body_text()
-                ),
-            );
-            return (e.status(), body(&r)).into_response();
-        }
-    };
-    match att.attest(req).await {
-        Ok(signed) => Json(signed).into_response(),
-        Err(r) => refusal(&r).into_response(),
+    match request {
+        Ok(Json(req)) => answer(att.attest(req).await),
+        Err(e) => rejected(
+            &att,
+            e,
+            "{\"chain\": \"eip155:<id>\", \"height\": N, \"domain\": {\"host_chain_id\": N, \
+             \"light_client\": \"0x…\"}}",
+        ),
+    }
+}
+
+async fn attest_ibc_state(
+    State(att): State<Arc<Attestor>>,
+    request: Result<Json<IbcStateRequest>, JsonRejection>,
+) -> Response {
+    match request {
+        Ok(Json(req)) => answer(att.attest_ibc_state(req).await),
+        Err(e) => rejected(&att, e, "{\"chain\": \"<caip2>\", \"height\": N}"),
+    }
+}
+
+async fn attest_ibc_packets(
+    State(att): State<Arc<Attestor>>,
+    request: Result<Json<IbcPacketsRequest>, JsonRejection>,
+) -> Response {
+    match request {
+        Ok(Json(req)) => answer(att.attest_ibc_packets(req).await),
+        Err(e) => rejected(
+            &att,
+            e,
+            "{\"chain\": \"<caip2>\", \"height\": N, \"keys\": [\"0x<raw key>\", …]}",
+        ),
     }
 }

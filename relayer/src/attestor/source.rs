@@ -134,12 +134,12 @@ impl Source {
         }
     }
 
-    fn name(&self, i: usize) -> String {
+    pub(super) fn name(&self, i: usize) -> String {
         format!("endpoint {i} ({})", self.endpoints[i].label())
     }
 
     /// `method(params)` asked of every endpoint at once; every one must answer.
-    async fn each(&self, method: &str, params: Value) -> Result<Vec<Value>, Refusal> {
+    pub(super) async fn each(&self, method: &str, params: Value) -> Result<Vec<Value>, Refusal> {
         let answers = futures::future::join_all(
             self.endpoints
                 .iter()

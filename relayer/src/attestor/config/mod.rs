@@ -8,10 +8,13 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use ethers::types::H256;
+use ethers::types::{Address, H256};
 use toml::{Table, Value};
 
 use crate::chain::evm::attestation::caip2_eip155;
+
+mod cosmos;
+pub use cosmos::{caip2_cosmos, CosmosChainConfig, CosmosCheckpoint};
 
 /// Where the attestor listens unless `listen` says otherwise: loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9470";
@@ -25,7 +28,22 @@ pub struct AttestorConfig {
     pub key: String,
     pub listen: SocketAddr,
     pub rpc_timeout: Duration,
+    /// The EVM chains (`kind = "evm"`).
     pub chains: Vec<ChainConfig>,
+    /// The Cosmos chains (`kind = "cosmos"`), attested only in the ibc format.
+    pub cosmos: Vec<CosmosChainConfig>,
+}
+
+impl AttestorConfig {
+    /// The CAIP-2 name of the one chain signed in the ibc attestation format, if any.
+    pub fn ibc_chain(&self) -> Option<String> {
+        self.chains
+            .iter()
+            .filter(|c| c.ibc_attestations)
+            .map(|c| c.caip2())
+            .chain(self.cosmos.iter().map(|c| c.caip2()))
+            .next()
+    }
 }
 
 /// One chain this attestor vouches for.
@@ -39,6 +57,11 @@ pub struct ChainConfig {
     pub finality: Finality,
     /// The trusted block the header chain is verified from.
     pub checkpoint: TrustedBlock,
+    /// Also sign this chain in the ibc-go `attestations` light client format.
+    pub ibc_attestations: bool,
+    /// The FerryRouter whose `commitments` slots ibc packet attestations prove (set exactly when
+    /// `ibc_attestations`).
+    pub router: Option<Address>,
 }
 
 impl ChainConfig {
@@ -85,12 +108,12 @@ pub struct ConfigError {
 }
 
 #[derive(Default)]
-struct Checker {
+pub(super) struct Checker {
     issues: Vec<Issue>,
 }
 
 impl Checker {
-    fn error(&mut self, key: impl Into<String>, reason: impl Into<String>) {
+    pub(super) fn error(&mut self, key: impl Into<String>, reason: impl Into<String>) {
         self.issues.push(Issue {
             severity: Severity::Error,
             key: key.into(),
@@ -98,7 +121,7 @@ impl Checker {
         });
     }
 
-    fn warn(&mut self, key: impl Into<String>, reason: impl Into<String>) {
+    pub(super) fn warn(&mut self, key: impl Into<String>, reason: impl Into<String>) {
         self.issues.push(Issue {
             severity: Severity::Warning,
             key: key.into(),
@@ -107,7 +130,7 @@ impl Checker {
     }
 
     /// Keys of `t` not in `known` are errors (a typo must not silently fall back to a default).
-    fn unknown_keys(&mut self, t: &Table, prefix: &str, known: &[&str]) {
+    pub(super) fn unknown_keys(&mut self, t: &Table, prefix: &str, known: &[&str]) {
         for k in t.keys() {
             if !known.contains(&k.as_str()) {
                 self.error(
@@ -118,7 +141,47 @@ impl Checker {
         }
     }
 
-    fn string<'a>(&mut self, t: &'a Table, key: &str, path: &str) -> Option<&'a str> {
+    /// An optional boolean, `false` when absent.
+    pub(super) fn flag(&mut self, t: &Table, key: &str, path: &str) -> Option<bool> {
+        match t.get(key) {
+            None => Some(false),
+            Some(Value::Boolean(b)) => Some(*b),
+            Some(v) => {
+                self.error(path, format!("must be true or false, not {}", v.type_str()));
+                None
+            }
+        }
+    }
+
+    /// An optional positive duration ("10s", "14days"), `default` when absent.
+    pub(super) fn duration(
+        &mut self,
+        t: &Table,
+        key: &str,
+        path: &str,
+        default: &str,
+    ) -> Option<Duration> {
+        if !t.contains_key(key) {
+            return Some(humantime::parse_duration(default).expect("valid default"));
+        }
+        let s = self.string(t, key, path)?;
+        match humantime::parse_duration(s) {
+            Ok(d) if !d.is_zero() => Some(d),
+            Ok(_) => {
+                self.error(path, "must be greater than zero");
+                None
+            }
+            Err(e) => {
+                self.error(
+                    path,
+                    format!("`{s}` is not a duration like \"{default}\" ({e})"),
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn string<'a>(&mut self, t: &'a Table, key: &str, path: &str) -> Option<&'a str> {
         match t.get(key) {
             None => {
                 self.error(path, "missing");
@@ -232,26 +295,7 @@ fn check(c: &mut Checker, t: &Table) -> Option<AttestorConfig> {
             );
         }
     }
-    let rpc_timeout = match t.get("rpc_timeout") {
-        None => Some(humantime::parse_duration(DEFAULT_RPC_TIMEOUT).expect("valid default")),
-        Some(_) => {
-            c.string(t, "rpc_timeout", "rpc_timeout")
-                .and_then(|s| match humantime::parse_duration(s) {
-                    Ok(d) if !d.is_zero() => Some(d),
-                    Ok(_) => {
-                        c.error("rpc_timeout", "must be greater than zero");
-                        None
-                    }
-                    Err(e) => {
-                        c.error(
-                            "rpc_timeout",
-                            format!("`{s}` is not a duration like \"10s\" ({e})"),
-                        );
-                        None
-                    }
-                })
-        }
-    };
+    let rpc_timeout = c.duration(t, "rpc_timeout", "rpc_timeout", DEFAULT_RPC_TIMEOUT);
     let chains = match t.get("chains") {
         None => {
             c.error(
@@ -264,48 +308,7 @@ fn check(c: &mut Checker, t: &Table) -> Option<AttestorConfig> {
             c.error("chains", "is empty: add at least one [[chains]] table");
             None
         }
-        Some(Value::Array(items)) => {
-            let mut out = Vec::new();
-            let mut ok = true;
-            for (i, item) in items.iter().enumerate() {
-                match item {
-                    Value::Table(ct) => match chain(c, i, ct) {
-                        Some(ch) => out.push(ch),
-                        None => ok = false,
-                    },
-                    v => {
-                        c.error(
-                            format!("chains[{i}]"),
-                            format!("must be a table, not {}", v.type_str()),
-                        );
-                        ok = false;
-                    }
-                }
-            }
-            let mut names = HashSet::new();
-            let mut ids = HashSet::new();
-            for (i, ch) in out.iter().enumerate() {
-                if !names.insert(ch.name.clone()) {
-                    c.error(
-                        format!("chains[{i}].name"),
-                        format!("`{}` is used by another chain", ch.name),
-                    );
-                    ok = false;
-                }
-                if !ids.insert(ch.evm_chain_id) {
-                    c.error(
-                        format!("chains[{i}].evm_chain_id"),
-                        format!(
-                            "{} is configured twice (requests name a chain by `{}`)",
-                            ch.evm_chain_id,
-                            ch.caip2()
-                        ),
-                    );
-                    ok = false;
-                }
-            }
-            ok.then_some(out)
-        }
+        Some(Value::Array(items)) => chains(c, items, key.as_deref()),
         Some(v) => {
             c.error(
                 "chains",
@@ -317,14 +320,168 @@ fn check(c: &mut Checker, t: &Table) -> Option<AttestorConfig> {
             None
         }
     };
+    let (chains, cosmos) = chains?;
     Some(AttestorConfig {
         key: key?,
         listen: listen?,
         rpc_timeout: rpc_timeout?,
-        chains: chains?,
+        chains,
+        cosmos,
     })
 }
 
+/// One parsed `[[chains]]` table and its index in the file.
+enum Parsed {
+    Evm(usize, ChainConfig),
+    Cosmos(usize, CosmosChainConfig),
+}
+
+impl Parsed {
+    fn index(&self) -> usize {
+        match self {
+            Parsed::Evm(i, _) | Parsed::Cosmos(i, _) => *i,
+        }
+    }
+    fn name(&self) -> &str {
+        match self {
+            Parsed::Evm(_, c) => &c.name,
+            Parsed::Cosmos(_, c) => &c.name,
+        }
+    }
+    fn caip2(&self) -> String {
+        match self {
+            Parsed::Evm(_, c) => c.caip2(),
+            Parsed::Cosmos(_, c) => c.caip2(),
+        }
+    }
+    fn ibc(&self) -> bool {
+        match self {
+            Parsed::Evm(_, c) => c.ibc_attestations,
+            Parsed::Cosmos(..) => true,
+        }
+    }
+    /// The key that names the chain in requests.
+    fn id_key(&self) -> &'static str {
+        match self {
+            Parsed::Evm(..) => "evm_chain_id",
+            Parsed::Cosmos(..) => "chain_id",
+        }
+    }
+}
+
+type Chains = (Vec<ChainConfig>, Vec<CosmosChainConfig>);
+
+/// Every `[[chains]]` table by its `kind`, then what concerns several chains: distinct names and
+/// CAIP-2 names, and at most one chain signed in the ibc attestation format.
+fn chains(c: &mut Checker, items: &[Value], key: Option<&str>) -> Option<Chains> {
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        let Value::Table(ct) = item else {
+            c.error(
+                format!("chains[{i}]"),
+                format!("must be a table, not {}", item.type_str()),
+            );
+            ok = false;
+            continue;
+        };
+        let parsed = match c.string(ct, "kind", &format!("chains[{i}].kind")) {
+            Some("evm") => chain(c, i, ct).map(|ch| Parsed::Evm(i, ch)),
+            Some("cosmos") => cosmos::chain(c, i, ct).map(|ch| Parsed::Cosmos(i, ch)),
+            Some(k) => {
+                c.error(
+                    format!("chains[{i}].kind"),
+                    format!("`{k}` is not supported; the kinds are \"evm\" and \"cosmos\""),
+                );
+                None
+            }
+            None => None,
+        };
+        match parsed {
+            Some(p) => out.push(p),
+            None => ok = false,
+        }
+    }
+    let mut names = HashSet::new();
+    let mut ids = HashSet::new();
+    let mut ibc: Option<&Parsed> = None;
+    for ch in &out {
+        let i = ch.index();
+        if !names.insert(ch.name().to_string()) {
+            c.error(
+                format!("chains[{i}].name"),
+                format!("`{}` is used by another chain", ch.name()),
+            );
+            ok = false;
+        }
+        if !ids.insert(ch.caip2()) {
+            c.error(
+                format!("chains[{i}].{}", ch.id_key()),
+                format!(
+                    "the chain `{}` is configured twice (requests name a chain by it)",
+                    ch.caip2()
+                ),
+            );
+            ok = false;
+        }
+        if ch.ibc() {
+            match ibc {
+                None => ibc = Some(ch),
+                Some(first) => {
+                    c.error(
+                        format!("chains[{i}].ibc_attestations"),
+                        format!(
+                            "chains[{}] (`{}`) is already signed in the ibc attestation format \
+                             by key `{}`; that format names no chain, so a signature for one \
+                             chain would also verify on the other chain's clients: one key signs \
+                             it for at most one chain. Attest `{}` with another attestor and \
+                             its own key",
+                            first.index(),
+                            first.caip2(),
+                            key.unwrap_or("(key)"),
+                            ch.caip2()
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+        }
+    }
+    if !ok {
+        return None;
+    }
+    let mut evm = Vec::new();
+    let mut cosmos = Vec::new();
+    for ch in out {
+        match ch {
+            Parsed::Evm(_, ch) => evm.push(ch),
+            Parsed::Cosmos(_, ch) => cosmos.push(ch),
+        }
+    }
+    Some((evm, cosmos))
+}
+
+/// `name`: a metric label.
+pub(super) fn chain_name(c: &mut Checker, i: usize, t: &Table) -> Option<String> {
+    let key = format!("chains[{i}].name");
+    c.string(t, "name", &key).and_then(|n| {
+        let ok = !n.is_empty()
+            && n.len() <= 64
+            && n.chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'));
+        if !ok {
+            c.error(
+                key,
+                format!(
+                    "`{n}` must be 1-64 letters, digits, `-`, `_` or `.` (it is a metric label)"
+                ),
+            );
+        }
+        ok.then(|| n.to_string())
+    })
+}
+
+/// A `kind = "evm"` table.
 fn chain(c: &mut Checker, i: usize, t: &Table) -> Option<ChainConfig> {
     let p = |k: &str| format!("chains[{i}].{k}");
     c.unknown_keys(
@@ -337,33 +494,11 @@ fn chain(c: &mut Checker, i: usize, t: &Table) -> Option<ChainConfig> {
             "rpc",
             "finality",
             "checkpoint",
+            "ibc_attestations",
+            "router",
         ],
     );
-    let name = c.string(t, "name", &p("name")).and_then(|n| {
-        let ok = !n.is_empty()
-            && n.len() <= 64
-            && n.chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'));
-        if !ok {
-            c.error(
-                p("name"),
-                format!(
-                    "`{n}` must be 1-64 letters, digits, `-`, `_` or `.` (it is a metric label)"
-                ),
-            );
-        }
-        ok.then(|| n.to_string())
-    });
-    let kind = c.string(t, "kind", &p("kind")).and_then(|k| {
-        if k != "evm" {
-            c.error(
-                p("kind"),
-                format!("`{k}` is not supported; the only kind is \"evm\""),
-            );
-            return None;
-        }
-        Some(())
-    });
+    let name = chain_name(c, i, t);
     let evm_chain_id = match t.get("evm_chain_id") {
         None => {
             c.error(p("evm_chain_id"), "missing");
@@ -390,18 +525,54 @@ fn chain(c: &mut Checker, i: usize, t: &Table) -> Option<ChainConfig> {
     let checkpoint = c
         .string(t, "checkpoint", &p("checkpoint"))
         .and_then(|s| checkpoint(s).map_err(|e| c.error(p("checkpoint"), e)).ok());
-    kind?;
+    let ibc = c.flag(t, "ibc_attestations", &p("ibc_attestations"));
+    let router = match (ibc, t.get("router")) {
+        (Some(true), None) => {
+            c.error(
+                p("router"),
+                "missing: ibc packet attestations read the FerryRouter's `commitments` slots; \
+                 give its address (\"0x…\")",
+            );
+            None
+        }
+        (Some(true), Some(_)) => {
+            c.string(t, "router", &p("router"))
+                .and_then(|s| match s.parse::<Address>() {
+                    Ok(a) if s.starts_with("0x") && !a.is_zero() => Some(Some(a)),
+                    _ => {
+                        c.error(
+                            p("router"),
+                            format!(
+                            "`{s}` is not a contract address (\"0x\" and 40 hex digits, not zero)"
+                        ),
+                        );
+                        None
+                    }
+                })
+        }
+        (Some(false), Some(_)) => {
+            c.error(
+                p("router"),
+                "is only used by ibc packet attestations: set `ibc_attestations = true` or remove it",
+            );
+            None
+        }
+        (Some(false), None) => Some(None),
+        (None, _) => None,
+    };
     Some(ChainConfig {
         name: name?,
         evm_chain_id: evm_chain_id?,
         rpc: rpc?,
         finality: finality?,
         checkpoint: checkpoint?,
+        ibc_attestations: ibc?,
+        router: router?,
     })
 }
 
 /// At least two distinct http(s) URLs.
-fn rpc(c: &mut Checker, i: usize, v: Option<&Value>) -> Option<Vec<reqwest::Url>> {
+pub(super) fn rpc(c: &mut Checker, i: usize, v: Option<&Value>) -> Option<Vec<reqwest::Url>> {
     let key = format!("chains[{i}].rpc");
     let items = match v {
         None => {
@@ -539,130 +710,4 @@ fn checkpoint(s: &str) -> Result<TrustedBlock, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const HASH: &str = "0x1111111111111111111111111111111111111111111111111111111111111111";
-
-    fn good() -> String {
-        format!(
-            r#"
-key = "attestor-1"
-
-[[chains]]
-name = "evm-l3"
-kind = "evm"
-evm_chain_id = 33333
-rpc = ["http://127.0.0.1:8545", "http://127.0.0.1:8546"]
-finality = "finalized"
-checkpoint = "123:{HASH}"
-"#
-        )
-    }
-
-    fn errors(text: &str) -> Vec<(String, String)> {
-        let (cfg, issues) = parse(text);
-        let errs: Vec<_> = issues
-            .iter()
-            .filter(|i| i.severity == Severity::Error)
-            .map(|i| (i.key.clone(), i.reason.clone()))
-            .collect();
-        assert_eq!(cfg.is_some(), errs.is_empty(), "{issues:?}");
-        errs
-    }
-
-    fn has(errs: &[(String, String)], key: &str, needle: &str) -> bool {
-        errs.iter().any(|(k, r)| k == key && r.contains(needle))
-    }
-
-    #[test]
-    fn good_config_parses_with_defaults() {
-        let (cfg, issues) = parse(&good());
-        assert!(issues.is_empty(), "{issues:?}");
-        let cfg = cfg.unwrap();
-        assert_eq!(cfg.key, "attestor-1");
-        assert_eq!(cfg.listen, "127.0.0.1:9470".parse().unwrap());
-        assert_eq!(cfg.rpc_timeout, Duration::from_secs(10));
-        let ch = &cfg.chains[0];
-        assert_eq!(ch.caip2(), "eip155:33333");
-        assert_eq!(ch.finality, Finality::Finalized);
-        assert_eq!(ch.checkpoint.number, 123);
-        assert_eq!(ch.checkpoint.hash, H256::repeat_byte(0x11));
-        assert_eq!(ch.rpc.len(), 2);
-
-        let depth = good().replace("\"finalized\"", "{ depth = 12 }");
-        assert_eq!(
-            parse(&depth).0.unwrap().chains[0].finality,
-            Finality::Depth(12)
-        );
-    }
-
-    #[test]
-    fn each_error_names_its_key() {
-        let g = good();
-        let one_rpc = g.replace(", \"http://127.0.0.1:8546\"", "");
-        assert!(has(&errors(&one_rpc), "chains[0].rpc", "at least 2"));
-        let dup = g.replace("8546", "8545/");
-        assert!(has(&errors(&dup), "chains[0].rpc[1]", "same endpoint"));
-        let not_url = g.replace("http://127.0.0.1:8546", "ftp://x");
-        assert!(has(&errors(&not_url), "chains[0].rpc[1]", "not an http"));
-        let depth0 = g.replace("\"finalized\"", "{ depth = 0 }");
-        assert!(has(
-            &errors(&depth0),
-            "chains[0].finality.depth",
-            "too shallow"
-        ));
-        let latest = g.replace("\"finalized\"", "\"latest\"");
-        assert!(has(&errors(&latest), "chains[0].finality", "\"finalized\""));
-        let cp = g.replace(&format!("123:{HASH}"), "123:0xabc");
-        assert!(has(
-            &errors(&cp),
-            "chains[0].checkpoint",
-            "not a checkpoint"
-        ));
-        let no_cp = g.replace(&format!("checkpoint = \"123:{HASH}\""), "");
-        assert!(has(&errors(&no_cp), "chains[0].checkpoint", "missing"));
-        let kind = g.replace("kind = \"evm\"", "kind = \"cosmos\"");
-        assert!(has(&errors(&kind), "chains[0].kind", "not supported"));
-        let id = g.replace("33333", "0");
-        assert!(has(&errors(&id), "chains[0].evm_chain_id", "at least 1"));
-        let id_str = g.replace("33333", "\"33333\"");
-        assert!(has(&errors(&id_str), "chains[0].evm_chain_id", "integer"));
-        let typo = g.replace("kind = \"evm\"", "kind = \"evm\"\nconfirmations = 3");
-        assert!(has(
-            &errors(&typo),
-            "chains[0].confirmations",
-            "unknown key"
-        ));
-        let key = g.replace("attestor-1", "../x");
-        assert!(has(&errors(&key), "key", "not a key name"));
-        let listen = format!("listen = \"nowhere\"\n{g}");
-        assert!(has(&errors(&listen), "listen", "not an address"));
-        let timeout = format!("rpc_timeout = \"0s\"\n{g}");
-        assert!(has(&errors(&timeout), "rpc_timeout", "greater than zero"));
-        assert!(has(&errors("key = \"a\""), "chains", "missing"));
-        assert!(has(&errors("key = "), "(file)", "not valid TOML"));
-        let twice = format!("{g}{}", &g[g.find("[[chains]]").unwrap()..]);
-        let errs = errors(&twice);
-        assert!(has(&errs, "chains[1].name", "used by another chain"));
-        assert!(has(&errs, "chains[1].evm_chain_id", "configured twice"));
-    }
-
-    #[test]
-    fn warnings_do_not_stop_it() {
-        let g = good().replace("http://127.0.0.1:8546", "http://localhost:8545");
-        let text = format!("listen = \"0.0.0.0:9470\"\n{g}");
-        let (cfg, issues) = parse(&text);
-        assert!(cfg.is_some());
-        let warned: Vec<_> = issues.iter().map(|i| i.key.as_str()).collect();
-        assert_eq!(warned, ["listen", "chains[0].rpc[1]"], "{issues:?}");
-        assert!(issues.iter().all(|i| i.severity == Severity::Warning));
-    }
-
-    #[test]
-    fn key_name_alone() {
-        assert_eq!(key_name(&good()).unwrap(), "attestor-1");
-        let e = key_name("listen = \"x\"").unwrap_err();
-        assert_eq!(e.errors[0].key, "key");
-    }
-}
+mod tests;
