@@ -100,3 +100,91 @@ pub fn verify(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+    use tendermint::merkle::proof::ProofOp;
+
+    /// Real answers of an ibc-go v8 chain (see the file's `source`).
+    fn fixture() -> Value {
+        serde_json::from_str(include_str!("testdata/ibc_store_proofs.json")).unwrap()
+    }
+
+    fn hx(v: &Value) -> Vec<u8> {
+        hex::decode(v.as_str().unwrap()).unwrap()
+    }
+
+    fn case(v: &Value) -> (Vec<u8>, Vec<u8>, ProofOps) {
+        let ops = v["ops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| ProofOp {
+                field_type: o["type"].as_str().unwrap().into(),
+                key: hx(&o["key"]),
+                data: hx(&o["data"]),
+            })
+            .collect();
+        (hx(&v["key"]), hx(&v["value"]), ProofOps { ops })
+    }
+
+    #[test]
+    fn real_existence_and_non_existence_proofs_verify() {
+        let f = fixture();
+        let app = hx(&f["app_hash"]);
+        let (key, value, ops) = case(&f["present"]);
+        assert_eq!(value.len(), 32);
+        verify(&app, &key, &value, Some(&ops)).unwrap();
+        let (missing, none, nops) = case(&f["absent"]);
+        assert!(none.is_empty());
+        verify(&app, &missing, &[], Some(&nops)).unwrap();
+    }
+
+    #[test]
+    fn anything_altered_is_refused() {
+        let f = fixture();
+        let app = hx(&f["app_hash"]);
+        let (key, value, ops) = case(&f["present"]);
+        let (missing, _, nops) = case(&f["absent"]);
+
+        // The value changed, the proof kept.
+        let mut forged = value.clone();
+        forged[31] ^= 1;
+        let e = verify(&app, &key, &forged, Some(&ops)).unwrap_err();
+        assert!(e.contains("does not prove this value"), "{e}");
+        // Another app hash (another block's).
+        let mut other = app.clone();
+        other[0] ^= 1;
+        let e = verify(&other, &key, &value, Some(&ops)).unwrap_err();
+        assert!(e.contains("not proven under the app hash"), "{e}");
+        // A present key answered as absent, an absent one answered with a value.
+        assert!(verify(&app, &key, &[], Some(&ops))
+            .unwrap_err()
+            .contains("existence proof for a key answered as absent"));
+        assert!(verify(&app, &missing, &value, Some(&nops))
+            .unwrap_err()
+            .contains("non-existence proof for a key answered with a value"));
+        // Ops for another key, swapped, missing, or for another store.
+        assert!(verify(&app, &missing, &[], Some(&ops))
+            .unwrap_err()
+            .contains("another key"));
+        let mut swapped = ops.clone();
+        swapped.ops.swap(0, 1);
+        assert!(verify(&app, &key, &value, Some(&swapped))
+            .unwrap_err()
+            .contains("expected `ics23:iavl`"));
+        assert!(verify(&app, &key, &value, None)
+            .unwrap_err()
+            .contains("no proof"));
+        let mut store = ops.clone();
+        store.ops[1].key = b"bank".to_vec();
+        assert!(verify(&app, &key, &value, Some(&store))
+            .unwrap_err()
+            .contains("store `bank`"));
+        let mut garbage = ops;
+        garbage.ops[0].data[3] ^= 0xff;
+        assert!(verify(&app, &key, &value, Some(&garbage)).is_err());
+    }
+}
