@@ -47,6 +47,9 @@ contract ICS20Transfer is IFerryApp {
     /// ibc-go's ICS-20 limits.
     uint256 public constant MAX_MEMO_LENGTH = 32768;
     uint256 public constant MAX_RECEIVER_LENGTH = 2048;
+    /// The success acknowledgement, exactly what ibc-go's transfer app writes and expects over
+    /// IBC v2: the JSON of `Acknowledgement{result: [0x01]}` (base64 "AQ==").
+    string public constant SUCCESS_ACK = '{"result":"AQ=="}';
     bytes32 private constant PORT_HASH = keccak256("transfer");
     bytes32 private constant UNIVERSAL_ERROR_ACK =
         0x4774d4a575993f963b1c06573736617a457abef8589178db8d10c94b4ab511ab;
@@ -126,7 +129,7 @@ contract ICS20Transfer is IFerryApp {
             VoucherToken(token).mint(receiver, d.amount);
         }
         emit TransferReceived(sequence, receiver, token, d.denom, d.amount);
-        return abi.encodePacked(bytes1(0x01));
+        return bytes(SUCCESS_ACK);
     }
 
     function onAcknowledgementPacket(
@@ -136,6 +139,8 @@ contract ICS20Transfer is IFerryApp {
         Payload calldata payload,
         bytes calldata acknowledgement
     ) external onlyRouter {
+        // The universal error ack (the app on the other side failed) refunds; any other ack,
+        // `SUCCESS_ACK` included, is a success.
         if (acknowledgement.length == 32 && bytes32(acknowledgement) == UNIVERSAL_ERROR_ACK) {
             _refund(sourceClient, sequence, payload);
         }

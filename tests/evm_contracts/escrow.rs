@@ -118,7 +118,7 @@ async fn escrow_is_per_client() {
     let far_b = b.latest().await.1 + 3600;
     let (back, _) = w.send(b, voucher, 400, &hex_addr(me), far_b).await;
     let (_, ack) = w.relay(b, &back).await;
-    assert_eq!(ack, vec![1u8]);
+    assert_eq!(ack, br#"{"result":"AQ=="}"#);
     assert_eq!(a.balance(token, me).await, supply - 600);
     assert_eq!(escrowed(CLIENT).await, 600.into());
 }

@@ -30,7 +30,12 @@ async fn gas_report() {
     let ack = gas(&tx(call(
         &a.router,
         "ackPacket",
-        (p1.clone(), Bytes::from(vec![1u8]), ack_proof, ha),
+        (
+            p1.clone(),
+            Bytes::from(br#"{"result":"AQ=="}"#.to_vec()),
+            ack_proof,
+            ha,
+        ),
     ))
     .await);
 
