@@ -22,6 +22,10 @@ const COMPILE_MJS: &str = include_str!("../../../contracts/compile.mjs");
 /// Every Solidity source, by its path under `contracts/`.
 pub const SOURCES: &[(&str, &str)] = &[
     (
+        "src/AttestationsLightClient.sol",
+        include_str!("../../../contracts/src/AttestationsLightClient.sol"),
+    ),
+    (
         "src/AttestedLightClient.sol",
         include_str!("../../../contracts/src/AttestedLightClient.sol"),
     ),
@@ -64,7 +68,8 @@ pub const SOURCES: &[(&str, &str)] = &[
 ];
 
 /// The deployable contracts `compiled()` returns.
-pub const CONTRACTS: [&str; 6] = [
+pub const CONTRACTS: [&str; 7] = [
+    "AttestationsLightClient",
     "AttestedLightClient",
     "FerryRouter",
     "HostileToken",
