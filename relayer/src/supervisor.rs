@@ -25,8 +25,6 @@ pub enum SupervisorError {
     Key { chain: ChainId, source: KeyError },
     #[error(transparent)]
     Chain(#[from] ChainError),
-    #[error("path `{path}` joins a cosmos and an evm chain, which Ferry cannot relay yet")]
-    MixedPath { path: String },
     #[error("path `{path}`: {reason}")]
     EvmPath { path: String, reason: String },
     #[error("path `{path}`: no open channel between {a} and {b}; run `ferry create path {path}`")]
@@ -180,10 +178,15 @@ pub async fn run(
         let (a, b) = match (&chains[&path.a.chain], &chains[&path.b.chain]) {
             (Chain::Cosmos(a), Chain::Cosmos(b)) => cosmos_sides(path, a, b, &shutdown).await?,
             (Chain::Evm(a), Chain::Evm(b)) => resolve_evm_path(path, a, b).await?,
-            _ => {
-                return Err(SupervisorError::MixedPath {
-                    path: path.name.clone(),
-                })
+            (Chain::Cosmos(c), Chain::Evm(e)) => {
+                let (sc, se) =
+                    crate::chain::attested::path::resolve(path, c, &path.a, e, &path.b).await?;
+                (sc, se)
+            }
+            (Chain::Evm(e), Chain::Cosmos(c)) => {
+                let (sc, se) =
+                    crate::chain::attested::path::resolve(path, c, &path.b, e, &path.a).await?;
+                (se, sc)
             }
         };
         tracing::info!(path = %path.name, channel_a = %a.channel, channel_b = %b.channel, "relaying path");

@@ -1,6 +1,7 @@
 //! Chain backends behind small capability traits. The router sees only these traits, never a chain
 //! family: a new family is a new folder here that implements them.
 
+pub mod attested;
 pub mod cosmos;
 pub mod evm;
 
@@ -226,6 +227,68 @@ pub trait PacketProofs: Send + Sync {
         seq: u64,
         at: Height,
     ) -> Result<Proof>;
+    /// The proofs of a whole batch at `at`, in order. By default one by one, `PROOF_CONCURRENCY`
+    /// at a time; a backend that can prove many keys at once (an attestation) overrides it.
+    async fn prove_many(&self, reqs: &[ProofRequest], at: Height) -> Result<Vec<Proof>> {
+        use futures::stream::{self, StreamExt, TryStreamExt};
+        stream::iter(reqs.iter().cloned().map(|r| async move {
+            match r.kind {
+                ProofKind::Commitment => {
+                    self.prove_commitment(&r.port, &r.channel, r.seq, at).await
+                }
+                ProofKind::Ack => self.prove_ack(&r.port, &r.channel, r.seq, at).await,
+                ProofKind::NonReceipt => {
+                    self.prove_non_receipt(&r.port, &r.channel, r.seq, at).await
+                }
+            }
+        }))
+        .buffered(PROOF_CONCURRENCY)
+        .try_collect()
+        .await
+    }
+}
+
+/// Proofs fetched at once by the default `prove_many`.
+pub const PROOF_CONCURRENCY: usize = 16;
+
+/// What a proof is about: a packet commitment (for a receive), an acknowledgement, or the absence
+/// of a receipt (for a timeout).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProofKind {
+    Commitment,
+    Ack,
+    NonReceipt,
+}
+
+impl ProofKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            ProofKind::Commitment => "commitment",
+            ProofKind::Ack => "acknowledgement",
+            ProofKind::NonReceipt => "receipt",
+        }
+    }
+}
+
+/// One proof of a batch: `channel` is the packet's source channel for a commitment and its
+/// destination channel for an ack or a receipt (a client id on IBC v2).
+#[derive(Clone, Debug)]
+pub struct ProofRequest {
+    pub kind: ProofKind,
+    pub port: PortId,
+    pub channel: ChannelId,
+    pub seq: u64,
+}
+
+impl ProofRequest {
+    pub fn new(kind: ProofKind, port: &PortId, channel: &ChannelId, seq: u64) -> ProofRequest {
+        ProofRequest {
+            kind,
+            port: port.clone(),
+            channel: channel.clone(),
+            seq,
+        }
+    }
 }
 
 /// Verified headers of this chain for a counterparty's client of it.
@@ -248,6 +311,16 @@ pub struct ConsensusAnchor {
     pub next_validators_hash: Vec<u8>,
     /// For an attested light client: the committee it trusts now and where it checks signatures.
     pub committee: Option<Committee>,
+    /// For an ibc-go `attestations` client (either host): the attestor set it checks.
+    pub ibc_committee: Option<IbcCommittee>,
+}
+
+/// An ibc-go `attestations` light client's trusted set: a proof needs `quorum` signatures of
+/// distinct `members` in the ibc-go format (`chain::attested::format`), which names no chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IbcCommittee {
+    pub members: Vec<ethers::types::Address>,
+    pub quorum: usize,
 }
 
 /// An attested light client's committee as the host stores it: an update needs `quorum`

@@ -44,10 +44,14 @@ pub fn parse_checkpoint(s: &str) -> Result<(u64, H256), String> {
 
 /// Distinct http(s) URLs; plain http only to loopback (a signature is checked, but a MITM could
 /// still withhold or delay it).
-fn attestor_endpoints(c: &mut Checker, i: usize, urls: &[String]) -> Vec<reqwest::Url> {
+pub(super) fn attestor_endpoints(
+    c: &mut Checker,
+    prefix: &str,
+    urls: &[String],
+) -> Vec<reqwest::Url> {
     let mut out: Vec<reqwest::Url> = Vec::new();
     for (j, u) in urls.iter().enumerate() {
-        let key = format!("chains[{i}].evm.attestor_endpoints[{j}]");
+        let key = format!("{prefix}.attestor_endpoints[{j}]");
         match reqwest::Url::parse(u) {
             Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
                 if out.contains(&url) {
@@ -160,7 +164,8 @@ pub(super) fn check(
              attestor_endpoints",
         );
     }
-    let attestor_endpoints = attestor_endpoints(c, i, &evm.attestor_endpoints);
+    let attestor_endpoints =
+        attestor_endpoints(c, &format!("chains[{i}].evm"), &evm.attestor_endpoints);
     let attestation_timeout = c.duration(k("attestation_timeout"), &evm.attestation_timeout);
     if let Some(ws) = &evm.ws {
         if !(ws.starts_with("ws://") || ws.starts_with("wss://")) {

@@ -73,8 +73,22 @@ pub struct ChainConfig {
     pub trust_threshold: (u64, u64),
     pub poll_interval: Duration,
     pub tx_confirm_timeout: Duration,
+    /// The committee attesting this chain in the ibc-go attestations format (a Cosmos chain on a
+    /// path to an EVM chain; an EVM chain's are `evm.attestor_endpoints`).
+    pub attestor_endpoints: Vec<reqwest::Url>,
+    pub attestation_timeout: Duration,
     /// Present exactly when `kind` is [`ChainKind::Evm`].
     pub evm: Option<EvmConfig>,
+}
+
+impl ChainConfig {
+    /// The attestor endpoints of this chain's committee, whichever family it is.
+    pub fn attestors(&self) -> (&[reqwest::Url], Duration) {
+        match &self.evm {
+            Some(e) => (&e.attestor_endpoints, e.attestation_timeout),
+            None => (&self.attestor_endpoints, self.attestation_timeout),
+        }
+    }
 }
 
 /// An EVM chain's contracts and policies (`[chains.evm]`).

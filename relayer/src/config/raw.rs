@@ -82,6 +82,13 @@ pub struct RawChain {
     pub poll_interval: String,
     #[serde(default = "d_tx_confirm_timeout")]
     pub tx_confirm_timeout: String,
+    /// Cosmos chains on a path to an EVM chain: the `ferry attestor` endpoints of the committee
+    /// attesting this chain in the ibc-go attestations format (EVM chains list theirs in
+    /// `[chains.evm]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attestor_endpoints: Vec<String>,
+    #[serde(default = "d_attestation_timeout")]
+    pub attestation_timeout: String,
     /// Required for `type = "evm"`, refused otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evm: Option<RawEvm>,

@@ -249,6 +249,15 @@ fn check_chain(c: &mut Checker, i: usize, raw: &RawChain) -> Option<ChainConfig>
         .map_err(|e| c.error(k("trust_threshold"), e))
         .ok();
     let evm = super::evm::check(c, i, raw, kind);
+    if evm.is_some() && !raw.attestor_endpoints.is_empty() {
+        c.error(
+            k("attestor_endpoints"),
+            "an evm chain lists its attestors in [chains.evm] attestor_endpoints",
+        );
+    }
+    let attestor_endpoints =
+        super::evm::attestor_endpoints(c, &format!("chains[{i}]"), &raw.attestor_endpoints);
+    let attestation_timeout = c.duration(k("attestation_timeout"), &raw.attestation_timeout);
     if c.issues[before..]
         .iter()
         .any(|i| i.severity == Severity::Error)
@@ -274,6 +283,8 @@ fn check_chain(c: &mut Checker, i: usize, raw: &RawChain) -> Option<ChainConfig>
         trust_threshold: trust_threshold?,
         poll_interval: poll_interval?,
         tx_confirm_timeout: tx_confirm_timeout?,
+        attestor_endpoints,
+        attestation_timeout: attestation_timeout?,
         evm,
     })
 }

@@ -288,6 +288,7 @@ impl ClientHost for FakeChain {
             timestamp_ns: 0,
             next_validators_hash: vec![],
             committee: None,
+            ibc_committee: None,
         })
     }
     fn update_client_msg(&self, _: &ClientId, header: Msg) -> Msg {

@@ -11,15 +11,11 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use futures::{stream, StreamExt, TryStreamExt};
-
 use super::Side;
-use crate::chain::{ChainError, Msg, PendingTx, Proof};
+use crate::chain::{ChainError, Msg, PendingTx, Proof, ProofKind, ProofRequest};
 use crate::ibc::{Height, Packet, PacketEvent, PacketEventKind};
 use crate::telemetry::{metrics, quarantine, PacketKind, QuarantineEntry};
 
-/// Proof queries in flight at once per flush.
-const PROOF_CONCURRENCY: usize = 16;
 /// Longest one flush may take before it is abandoned.
 const FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 /// Sequences remembered as done, to ignore late duplicates of events already relayed.
@@ -523,40 +519,37 @@ impl Lane {
         let has_timeouts = items.iter().any(|i| matches!(i, Item::Timeout(_)));
         let (updates, at) = self.prepare_client(need, has_timeouts).await?;
         tracing::debug!(dst = %dst_id, updates = updates.len(), %at, "flush: proving");
-        // 4. Proofs, concurrently.
-        let src = self.src.clone();
-        let proofs: Vec<(Item, Proof)> = stream::iter(items.into_iter().map(|item| {
-            let src = src.clone();
-            async move {
+        // 4. Proofs, all at `at`; the source may prove many at once (one attestation).
+        let reqs: Vec<ProofRequest> = items
+            .iter()
+            .map(|item| {
                 let p = &item.pending().packet;
-                let proof = match &item {
-                    Item::Recv(_) => {
-                        src.chain
-                            .prove_commitment(&p.source_port, &p.source_channel, p.sequence, at)
-                            .await
-                    }
-                    Item::Ack(_) => {
-                        src.chain
-                            .prove_ack(&p.destination_port, &p.destination_channel, p.sequence, at)
-                            .await
-                    }
-                    Item::Timeout(_) => {
-                        src.chain
-                            .prove_non_receipt(
-                                &p.destination_port,
-                                &p.destination_channel,
-                                p.sequence,
-                                at,
-                            )
-                            .await
-                    }
-                }?;
-                Ok::<_, ChainError>((item, proof))
-            }
-        }))
-        .buffered(PROOF_CONCURRENCY)
-        .try_collect()
-        .await?;
+                match item {
+                    Item::Recv(_) => ProofRequest::new(
+                        ProofKind::Commitment,
+                        &p.source_port,
+                        &p.source_channel,
+                        p.sequence,
+                    ),
+                    Item::Ack(_) => ProofRequest::new(
+                        ProofKind::Ack,
+                        &p.destination_port,
+                        &p.destination_channel,
+                        p.sequence,
+                    ),
+                    Item::Timeout(_) => ProofRequest::new(
+                        ProofKind::NonReceipt,
+                        &p.destination_port,
+                        &p.destination_channel,
+                        p.sequence,
+                    ),
+                }
+            })
+            .collect();
+        let proofs: Vec<(Item, Proof)> = items
+            .into_iter()
+            .zip(self.src.chain.prove_many(&reqs, at).await?)
+            .collect();
         // 5. Messages, in chunks; the first carries the client update, and later ones are
         //    simulated behind it (they prove against it) and pipelined: every chunk goes into the
         //    mempool back to back (one signer, consecutive sequences, so blocks keep their order),

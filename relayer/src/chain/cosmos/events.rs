@@ -99,7 +99,11 @@ impl CosmosChain {
     fn packet_events_of(&self, events: &[Event], height: u64) -> Vec<PacketEvent> {
         let mut out = Vec::new();
         for (kind, attrs) in flatten(events) {
-            match parse_packet_event(&kind, &attrs, height) {
+            let parsed = match super::v2::parse_event(&kind, &attrs, height) {
+                Ok(None) => parse_packet_event(&kind, &attrs, height),
+                other => other,
+            };
+            match parsed {
                 Ok(Some(ev)) => out.push(ev),
                 Ok(None) => {}
                 Err(reason) => {
@@ -324,6 +328,17 @@ impl PacketEvents for CosmosChain {
         channel: &ChannelId,
         sequence: u64,
     ) -> Result<Option<PacketEvent>> {
+        if super::v2::is_v2(channel.as_str()) {
+            let q = Query::eq("send_packet.packet_source_client", channel.as_str())
+                .and_eq("send_packet.packet_sequence", sequence.to_string());
+            return self
+                .search_one(q, |e| {
+                    e.kind == PacketEventKind::Send
+                        && e.packet.sequence == sequence
+                        && &e.packet.source_channel == channel
+                })
+                .await;
+        }
         let q = Query::eq("send_packet.packet_src_port", port.as_str())
             .and_eq("send_packet.packet_src_channel", channel.as_str())
             .and_eq("send_packet.packet_sequence", sequence.to_string());
@@ -342,6 +357,19 @@ impl PacketEvents for CosmosChain {
         channel: &ChannelId,
         sequence: u64,
     ) -> Result<Option<PacketEvent>> {
+        if super::v2::is_v2(channel.as_str()) {
+            let q = Query::eq("write_acknowledgement.packet_dest_client", channel.as_str()).and_eq(
+                "write_acknowledgement.packet_sequence",
+                sequence.to_string(),
+            );
+            return self
+                .search_one(q, |e| {
+                    matches!(e.kind, PacketEventKind::WriteAck { .. })
+                        && e.packet.sequence == sequence
+                        && &e.packet.destination_channel == channel
+                })
+                .await;
+        }
         let q = Query::eq("write_acknowledgement.packet_dst_port", port.as_str())
             .and_eq("write_acknowledgement.packet_dst_channel", channel.as_str())
             .and_eq(

@@ -9,6 +9,8 @@ pub mod misbehaviour;
 pub mod query;
 mod rpc;
 mod tx;
+pub mod v2;
+mod v2_host;
 
 use std::sync::Arc;
 
@@ -145,6 +147,9 @@ impl Heights for CosmosChain {
 impl PacketQueries for CosmosChain {
     async fn commitments(&self, port: &PortId, channel: &ChannelId) -> Result<Vec<u64>> {
         use ibc_proto::cosmos::base::query::v1beta1::PageRequest;
+        if v2::is_v2(channel.as_str()) {
+            return self.v2_commitments(channel).await;
+        }
         let req = chan::QueryPacketCommitmentsRequest {
             port_id: port.to_string(),
             channel_id: channel.to_string(),
@@ -169,6 +174,9 @@ impl PacketQueries for CosmosChain {
         if seqs.is_empty() {
             return Ok(vec![]);
         }
+        if v2::is_v2(channel.as_str()) {
+            return self.v2_unreceived(channel, seqs, false).await;
+        }
         let req = chan::QueryUnreceivedPacketsRequest {
             port_id: port.to_string(),
             channel_id: channel.to_string(),
@@ -187,6 +195,9 @@ impl PacketQueries for CosmosChain {
     ) -> Result<Vec<u64>> {
         if seqs.is_empty() {
             return Ok(vec![]);
+        }
+        if v2::is_v2(channel.as_str()) {
+            return self.v2_unreceived(channel, seqs, true).await;
         }
         let req = chan::QueryUnreceivedAcksRequest {
             port_id: port.to_string(),
@@ -243,6 +254,9 @@ impl PacketProofs for CosmosChain {
 #[async_trait]
 impl ClientHost for CosmosChain {
     async fn client_latest_height(&self, client: &ClientId) -> Result<Height> {
+        if let Some(cs) = self.attestations_client_state(client).await? {
+            return Ok(Height::new(0, cs.latest_height));
+        }
         Ok(self
             .client_state(client)
             .await?
@@ -251,6 +265,9 @@ impl ClientHost for CosmosChain {
             .unwrap_or_default())
     }
     async fn consensus_anchor(&self, client: &ClientId, height: Height) -> Result<ConsensusAnchor> {
+        if let Some(anchor) = self.attestations_anchor(client, height).await? {
+            return Ok(anchor);
+        }
         let cs = self.consensus_state(client, height).await?;
         let ts = cs
             .timestamp
@@ -259,6 +276,7 @@ impl ClientHost for CosmosChain {
             timestamp_ns: (ts.seconds.max(0) as u64) * 1_000_000_000 + ts.nanos.max(0) as u64,
             next_validators_hash: cs.next_validators_hash,
             committee: None,
+            ibc_committee: None,
         })
     }
     fn update_client_msg(&self, client: &ClientId, header: Msg) -> Msg {
@@ -271,6 +289,9 @@ impl ClientHost for CosmosChain {
         any("/ibc.core.client.v1.MsgUpdateClient", &m)
     }
     fn recv_msg(&self, packet: &Packet, proof: Proof) -> Msg {
+        if v2::is_v2(packet.destination_channel.as_str()) {
+            return self.v2_recv_msg(packet, proof);
+        }
         let m = chan::MsgRecvPacket {
             packet: Some(raw_packet(packet)),
             proof_commitment: proof.bytes,
@@ -280,6 +301,9 @@ impl ClientHost for CosmosChain {
         any("/ibc.core.channel.v1.MsgRecvPacket", &m)
     }
     fn ack_msg(&self, packet: &Packet, ack: &[u8], proof: Proof) -> Msg {
+        if v2::is_v2(packet.source_channel.as_str()) {
+            return self.v2_ack_msg(packet, ack, proof);
+        }
         let m = chan::MsgAcknowledgement {
             packet: Some(raw_packet(packet)),
             acknowledgement: ack.to_vec(),
@@ -290,6 +314,9 @@ impl ClientHost for CosmosChain {
         any("/ibc.core.channel.v1.MsgAcknowledgement", &m)
     }
     fn timeout_msg(&self, packet: &Packet, proof: Proof) -> Msg {
+        if v2::is_v2(packet.source_channel.as_str()) {
+            return self.v2_timeout_msg(packet, proof);
+        }
         let m = chan::MsgTimeout {
             packet: Some(raw_packet(packet)),
             proof_unreceived: proof.bytes,

@@ -104,3 +104,15 @@ pub struct FungibleTokenPacketData {
     pub amount: ethers::types::U256,
     pub memo: String,
 }
+
+abigen!(
+    AttestationsLightClient,
+    r#"[
+        function updateClient(bytes updateMsg)
+        function latestHeight() view returns (uint64)
+        function consensusTimestamp(uint64 height) view returns (uint64)
+        function frozen() view returns (bool)
+        function attestors() view returns (address[])
+        function minRequiredSigs() view returns (uint8)
+    ]"#
+);

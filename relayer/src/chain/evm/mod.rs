@@ -7,7 +7,7 @@
 
 pub mod abi;
 pub mod attestation;
-mod collect;
+pub mod collect;
 mod events;
 mod headers;
 pub mod packets;
@@ -243,6 +243,53 @@ impl EvmChain {
     }
 }
 
+impl EvmChain {
+    /// The anchor of an `AttestationsLightClient` (a client of a Cosmos chain, ibc-go format) at
+    /// `height`; `None` when the client at `addr` is another type (it has no `minRequiredSigs`).
+    async fn attestations_anchor(
+        &self,
+        addr: Address,
+        height: Height,
+    ) -> Result<Option<ConsensusAnchor>> {
+        let probe = self
+            .rpc("eth_call", |p| async move {
+                abi::AttestationsLightClient::new(addr, p)
+                    .min_required_sigs()
+                    .call()
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .await;
+        let quorum = match probe {
+            Ok(q) => q,
+            // No such function: an EIP-712 AttestedLightClient.
+            Err(ChainError::Rpc { reason, .. }) if is_revert(&reason) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let (ts, members) = self
+            .rpc("eth_call", |p| async move {
+                let lc = abi::AttestationsLightClient::new(addr, p);
+                let ts = lc
+                    .consensus_timestamp(height.revision_height)
+                    .call()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let members = lc.attestors().call().await.map_err(|e| e.to_string())?;
+                Ok((ts, members))
+            })
+            .await?;
+        Ok(Some(ConsensusAnchor {
+            timestamp_ns: ts.saturating_mul(1_000_000_000),
+            next_validators_hash: vec![],
+            committee: None,
+            ibc_committee: Some(crate::chain::IbcCommittee {
+                members,
+                quorum: quorum as usize,
+            }),
+        }))
+    }
+}
+
 /// An `eth_call`/`eth_estimateGas` failure that is the contract reverting.
 pub(crate) fn is_revert(e: &str) -> bool {
     let e = e.to_ascii_lowercase();
@@ -334,6 +381,9 @@ impl ClientHost for EvmChain {
     async fn consensus_anchor(&self, client: &ClientId, height: Height) -> Result<ConsensusAnchor> {
         let lc = self.light_client(client.as_str()).await?;
         let addr = lc.address();
+        if let Some(anchor) = self.attestations_anchor(addr, height).await? {
+            return Ok(anchor);
+        }
         // Read what the client trusts now: members and quorum change on rotation.
         let (ts, members, quorum, attested_chain) = self
             .rpc("eth_call", |p| async move {
@@ -365,6 +415,7 @@ impl ClientHost for EvmChain {
                 members,
                 quorum,
             }),
+            ibc_committee: None,
         })
     }
 
