@@ -8,6 +8,7 @@
 //! `chunk` keys), so a batch pays for one signature round.
 
 pub mod collect;
+pub mod create;
 pub mod format;
 pub mod path;
 
@@ -53,6 +54,9 @@ pub struct Attested {
     pub dest: Arc<dyn RelayChain>,
     pub dest_client: ClientId,
     pub chunk: usize,
+    /// Blocks the attestable height trails the chain's latest: 1 on a Cosmos chain, whose
+    /// attestors prove the state after block `H` under the app hash of header `H + 1`.
+    pub lag: u64,
     committee: std::sync::Mutex<Option<(IbcCommittee, Instant)>>,
 }
 
@@ -65,6 +69,7 @@ impl Attested {
         wire: Wire,
         dest: Arc<dyn RelayChain>,
         dest_client: ClientId,
+        lag: u64,
     ) -> Arc<Attested> {
         Arc::new(Attested {
             inner,
@@ -75,6 +80,7 @@ impl Attested {
             dest,
             dest_client,
             chunk: DEFAULT_CHUNK,
+            lag,
             committee: Default::default(),
         })
     }
@@ -259,8 +265,14 @@ impl Heights for Attested {
     fn id(&self) -> &ChainId {
         self.inner.id()
     }
+    /// The newest attestable height, at revision 0 as attestations clients count (the time is the
+    /// chain's latest block time).
     async fn latest(&self) -> Result<(Height, u64)> {
-        self.inner.latest().await
+        let (h, t) = self.inner.latest().await?;
+        Ok((
+            Height::new(0, h.revision_height.saturating_sub(self.lag)),
+            t,
+        ))
     }
 }
 

@@ -83,6 +83,7 @@ pub async fn resolve(
         Wire::Evm,
         inner_e.clone(),
         ec.clone(),
+        1,
     );
     let e_side = Attested::new(
         inner_e,
@@ -92,6 +93,7 @@ pub async fn resolve(
         Wire::Cosmos,
         inner_c,
         cc.clone(),
+        0,
     );
     let side = |chain: Arc<Attested>, end: &PathEnd, client: &crate::ibc::ClientId| Side {
         chain,

@@ -1,0 +1,147 @@
+//! `ferry create path` for a cosmos–evm path: the Cosmos chain's `attestations` client of the EVM
+//! chain, and its counterparty registration, both idempotent. The EVM chain's client of the Cosmos
+//! chain is an `AttestationsLightClient` added to Ferry's router by its admin (during setup, or
+//! through the timelock); here it is only checked.
+//!
+//! The client starts from a state the EVM committee itself attests (a quorum of its current
+//! members), never from an unchecked RPC answer.
+
+use ethers::types::Address;
+use ibc_proto::ibc::core::client::v1::MsgCreateClient;
+
+use super::collect::{self, Ask};
+use super::format;
+use crate::chain::cosmos::v2::{self, proto, type_url};
+use crate::chain::cosmos::CosmosChain;
+use crate::chain::evm::attestation::caip2_eip155;
+use crate::chain::evm::EvmChain;
+use crate::chain::{ChainError, Heights, IbcCommittee, Result, Submit};
+use crate::ibc::ClientId;
+
+/// What `ensure_cosmos_client` did.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Created {
+    pub client: ClientId,
+    pub created: bool,
+    pub registered: bool,
+}
+
+/// Make sure `cosmos` hosts an attestations client of `evm` trusting `committee`, registered with
+/// counterparty `evm_client`. `want` is the client id the config names (reused when it exists).
+pub async fn ensure_cosmos_client(
+    cosmos: &CosmosChain,
+    evm: &EvmChain,
+    committee: &IbcCommittee,
+    want: Option<&ClientId>,
+    evm_client: &ClientId,
+) -> Result<Created> {
+    let existing = match want {
+        Some(c) => cosmos
+            .attestations_client_state(c)
+            .await
+            .ok()
+            .flatten()
+            .map(|_| c.clone()),
+        None => None,
+    };
+    let (client, created) = match existing {
+        Some(c) => (c, false),
+        None => (create(cosmos, evm, committee).await?, true),
+    };
+    if let Some(w) = want {
+        if w != &client {
+            return Err(ChainError::Other(format!(
+                "created client `{client}` on {}, but the path names `{w}`: update the config",
+                cosmos.id
+            )));
+        }
+    }
+    let registered = match cosmos.v2_counterparty(&client).await? {
+        Some(info) if info.client_id == evm_client.as_str() => false,
+        Some(info) => {
+            return Err(ChainError::Other(format!(
+                "client `{client}` on {} is registered with counterparty `{}`, not `{evm_client}`",
+                cosmos.id, info.client_id
+            )))
+        }
+        None => {
+            let msg = proto::MsgRegisterCounterparty {
+                client_id: client.to_string(),
+                // The attestations client proves `keccak256(path)` with a one-element path:
+                // the key itself, under an empty prefix.
+                counterparty_merkle_prefix: vec![vec![]],
+                counterparty_client_id: evm_client.to_string(),
+                signer: cosmos.address.clone(),
+            };
+            cosmos
+                .submit(vec![v2::any(type_url::REGISTER_COUNTERPARTY, &msg)], 0)
+                .await?;
+            true
+        }
+    };
+    Ok(Created {
+        client,
+        created,
+        registered,
+    })
+}
+
+async fn create(
+    cosmos: &CosmosChain,
+    evm: &EvmChain,
+    committee: &IbcCommittee,
+) -> Result<ClientId> {
+    let (h, _) = evm.latest().await?;
+    let (urls, timeout) = evm.config.attestors();
+    let signed = collect::collect(
+        &collect::client(timeout),
+        urls,
+        &caip2_eip155(evm.evm.chain_id),
+        evm.id.as_str(),
+        committee,
+        &Ask::State {
+            height: h.revision_height,
+        },
+    )
+    .await
+    .map_err(|detail| ChainError::AttestationQuorum {
+        chain: evm.id.clone(),
+        height: h.revision_height,
+        got: 0,
+        quorum: committee.quorum,
+        detail,
+    })?;
+    let (height, ts) = format::decode_state(&signed.data)
+        .ok_or_else(|| ChainError::Other("state attestation did not decode".into()))?;
+    let client_state = proto::AttestationsClientState {
+        attestor_addresses: committee.members.iter().map(checksummed).collect(),
+        min_required_sigs: committee.quorum as u32,
+        latest_height: height,
+        is_frozen: false,
+    };
+    let consensus_state = proto::AttestationsConsensusState {
+        timestamp: ts.saturating_mul(1_000_000_000),
+    };
+    let msg = MsgCreateClient {
+        client_state: Some(v2::any(type_url::ATTESTATIONS_CLIENT_STATE, &client_state)),
+        consensus_state: Some(v2::any(
+            type_url::ATTESTATIONS_CONSENSUS_STATE,
+            &consensus_state,
+        )),
+        signer: cosmos.address.clone(),
+    };
+    let out = cosmos
+        .submit(
+            vec![v2::any("/ibc.core.client.v1.MsgCreateClient", &msg)],
+            0,
+        )
+        .await?;
+    out.attribute("create_client", "client_id")
+        .ok_or_else(|| ChainError::Other("create_client event without client_id".into()))?
+        .parse()
+        .map_err(|e| ChainError::Other(format!("created client id: {e}")))
+}
+
+fn checksummed(a: &Address) -> String {
+    ethers::utils::to_checksum(a, None)
+}
