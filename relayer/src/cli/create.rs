@@ -48,6 +48,22 @@ pub async fn run(cmd: CreateCmd, ctx: &Ctx) -> Result<()> {
         }
         CreateCmd::Channel { path } | CreateCmd::Path { path } => {
             let p = ctx.path(&cfg, &path)?;
+            if let Some(done) = mixed_path(ctx, &cfg, p).await? {
+                ctx.emit(&serde_json::json!({ "path": path, "cosmos": done }), || {
+                    format!(
+                        "{} path {path}: attestations client {} ({}; counterparty {})",
+                        if done.created { "opened" } else { "reusing" },
+                        done.client,
+                        if done.created { "created" } else { "exists" },
+                        if done.registered {
+                            "registered now"
+                        } else {
+                            "already registered"
+                        },
+                    )
+                });
+                return Ok(());
+            }
             let (a, b) = (
                 ctx.chain(&cfg, &p.a.chain, None)?,
                 ctx.chain(&cfg, &p.b.chain, None)?,
@@ -77,4 +93,31 @@ pub async fn run(cmd: CreateCmd, ctx: &Ctx) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A cosmos–evm path (IBC v2, attestations clients): `None` for other paths.
+async fn mixed_path(
+    ctx: &Ctx,
+    cfg: &crate::config::Config,
+    p: &crate::config::PathConfig,
+) -> Result<Option<crate::chain::attested::create::Created>> {
+    use crate::chain::attested::create::ensure_path;
+    use crate::supervisor::Chain;
+    let (a, b) = (
+        ctx.open_any(cfg, &p.a.chain)?,
+        ctx.open_any(cfg, &p.b.chain)?,
+    );
+    let (cosmos, c_end, evm, e_end) = match (&a, &b) {
+        (Chain::Cosmos(c), Chain::Evm(e)) => (c, &p.a, e, &p.b),
+        (Chain::Evm(e), Chain::Cosmos(c)) => (c, &p.b, e, &p.a),
+        _ => return Ok(None),
+    };
+    let evm_client = e_end
+        .client
+        .as_ref()
+        .ok_or_else(|| anyhow!("path `{}`: the evm end needs `client`", p.name))?;
+    let done = ensure_path(cosmos, c_end.client.as_ref(), evm, evm_client)
+        .await
+        .map_err(|e| anyhow!("creating path `{}`: {e}", p.name))?;
+    Ok(Some(done))
 }

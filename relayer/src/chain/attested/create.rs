@@ -145,3 +145,77 @@ async fn create(
 fn checksummed(a: &Address) -> String {
     ethers::utils::to_checksum(a, None)
 }
+
+/// The committee behind `endpoints`: each attestor's address from its `GET /v1/info`, and a
+/// majority quorum. Creating a client is a trust decision: the operator names the endpoints in
+/// the config, and every address is printed.
+pub async fn committee_of(endpoints: &[reqwest::Url]) -> Result<IbcCommittee> {
+    #[derive(serde::Deserialize)]
+    struct Info {
+        address: Address,
+    }
+    let http = collect::client(std::time::Duration::from_secs(10));
+    let mut members = Vec::new();
+    for url in endpoints {
+        let info: Info = http
+            .get(url.join("v1/info").expect("a valid route"))
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| ChainError::Other(format!("attestor {url}: {e}")))?
+            .json()
+            .await
+            .map_err(|e| ChainError::Other(format!("attestor {url}: {e}")))?;
+        if members.contains(&info.address) {
+            return Err(ChainError::Other(format!(
+                "attestor {url} has the address {:?} of another endpoint: one key per attestor",
+                info.address
+            )));
+        }
+        members.push(info.address);
+    }
+    if members.is_empty() {
+        return Err(ChainError::Other("no attestor endpoints".into()));
+    }
+    let quorum = members.len() / 2 + 1;
+    Ok(IbcCommittee { members, quorum })
+}
+
+/// `ferry create path` for a cosmos–evm path: checks the EVM side's client names the Cosmos
+/// client as counterparty, then creates and registers the Cosmos side as needed.
+pub async fn ensure_path(
+    cosmos: &CosmosChain,
+    cosmos_client: Option<&ClientId>,
+    evm: &EvmChain,
+    evm_client: &ClientId,
+) -> Result<Created> {
+    let expected = evm
+        .router()
+        .counterparty_of(evm_client.to_string())
+        .call()
+        .await
+        .map_err(|e| {
+            ChainError::Other(format!("{}: reading client `{evm_client}`: {e}", evm.id))
+        })?;
+    if expected.is_empty() {
+        return Err(ChainError::Other(format!(
+            "the router on {} has no client `{evm_client}`: its admin adds an \
+             AttestationsLightClient of {} first (contracts/README.md)",
+            evm.id, cosmos.id
+        )));
+    }
+    let want: ClientId = match cosmos_client {
+        Some(c) => c.clone(),
+        None => expected
+            .parse()
+            .map_err(|e| ChainError::Other(format!("counterparty `{expected}`: {e}")))?,
+    };
+    if want.as_str() != expected {
+        return Err(ChainError::Other(format!(
+            "client `{evm_client}` on {} expects counterparty `{expected}`, the path names `{want}`",
+            evm.id
+        )));
+    }
+    let committee = committee_of(evm.config.attestors().0).await?;
+    ensure_cosmos_client(cosmos, evm, &committee, Some(&want), evm_client).await
+}
