@@ -8,6 +8,7 @@ pub mod evm;
 pub mod fork;
 mod node;
 mod simd;
+pub mod simd_v11;
 
 use std::path::{Path, PathBuf};
 
