@@ -54,7 +54,17 @@ fn describe(s: &DevnetState) -> String {
             n.token
         ));
     }
-    for a in &s.attestors {
+    if let Some(n) = &s.v2 {
+        out.push(format!(
+            "{:<15} rpc {}  grpc {}  pid {}  log {}  (ibc-go v11, IBC v2)",
+            n.chain_id,
+            n.rpc,
+            n.grpc,
+            n.pid,
+            n.log.display()
+        ));
+    }
+    for a in s.attestors.iter().chain(&s.cosmos_attestors) {
         out.push(format!(
             "{:<15} {}  signer {}  pid {}  log {}",
             a.name,
@@ -72,7 +82,7 @@ fn describe(s: &DevnetState) -> String {
 }
 
 pub async fn run(cmd: DevnetCmd, ctx: &Ctx) -> Result<()> {
-    let dn = Devnet::new(Devnet::default_dir());
+    let dn = Devnet::with_v2(Devnet::default_dir());
     match cmd {
         DevnetCmd::Up => {
             let s = dn.up().await?;

@@ -46,6 +46,9 @@ pub async fn run(a: TransferArgs, ctx: &Ctx) -> Result<()> {
     if cfg.chain(&a.from_chain).is_some_and(|c| c.evm.is_some()) {
         return run_evm(a, ctx, &cfg).await;
     }
+    if let Some(client) = v2_client(&cfg, &a)? {
+        return run_cosmos_v2(a, ctx, &cfg, client).await;
+    }
     let (ca, cb, ids) = ctx.open_path(&cfg, &a.path).await?;
     let (src_id, port, channel, dst) = if a.from_chain == ca.id {
         (ca.id.clone(), ids.port_a.clone(), ids.channel_a.clone(), cb)
@@ -100,6 +103,79 @@ pub async fn run(a: TransferArgs, ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// The source's IBC v2 client when `a` leaves a Cosmos chain over a path to an EVM chain.
+fn v2_client(
+    cfg: &crate::config::Config,
+    a: &TransferArgs,
+) -> Result<Option<crate::ibc::ChannelId>> {
+    let path = ctx_path(cfg, &a.path)?;
+    let (src, dst) = if path.a.chain == a.from_chain {
+        (&path.a, &path.b)
+    } else {
+        (&path.b, &path.a)
+    };
+    if !cfg.chain(&dst.chain).is_some_and(|c| c.evm.is_some()) {
+        return Ok(None);
+    }
+    let client = src
+        .client
+        .as_ref()
+        .ok_or_else(|| anyhow!("path `{}`: end {} has no client", a.path, src.chain))?;
+    Ok(Some(client.as_str().parse()?))
+}
+
+fn ctx_path<'a>(
+    cfg: &'a crate::config::Config,
+    name: &str,
+) -> Result<&'a crate::config::PathConfig> {
+    cfg.paths
+        .iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| anyhow!("no path named `{name}` in the config"))
+}
+
+/// A transfer from a Cosmos chain over IBC v2 (to an EVM chain): `MsgTransfer` with the client id
+/// as source channel and the Solidity ABI payload encoding.
+async fn run_cosmos_v2(
+    a: TransferArgs,
+    ctx: &Ctx,
+    cfg: &crate::config::Config,
+    client: crate::ibc::ChannelId,
+) -> Result<()> {
+    let src = ctx.chain(cfg, &a.from_chain, a.key.as_deref())?;
+    let (amount, denom) = parse_coin(&a.amount).map_err(|e| anyhow!("--amount: {e}"))?;
+    let port: crate::ibc::PortId = "transfer".parse()?;
+    let t = Transfer {
+        port: &port,
+        channel: &client,
+        amount,
+        denom: &denom,
+        receiver: &a.to,
+        timeout: Duration::from_secs(a.timeout_seconds),
+        memo: &a.memo,
+    };
+    if a.count > 1 {
+        let hashes = send_many(&src, &t, a.count).await?;
+        ctx.emit(
+            &serde_json::json!({ "tx_hashes": hashes, "transfers": a.count }),
+            || {
+                format!(
+                    "sent {} transfers of {amount}{denom} in {} txs: {}",
+                    a.count,
+                    hashes.len(),
+                    hashes.join(" ")
+                )
+            },
+        );
+        return Ok(());
+    }
+    let (hash, packet) = send(&src, &t).await?;
+    ctx.emit(&serde_json::json!({ "tx_hash": hash, "sequence": packet.sequence, "source_channel": packet.source_channel, "state": "sent" }), || {
+        format!("sent {amount}{denom} from {} to {}: tx {hash}, packet {} on {}", src.address, a.to, packet.sequence, packet.source_channel)
+    });
+    Ok(())
+}
+
 /// A transfer from an EVM chain over an IBC v2 path.
 async fn run_evm(a: TransferArgs, ctx: &Ctx, cfg: &crate::config::Config) -> Result<()> {
     let path = ctx.path(cfg, &a.path)?;
@@ -118,10 +194,7 @@ async fn run_evm(a: TransferArgs, ctx: &Ctx, cfg: &crate::config::Config) -> Res
         .client
         .as_ref()
         .ok_or_else(|| anyhow!("path `{}`: evm end {} has no client", a.path, src_end.chain))?;
-    let (src, dst) = (
-        ctx.evm_chain(cfg, &src_end.chain)?,
-        ctx.evm_chain(cfg, &dst_end.chain)?,
-    );
+    let src = ctx.evm_chain(cfg, &src_end.chain)?;
     let token: ethers::types::Address = a
         .token
         .as_deref()
@@ -150,9 +223,10 @@ async fn run_evm(a: TransferArgs, ctx: &Ctx, cfg: &crate::config::Config) -> Res
     };
     let (hash, packet) = crate::transfer::evm::send(&src, &t).await?;
     ctx.emit(&serde_json::json!({ "tx_hash": hash, "sequence": packet.sequence, "source_channel": packet.source_channel, "state": "sent" }), || {
-        format!("sent {amount} of {token:?} to {} on {}: tx {hash}, packet {} on {}", a.to, dst.id, packet.sequence, packet.source_channel)
+        format!("sent {amount} of {token:?} to {} on {}: tx {hash}, packet {} on {}", a.to, dst_end.chain, packet.sequence, packet.source_channel)
     });
     if a.wait {
+        let dst = ctx.evm_chain(cfg, &dst_end.chain)?;
         follow(
             ctx,
             &hash,

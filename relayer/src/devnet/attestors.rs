@@ -63,16 +63,66 @@ pub fn attestor_toml(key: &str, port: u16, chains: &[EvmNode]) -> String {
             b = n.rpc.replacen("127.0.0.1", "localhost", 1),
             cp = n.checkpoint,
         ));
+        // The EVM end of the cosmos–evm path is also attested in the ibc-go format, for the
+        // appchain's client of it (one chain per attestor in that format).
+        if n.v2_light_client.is_some() {
+            out.push_str(&format!(
+                "ibc_attestations = true\nrouter = \"{:?}\"\n",
+                n.router
+            ));
+        }
     }
     out
 }
 
-/// Start the committee and wait until each answers `/healthz`.
+/// A Cosmos committee member's config: the IBC v2 appchain, read from two endpoint names,
+/// verified from `checkpoint` ("HEIGHT:HASH").
+pub fn cosmos_attestor_toml(
+    key: &str,
+    port: u16,
+    chain_id: &str,
+    rpc: &str,
+    checkpoint: &str,
+) -> String {
+    format!(
+        "# Written by `ferry devnet up`.\nkey = \"{key}\"\nlisten = \"127.0.0.1:{port}\"\n\n\
+         [[chains]]\nname = \"{chain_id}\"\nkind = \"cosmos\"\nchain_id = \"{chain_id}\"\n\
+         rpc = [\"{rpc}\", \"{b}\"]\ncheckpoint = \"{checkpoint}\"\nibc_attestations = true\n",
+        b = rpc.replacen("127.0.0.1", "localhost", 1),
+    )
+}
+
+/// Start the EVM committee and wait until each answers `/healthz`.
 pub async fn up(dir: &Path, chains: &[EvmNode]) -> Result<Vec<AttestorNode>, DevnetError> {
+    start(dir, &ATTESTORS, |name, port| {
+        attestor_toml(name, port, chains)
+    })
+    .await
+}
+
+/// Start the IBC v2 appchain's committee.
+pub async fn up_cosmos(
+    dir: &Path,
+    chain_id: &str,
+    rpc: &str,
+    checkpoint: &str,
+) -> Result<Vec<AttestorNode>, DevnetError> {
+    start(dir, &super::evm::COSMOS_ATTESTORS, |name, port| {
+        cosmos_attestor_toml(name, port, chain_id, rpc, checkpoint)
+    })
+    .await
+}
+
+/// One `ferry attestor` per name, each in its own home with its own key and `toml_of` config.
+async fn start(
+    dir: &Path,
+    names: &[&str],
+    toml_of: impl Fn(&str, u16) -> String,
+) -> Result<Vec<AttestorNode>, DevnetError> {
     let bin = ferry_bin()?;
-    let ports = node::free_ports(ATTESTORS.len())?;
+    let ports = node::free_ports(names.len())?;
     let mut out = Vec::new();
-    for (name, port) in ATTESTORS.iter().zip(ports) {
+    for (name, port) in names.iter().zip(ports) {
         let home = dir.join(name);
         if home.exists() {
             std::fs::remove_dir_all(&home).map_err(io(&home))?;
@@ -82,7 +132,7 @@ pub async fn up(dir: &Path, chains: &[EvmNode]) -> Result<Vec<AttestorNode>, Dev
         ks.import(name, &mnemonic(name))
             .map_err(|e| DevnetError::Other(e.to_string()))?;
         let cfg = home.join("attestor.toml");
-        std::fs::write(&cfg, attestor_toml(name, port, chains)).map_err(io(&cfg))?;
+        std::fs::write(&cfg, toml_of(name, port)).map_err(io(&cfg))?;
         let log = home.join("attestor.log");
         let f = std::fs::File::create(&log).map_err(io(&log))?;
         // `--home` puts this attestor's folder in its command line: how `down` knows it as ours.
@@ -171,6 +221,7 @@ mod tests {
             transfer: Default::default(),
             token: Default::default(),
             light_client: Default::default(),
+            v2_light_client: None,
             checkpoint: "5:0xab".into(),
         };
         let t = attestor_toml("attestor-1", 9470, &[n]);

@@ -27,6 +27,26 @@ pub const CLIENT_ID: &str = "attestations-0";
 /// relayer holds none of these keys.
 pub const ATTESTORS: [&str; 3] = ["attestor-1", "attestor-2", "attestor-3"];
 pub const QUORUM: u8 = 2;
+/// The committee attesting the IBC v2 appchain (Cosmos, ibc-go v11) for `evm-settlement`'s client of
+/// it: keys of their own, since the ibc-go attestation format names no chain.
+pub const COSMOS_ATTESTORS: [&str; 3] = [
+    "cosmos-attestor-1",
+    "cosmos-attestor-2",
+    "cosmos-attestor-3",
+];
+/// The cosmos–evm path's client ids: `evm-settlement`'s client of the appchain, and the appchain's
+/// (first, so predictable) attestations client of `evm-settlement`, created by `ferry create path`.
+pub const V2_EVM_CLIENT: &str = "attestations-1";
+pub const V2_COSMOS_CLIENT: &str = "attestations-0";
+/// The EVM chain of the cosmos–evm path.
+pub const V2_EVM_CHAIN: &str = "evm-settlement";
+
+/// What the EVM chain's client of the IBC v2 appchain starts from: a header of the appchain.
+#[derive(Clone, Copy, Debug)]
+pub struct CosmosStart {
+    pub height: u64,
+    pub timestamp_secs: u64,
+}
 /// Seconds a router's admin action waits between `schedule` and `execute` once setup is closed.
 pub const ADMIN_DELAY: u64 = 600;
 /// Roles given ether on every anvil chain.
@@ -54,6 +74,9 @@ pub struct EvmNode {
     pub transfer: Address,
     pub token: Address,
     pub light_client: Address,
+    /// On `evm-settlement`: its `AttestationsLightClient` of the IBC v2 appchain.
+    #[serde(default)]
+    pub v2_light_client: Option<Address>,
     /// The trusted block Ferry verifies this chain's headers from: "number:hash".
     pub checkpoint: String,
 }
@@ -172,7 +195,7 @@ async fn wait_rpc(p: &Provider<Http>, log: &Path, id: &str) -> Result<(), Devnet
 }
 
 /// Start both anvils and deploy Ferry's contracts on them.
-pub async fn up(dir: &Path) -> Result<Vec<EvmNode>, DevnetError> {
+pub async fn up(dir: &Path, cosmos: Option<CosmosStart>) -> Result<Vec<EvmNode>, DevnetError> {
     let anvil = ensure_anvil()?;
     let artifacts = tokio::task::spawn_blocking(contracts::compiled)
         .await
@@ -191,7 +214,7 @@ pub async fn up(dir: &Path) -> Result<Vec<EvmNode>, DevnetError> {
             log,
         ));
     }
-    let out = deploy_all(&artifacts, &started).await;
+    let out = deploy_all(&artifacts, &started, cosmos).await;
     if out.is_err() {
         // Leave nothing running behind a failed start.
         for (_, _, _, pid, home, _) in &started {
@@ -201,12 +224,47 @@ pub async fn up(dir: &Path) -> Result<Vec<EvmNode>, DevnetError> {
     out
 }
 
+/// `evm-settlement`'s client of the IBC v2 appchain: an `AttestationsLightClient` trusting the
+/// appchain's committee from `start`, added as `V2_EVM_CLIENT` with counterparty `V2_COSMOS_CLIENT`.
+async fn add_v2_client(
+    admin: &Client,
+    artifacts: &std::collections::BTreeMap<String, contracts::Artifact>,
+    router: Address,
+    start: CosmosStart,
+) -> Result<Address, DevnetError> {
+    let members: Vec<Token> = COSMOS_ATTESTORS
+        .iter()
+        .map(|a| Ok(Token::Address(wallet(a, 0)?.address())))
+        .collect::<Result<_, DevnetError>>()?;
+    let lc = deploy(
+        admin,
+        artifacts,
+        "AttestationsLightClient",
+        vec![
+            Token::Array(members),
+            Token::Uint(QUORUM.into()),
+            Token::Uint(start.height.into()),
+            Token::Uint(start.timestamp_secs.into()),
+        ],
+    )
+    .await?;
+    FerryRouter::new(router, admin.clone())
+        .add_client(V2_EVM_CLIENT.into(), lc, V2_COSMOS_CLIENT.into())
+        .send()
+        .await
+        .map_err(other)?
+        .await
+        .map_err(other)?;
+    Ok(lc)
+}
+
 /// (chain id, EIP-155 id, rpc, pid, home, log) of a started anvil.
 type Started = (String, u64, String, u32, PathBuf, PathBuf);
 
 async fn deploy_all(
     artifacts: &std::collections::BTreeMap<String, contracts::Artifact>,
     started: &[Started],
+    cosmos: Option<CosmosStart>,
 ) -> Result<Vec<EvmNode>, DevnetError> {
     let mut providers = Vec::new();
     for (id, _, rpc, _, _, log) in started {
@@ -303,6 +361,12 @@ async fn deploy_all(
             .map_err(other)?
             .await
             .map_err(other)?;
+        let v2_light_client = match cosmos {
+            Some(start) if s.0 == V2_EVM_CHAIN => {
+                Some(add_v2_client(admin, artifacts, *router, start).await?)
+            }
+            _ => None,
+        };
         // Wired: from now on every admin action waits ADMIN_DELAY behind the timelock.
         FerryRouter::new(*router, admin.clone())
             .close_setup()
@@ -322,6 +386,7 @@ async fn deploy_all(
             transfer: *transfer,
             token: *token,
             light_client,
+            v2_light_client,
             checkpoint: String::new(),
         });
     }

@@ -27,6 +27,11 @@ pub const CHAIN_IDS: [&str; 2] = ["l3-appchain-1", "settlement-1"];
 pub const DEVNET_TOML: &str = include_str!("../../../config/devnet.toml");
 /// Accounts funded in every devnet chain's genesis, by role.
 pub const ROLES: [&str; 3] = ["validator", "relayer", "user"];
+/// The IBC v2 appchain (ibc-go v11.2.0), on a path to `evm-settlement`; only in a devnet started
+/// with [`Devnet::with_v2`].
+pub const V2_CHAIN_ID: &str = "v2-appchain-1";
+/// The path joining it to `evm-settlement` in `config/devnet.toml`.
+pub const V2_PATH: &str = "v2-settlement-evm";
 pub const GENESIS_COINS: &str = "100000000000stake,100000000000samoleans";
 
 #[derive(Debug, Error)]
@@ -81,21 +86,44 @@ pub struct DevnetState {
     /// The attestor committee of the anvil chains (separate processes, one key each).
     #[serde(default)]
     pub attestors: Vec<attestors::AttestorNode>,
+    /// The IBC v2 appchain, its binary, and the committee attesting it.
+    #[serde(default)]
+    pub v2: Option<NodeInfo>,
+    #[serde(default)]
+    pub simd_v11: Option<PathBuf>,
+    #[serde(default)]
+    pub cosmos_attestors: Vec<attestors::AttestorNode>,
 }
 
 impl DevnetState {
     pub fn node(&self, chain: &str) -> Option<&NodeInfo> {
-        self.nodes.iter().find(|n| n.chain_id == chain)
+        self.nodes
+            .iter()
+            .chain(self.v2.iter())
+            .find(|n| n.chain_id == chain)
     }
 }
 
 pub struct Devnet {
     pub dir: PathBuf,
+    /// Also start the IBC v2 appchain, its committee, and the client of it on `evm-settlement`.
+    pub v2: bool,
 }
 
 impl Devnet {
     pub fn new(dir: impl Into<PathBuf>) -> Devnet {
-        Devnet { dir: dir.into() }
+        Devnet {
+            dir: dir.into(),
+            v2: false,
+        }
+    }
+
+    /// The whole devnet, with the IBC v2 appchain and its path to `evm-settlement`.
+    pub fn with_v2(dir: impl Into<PathBuf>) -> Devnet {
+        Devnet {
+            dir: dir.into(),
+            v2: true,
+        }
     }
 
     /// `$FERRY_DEVNET_DIR`, else `<ferry home>/devnet`.
@@ -126,6 +154,9 @@ impl Devnet {
                 && state.evm.len() == evm::EVM_CHAINS.len()
                 && state.attestors.iter().all(attestors::alive)
                 && state.attestors.len() == evm::ATTESTORS.len()
+                && state.v2.is_some() == self.v2
+                && state.v2.iter().all(|n| node::alive(n.pid, &n.home))
+                && state.cosmos_attestors.iter().all(attestors::alive)
             {
                 return Ok(state);
             }
@@ -133,21 +164,30 @@ impl Devnet {
         }
         let simd = ensure_simd().await?;
         // A fresh start: previous chain data is discarded.
-        for id in CHAIN_IDS {
+        for id in CHAIN_IDS.iter().chain([&V2_CHAIN_ID]) {
             let home = self.dir.join(id);
             if home.exists() {
                 std::fs::remove_dir_all(&home).map_err(io(&home))?;
             }
         }
         std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
-        let ports = node::free_ports(CHAIN_IDS.len() * 3 + 1)?;
+        let ports = node::free_ports(CHAIN_IDS.len() * 3 + 4)?;
         let mut nodes = Vec::new();
         for (i, id) in CHAIN_IDS.iter().enumerate() {
             let p = &ports[i * 3..i * 3 + 3];
             let info = node::init_and_start(&simd, &self.dir, id, p[0], p[1], p[2]).await?;
             nodes.push(info);
         }
-        for n in &nodes {
+        // The v2 appchain starts with the others, so the EVM client of it can trust its header.
+        let (v2, simd_v11) = if self.v2 {
+            let bin = simd_v11::ensure_simd_v11().await?;
+            let p = &ports[CHAIN_IDS.len() * 3..CHAIN_IDS.len() * 3 + 3];
+            let info = node::init_and_start(&bin, &self.dir, V2_CHAIN_ID, p[0], p[1], p[2]).await?;
+            (Some(info), Some(bin))
+        } else {
+            (None, None)
+        };
+        for n in nodes.iter().chain(v2.iter()) {
             node::wait_ready(n, 90).await?;
         }
         // Recorded before deploying, so `down` stops these chains even if the deploy fails.
@@ -160,12 +200,24 @@ impl Devnet {
             addresses: Default::default(),
             evm: vec![],
             attestors: vec![],
+            v2,
+            simd_v11,
+            cosmos_attestors: vec![],
         };
         self.save(&state)?;
-        state.evm = evm::up(&self.dir).await?;
+        let start = match &state.v2 {
+            Some(n) => Some(v2_start(n).await?),
+            None => None,
+        };
+        state.evm = evm::up(&self.dir, start.as_ref().map(|s| s.0)).await?;
         self.save(&state)?;
         state.attestors = attestors::up(&self.dir, &state.evm).await?;
         self.save(&state)?;
+        if let (Some(n), Some((_, checkpoint))) = (&state.v2, &start) {
+            state.cosmos_attestors =
+                attestors::up_cosmos(&self.dir, V2_CHAIN_ID, &n.rpc, checkpoint).await?;
+            self.save(&state)?;
+        }
         self.write_ferry_home(&state)?;
         for role in ROLES {
             let key = crate::keys::Key::from_mnemonic(role, &mnemonic(role))
@@ -200,9 +252,24 @@ impl Devnet {
         std::fs::create_dir_all(&home).map_err(io(&home))?;
         let mut raw: crate::config::raw::RawConfig = toml::from_str(DEVNET_TOML)
             .map_err(|e| DevnetError::Other(format!("embedded devnet.toml: {e}")))?;
+        if state.v2.is_none() {
+            raw.chains.retain(|c| c.id != V2_CHAIN_ID);
+            raw.paths.retain(|p| p.name != V2_PATH);
+        }
         for chain in &mut raw.chains {
-            if let Some(n) = nodes.iter().find(|n| n.chain_id == chain.id) {
+            if let Some(n) = nodes
+                .iter()
+                .chain(state.v2.iter())
+                .find(|n| n.chain_id == chain.id)
+            {
                 chain.rpc = vec![n.rpc.clone()];
+            }
+            if chain.id == V2_CHAIN_ID {
+                chain.attestor_endpoints = state
+                    .cosmos_attestors
+                    .iter()
+                    .map(|a| a.url.clone())
+                    .collect();
             }
             if let (Some(n), Some(e)) = (
                 state.evm.iter().find(|n| n.chain_id == chain.id),
@@ -249,7 +316,14 @@ impl Devnet {
             }
             out.push((n.chain_id.clone(), n.pid, was));
         }
-        for a in &state.attestors {
+        for n in state.v2.iter() {
+            let was = node::alive(n.pid, &n.home);
+            if was {
+                node::stop(n.pid, &n.home);
+            }
+            out.push((n.chain_id.clone(), n.pid, was));
+        }
+        for a in state.attestors.iter().chain(&state.cosmos_attestors) {
             let was = attestors::alive(a);
             if was {
                 attestors::stop(a);
@@ -266,6 +340,28 @@ impl Devnet {
         let _ = std::fs::remove_file(self.state_file());
         Ok(out)
     }
+}
+
+/// Where `evm-settlement`'s client of the v2 appchain starts (its latest header), and the
+/// checkpoint (`HEIGHT:HASH`) its committee verifies from.
+async fn v2_start(n: &NodeInfo) -> Result<(evm::CosmosStart, String), DevnetError> {
+    use tendermint_rpc::Client;
+    let url = n.rpc.as_str();
+    let client = tendermint_rpc::HttpClient::new(url)
+        .map_err(|e| DevnetError::Other(format!("{url}: {e}")))?;
+    let s = client
+        .status()
+        .await
+        .map_err(|e| DevnetError::Other(format!("{url} status: {e}")))?;
+    let height = s.sync_info.latest_block_height.value();
+    let secs = s.sync_info.latest_block_time.unix_timestamp().max(0) as u64;
+    Ok((
+        evm::CosmosStart {
+            height,
+            timestamp_secs: secs,
+        },
+        format!("{height}:{}", s.sync_info.latest_block_hash),
+    ))
 }
 
 /// The devnet's test mnemonic for a role (the same on both chains; never for real funds).

@@ -85,11 +85,56 @@ pub struct Transfer<'a> {
     pub memo: &'a str,
 }
 
+/// `MsgTransfer` with ibc-go v10+'s `encoding` (field 9), which ibc-proto 0.51 does not carry:
+/// over IBC v2 (`source_channel` a client id) the transfer app sends a v2 packet in that encoding,
+/// and `timeout_timestamp` is in seconds.
+#[derive(Clone, PartialEq, prost::Message)]
+struct MsgTransferV2 {
+    #[prost(string, tag = "1")]
+    source_port: String,
+    #[prost(string, tag = "2")]
+    source_channel: String,
+    #[prost(message, optional, tag = "3")]
+    token: Option<ibc_proto::cosmos::base::v1beta1::Coin>,
+    #[prost(string, tag = "4")]
+    sender: String,
+    #[prost(string, tag = "5")]
+    receiver: String,
+    #[prost(uint64, tag = "7")]
+    timeout_timestamp: u64,
+    #[prost(string, tag = "8")]
+    memo: String,
+    #[prost(string, tag = "9")]
+    encoding: String,
+}
+
+/// The payload encoding Ferry's EVM contracts speak, used for every IBC v2 transfer.
+pub const SOLIDITY_ABI_ENCODING: &str = "application/x-solidity-abi";
+
 impl Transfer<'_> {
     fn msg(&self, sender: &str) -> Msg {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
+        if crate::chain::cosmos::v2::is_v2(self.channel.as_str()) {
+            let msg = MsgTransferV2 {
+                source_port: self.port.to_string(),
+                source_channel: self.channel.to_string(),
+                token: Some(ibc_proto::cosmos::base::v1beta1::Coin {
+                    denom: self.denom.into(),
+                    amount: self.amount.to_string(),
+                }),
+                sender: sender.into(),
+                receiver: self.receiver.into(),
+                timeout_timestamp: (now + self.timeout).as_secs(),
+                memo: self.memo.into(),
+                encoding: SOLIDITY_ABI_ENCODING.into(),
+            };
+            return Msg {
+                type_url: "/ibc.applications.transfer.v1.MsgTransfer".into(),
+                value: prost::Message::encode_to_vec(&msg),
+            };
+        }
         let msg = MsgTransfer {
             source_port: self.port.to_string(),
             source_channel: self.channel.to_string(),
@@ -154,9 +199,12 @@ pub async fn packet_of_tx(src: &CosmosChain, tx_hash: &str) -> Result<(Packet, u
         .call("tx", |c| tendermint_rpc::Client::tx(c, hash, false))
         .await?;
     for (kind, attrs) in crate::chain::cosmos::flatten_events(&res.tx_result.events) {
-        if let Ok(Some(ev)) =
-            crate::chain::cosmos::parse_packet_event(&kind, &attrs, res.height.value())
-        {
+        let h = res.height.value();
+        let parsed = match crate::chain::cosmos::v2::parse_event(&kind, &attrs, h) {
+            Ok(None) => crate::chain::cosmos::parse_packet_event(&kind, &attrs, h),
+            other => other,
+        };
+        if let Ok(Some(ev)) = parsed {
             if ev.kind == PacketEventKind::Send {
                 return Ok((ev.packet, ev.height));
             }
@@ -168,8 +216,9 @@ pub async fn packet_of_tx(src: &CosmosChain, tx_hash: &str) -> Result<(Packet, u
     )))
 }
 
-/// ICS-20 acknowledgement: `{"result":"AQ=="}` is success, `{"error":"…"}` failure; on EVM
-/// chains (IBC v2) `0x01` is success and the universal error acknowledgement failure.
+/// ICS-20 acknowledgement: `{"result":"AQ=="}` is success (also what Ferry's EVM app writes),
+/// `{"error":"…"}` failure, and over IBC v2 the universal error acknowledgement is failure. `0x01`
+/// is what Ferry's EVM app wrote before it spoke the JSON form.
 pub fn ack_result(ack: &[u8]) -> (bool, Option<String>) {
     if ack == [1] {
         return (true, None);
