@@ -15,7 +15,9 @@
 //!     endpoint are refused; EIP-712 keeps working for it.
 //! (d) `ferry attestor validate` refuses a second chain in the ibc format, naming the key.
 //!
-//! Run: `cargo build -p ferry --bin ferry && cargo test -p ferry-tests --test attestor_ibc`
+//! Run: `cargo build -p ferry --bin ferry && cargo test -p ferry-tests --test attestor_ibc`.
+//! The chain is the devnet's ibc-go v8 `simd`; `FERRY_SIMD=<ibc-go v11 simd>` runs (a) and (b)
+//! against v11 (Cosmos SDK v0.54, CometBFT v0.39) unchanged.
 
 #[path = "attestor_ibc/harness.rs"]
 mod harness;

@@ -1,4 +1,4 @@
-//! One ibc-go v8 `simd` node of the test's own (stopped by its pid when dropped), and a real packet
+//! One `simd` node of the test's own (ibc-go v8, or `$FERRY_SIMD`) (stopped by its pid when dropped), and a real packet
 //! commitment in its `ibc` store through a localhost channel.
 
 use std::path::{Path, PathBuf};
@@ -212,8 +212,7 @@ impl SimdNode {
         let chan = |state: &str, cp: &str| {
             json!({"state": state, "ordering": "ORDER_UNORDERED",
                    "counterparty": {"port_id": "transfer", "channel_id": cp},
-                   "connection_hops": ["connection-localhost"], "version": "ics20-1",
-                   "upgrade_sequence": "0"})
+                   "connection_hops": ["connection-localhost"], "version": "ics20-1"})
         };
         let timeout_ns = (std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
