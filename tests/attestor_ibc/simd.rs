@@ -1,5 +1,5 @@
-//! One `simd` node of the test's own (ibc-go v8, or `$FERRY_SIMD`) (stopped by its pid when dropped), and a real packet
-//! commitment in its `ibc` store through a localhost channel.
+//! One `simd` node of the test's own (ibc-go v8, or `$FERRY_SIMD`), stopped by its pid when
+//! dropped, and a real packet commitment in its `ibc` store through a localhost channel.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
