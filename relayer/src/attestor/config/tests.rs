@@ -1,6 +1,7 @@
 //! Findings of `attestor.toml` checks, each naming its key.
 
 use super::*;
+use ethers::types::H256;
 
 const HASH: &str = "0x1111111111111111111111111111111111111111111111111111111111111111";
 
