@@ -63,8 +63,22 @@ impl Drop for TempDir {
 
 impl TestNet {
     pub async fn start(tag: &str) -> TestNet {
+        Self::start_devnet(tag, false).await
+    }
+
+    /// The devnet with the IBC v2 appchain (ibc-go v11), its committee and its path to
+    /// `evm-settlement`.
+    pub async fn start_v2(tag: &str) -> TestNet {
+        Self::start_devnet(tag, true).await
+    }
+
+    async fn start_devnet(tag: &str, v2: bool) -> TestNet {
         let tmp = TempDir::new(tag);
-        let devnet = Devnet::new(tmp.0.join("devnet"));
+        let devnet = if v2 {
+            Devnet::with_v2(tmp.0.join("devnet"))
+        } else {
+            Devnet::new(tmp.0.join("devnet"))
+        };
         let state = match devnet.up().await {
             Ok(s) => s,
             Err(e) => {

@@ -291,7 +291,13 @@ async fn pending(ctx: &Ctx, cfg: &Config, name: &str) -> Result<()> {
                 },
             )
         }
-        _ => return Err(anyhow!("path `{name}` joins a cosmos and an evm chain")),
+        (Chain::Cosmos(x), Chain::Evm(y)) => {
+            crate::chain::attested::path::resolve(p, x, &p.a, y, &p.b).await?
+        }
+        (Chain::Evm(y), Chain::Cosmos(x)) => {
+            let (c, e) = crate::chain::attested::path::resolve(p, x, &p.b, y, &p.a).await?;
+            (e, c)
+        }
     };
     let quarantine = fetch_quarantine(cfg).await;
     let mut held: Vec<QuarantineEntry> = match &quarantine {

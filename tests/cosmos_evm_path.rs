@@ -1,0 +1,309 @@
+//! The cosmos–evm path end to end: the devnet's IBC v2 appchain (a real ibc-go v11.2.0 chain)
+//! and `evm-settlement` (anvil with Ferry's contracts), each hosting an attestations client of the
+//! other, relayed by `ferry start` with proofs from the two attestor committees (real
+//! `ferry attestor` processes):
+//!
+//! 1. `ferry create path` creates and registers the appchain's client, and a second run reuses it;
+//! 2. `stake` out to EVM (escrowed on Cosmos, a voucher minted), part of it back (burned,
+//!    unescrowed), both acknowledged;
+//! 3. the EVM test ERC-20 out to Cosmos (escrowed per client on EVM, an `ibc/…` voucher), and
+//!    part of it back;
+//! 4. a receiver that is not an EVM address: the error acknowledgement refunds the sender;
+//! 5. a transfer that times out while the relayer is down is refunded after the restart.
+//!
+//! Run: `cargo test -p ferry-tests --test cosmos_evm_path -- --nocapture`
+
+use std::time::Duration;
+
+use ethers::types::{Address, U256};
+use ferry::chain::evm::abi::Ics20Transfer;
+use ferry::chain::PacketQueries;
+use ferry::devnet::evm::{V2_COSMOS_CLIENT, V2_EVM_CLIENT};
+use ferry::devnet::{V2_CHAIN_ID, V2_PATH};
+use ferry::ibc::{ChannelId, PortId};
+use ferry_tests::{eventually, last_json, TestNet};
+use sha2::{Digest, Sha256};
+
+const EVM: &str = "evm-settlement";
+
+/// The devnet config with only the cosmos–evm path (and its own metrics port).
+fn v2_config(net: &TestNet) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(net.home().join("config.toml")).unwrap();
+    let mut v: toml::Value = toml::from_str(&text).unwrap();
+    let t = v.as_table_mut().unwrap();
+    t["chains"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|c| matches!(c["id"].as_str(), Some(V2_CHAIN_ID | EVM)));
+    t["paths"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|p| p["name"].as_str() == Some(V2_PATH));
+    let port = ferry::devnet::free_port();
+    t["telemetry"]["listen"] = toml::Value::String(format!("127.0.0.1:{port}"));
+    let path = net.home().join("config-v2.toml");
+    std::fs::write(&path, toml::to_string(&v).unwrap()).unwrap();
+    path
+}
+
+fn transfer(net: &TestNet, cfg: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    let mut all = vec![
+        "--json",
+        "--config",
+        cfg.to_str().unwrap(),
+        "transfer",
+        "--path",
+        V2_PATH,
+        "--key",
+        "user",
+    ];
+    all.extend_from_slice(args);
+    last_json(&net.ferry_ok(&all))
+}
+
+/// ibc-go's denom of a voucher: `ibc/` + upper-case hex sha256 of the trace.
+fn ibc_denom(trace: &str) -> String {
+    format!(
+        "ibc/{}",
+        hex::encode_upper(Sha256::digest(trace.as_bytes()))
+    )
+}
+
+async fn cosmos_escrow(net: &TestNet, denom: &str) -> u128 {
+    use ibc_proto::ibc::applications::transfer::v1::{
+        QueryTotalEscrowForDenomRequest, QueryTotalEscrowForDenomResponse,
+    };
+    let res: QueryTotalEscrowForDenomResponse = net
+        .chain(V2_CHAIN_ID)
+        .grpc_query(
+            "/ibc.applications.transfer.v1.Query/TotalEscrowForDenom",
+            &QueryTotalEscrowForDenomRequest {
+                denom: denom.into(),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    res.amount.map(|c| c.amount.parse().unwrap()).unwrap_or(0)
+}
+
+async fn evm_escrow(net: &TestNet, token: Address) -> U256 {
+    Ics20Transfer::new(net.evm_node(EVM).transfer, net.provider(EVM))
+        .escrowed(V2_EVM_CLIENT.into(), token)
+        .call()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cosmos_evm_round_trips_error_ack_and_timeout() {
+    let net = TestNet::start_v2("cosmos-evm").await;
+    let cfg = v2_config(&net);
+    let c = cfg.to_str().unwrap();
+
+    // 1. The appchain's client of evm-settlement, created once, then reused.
+    let made = last_json(&net.ferry_ok(&["--json", "--config", c, "create", "path", V2_PATH]));
+    assert_eq!(made["cosmos"]["client"], V2_COSMOS_CLIENT, "{made}");
+    assert_eq!(made["cosmos"]["created"], true, "{made}");
+    assert_eq!(made["cosmos"]["registered"], true, "{made}");
+    let again = last_json(&net.ferry_ok(&["--json", "--config", c, "create", "path", V2_PATH]));
+    assert_eq!(again["cosmos"]["created"], false, "{again}");
+    assert_eq!(again["cosmos"]["registered"], false, "{again}");
+
+    let mut relayer = net.start_relayer_with("relayer-v2.log", &cfg);
+    assert!(
+        relayer.wait_log("relaying path", Duration::from_secs(60)),
+        "relayer did not start:\n{}",
+        relayer.log_text()
+    );
+    let user_evm = net.evm_address("user");
+    let user_evm_hex = format!("{user_evm:?}");
+    let user_cosmos = net.address("user");
+    let stake0 = net.balance(V2_CHAIN_ID, "user", "stake").await;
+
+    // 2. stake out: escrowed on the appchain, a voucher on evm-settlement.
+    let out = transfer(
+        &net,
+        &cfg,
+        &[
+            "--from-chain",
+            V2_CHAIN_ID,
+            "--amount",
+            "1000stake",
+            "--to",
+            &user_evm_hex,
+        ],
+    );
+    assert_eq!(out["state"], "sent", "{out}");
+    let trace = format!("transfer/{V2_EVM_CLIENT}/stake");
+    let voucher = eventually(
+        "the stake voucher on evm-settlement",
+        Duration::from_secs(90),
+        || async {
+            let v = net.voucher(EVM, &trace).await;
+            (!v.is_zero()).then_some(v)
+        },
+    )
+    .await;
+    eventually("1000 vouchers", Duration::from_secs(30), || async {
+        (net.erc20_balance(EVM, voucher, user_evm).await == U256::from(1000)).then_some(())
+    })
+    .await;
+    assert_eq!(
+        net.balance(V2_CHAIN_ID, "user", "stake").await,
+        stake0 - 1000
+    );
+    assert_eq!(cosmos_escrow(&net, "stake").await, 1000);
+    // The ack (ICS-20 JSON success) reaches the appchain: its commitment goes, nothing refunded.
+    eventually(
+        "the ack on the appchain",
+        Duration::from_secs(60),
+        || async {
+            let pending = net.ferry(&[
+                "--json", "--config", c, "query", "packets", "pending", V2_PATH,
+            ]);
+            let text = String::from_utf8_lossy(&pending.stdout).to_string();
+            (pending.status.success() && !text.contains("\"sequence\"")).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(
+        net.balance(V2_CHAIN_ID, "user", "stake").await,
+        stake0 - 1000
+    );
+
+    // ... and 400 back: burned on EVM, unescrowed on the appchain.
+    let voucher_hex = format!("{voucher:?}");
+    transfer(
+        &net,
+        &cfg,
+        &[
+            "--from-chain",
+            EVM,
+            "--amount",
+            "400",
+            "--token",
+            &voucher_hex,
+            "--to",
+            &user_cosmos,
+        ],
+    );
+    eventually(
+        "stake back on the appchain",
+        Duration::from_secs(90),
+        || async {
+            (net.balance(V2_CHAIN_ID, "user", "stake").await == stake0 - 600).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(
+        net.erc20_balance(EVM, voucher, user_evm).await,
+        U256::from(600)
+    );
+    assert_eq!(cosmos_escrow(&net, "stake").await, 600);
+
+    // 3. The EVM test token out: escrowed for this client, an ibc/ voucher on the appchain.
+    let token = net.evm_node(EVM).token;
+    let token_hex = format!("{token:?}");
+    let erc0 = net.erc20_balance(EVM, token, user_evm).await;
+    transfer(
+        &net,
+        &cfg,
+        &[
+            "--from-chain",
+            EVM,
+            "--amount",
+            "500",
+            "--token",
+            &token_hex,
+            "--to",
+            &user_cosmos,
+        ],
+    );
+    let denom = ibc_denom(&format!("transfer/{V2_COSMOS_CLIENT}/{token_hex}"));
+    eventually(
+        "the ibc voucher on the appchain",
+        Duration::from_secs(90),
+        || async { (net.balance(V2_CHAIN_ID, "user", &denom).await == 500).then_some(()) },
+    )
+    .await;
+    assert_eq!(net.erc20_balance(EVM, token, user_evm).await, erc0 - 500);
+    assert_eq!(evm_escrow(&net, token).await, U256::from(500));
+    let back = format!("200{denom}");
+    transfer(
+        &net,
+        &cfg,
+        &[
+            "--from-chain",
+            V2_CHAIN_ID,
+            "--amount",
+            &back,
+            "--to",
+            &user_evm_hex,
+        ],
+    );
+    eventually(
+        "the token back on evm-settlement",
+        Duration::from_secs(90),
+        || async { (net.erc20_balance(EVM, token, user_evm).await == erc0 - 300).then_some(()) },
+    )
+    .await;
+    assert_eq!(net.balance(V2_CHAIN_ID, "user", &denom).await, 300);
+    assert_eq!(evm_escrow(&net, token).await, U256::from(300));
+
+    // 4. Not an EVM address: the EVM app fails, the error ack refunds the sender on the appchain.
+    let before = net.balance(V2_CHAIN_ID, "user", "stake").await;
+    transfer(
+        &net,
+        &cfg,
+        &[
+            "--from-chain",
+            V2_CHAIN_ID,
+            "--amount",
+            "77stake",
+            "--to",
+            "not-an-address",
+        ],
+    );
+    eventually("the error ack refund", Duration::from_secs(90), || async {
+        let now = net.balance(V2_CHAIN_ID, "user", "stake").await;
+        let escrow = cosmos_escrow(&net, "stake").await;
+        (now == before && escrow == 600).then_some(())
+    })
+    .await;
+
+    // 5. A timeout while the relayer is down, refunded after the restart.
+    relayer.signal(ferry_tests::SIGTERM);
+    let before = net.balance(V2_CHAIN_ID, "user", "stake").await;
+    transfer(
+        &net,
+        &cfg,
+        &[
+            "--from-chain",
+            V2_CHAIN_ID,
+            "--amount",
+            "55stake",
+            "--to",
+            &user_evm_hex,
+            "--timeout-seconds",
+            "4",
+        ],
+    );
+    assert_eq!(net.balance(V2_CHAIN_ID, "user", "stake").await, before - 55);
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let relayer = net.start_relayer_with("relayer-v2-restarted.log", &cfg);
+    eventually("the timeout refund", Duration::from_secs(120), || async {
+        (net.balance(V2_CHAIN_ID, "user", "stake").await == before).then_some(())
+    })
+    .await;
+    // Never received on EVM: the voucher supply did not grow.
+    assert_eq!(
+        net.erc20_balance(EVM, voucher, user_evm).await,
+        U256::from(600)
+    );
+    assert!(
+        !relayer.log_text().contains("panicked"),
+        "{}",
+        relayer.log_text()
+    );
+}
