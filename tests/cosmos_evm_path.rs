@@ -17,10 +17,8 @@ use std::time::Duration;
 
 use ethers::types::{Address, U256};
 use ferry::chain::evm::abi::Ics20Transfer;
-use ferry::chain::PacketQueries;
 use ferry::devnet::evm::{V2_COSMOS_CLIENT, V2_EVM_CLIENT};
 use ferry::devnet::{V2_CHAIN_ID, V2_PATH};
-use ferry::ibc::{ChannelId, PortId};
 use ferry_tests::{eventually, last_json, TestNet};
 use sha2::{Digest, Sha256};
 

@@ -92,7 +92,11 @@ async fn next_send(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reorged_send_is_rescanned() {
     let tmp = TempDir::new("evm-reorg");
-    let chains = Chains(evm::up(&tmp.0).await.expect("anvil chains with contracts"));
+    let chains = Chains(
+        evm::up(&tmp.0, None)
+            .await
+            .expect("anvil chains with contracts"),
+    );
     let l3 = chains
         .0
         .iter()
@@ -202,7 +206,11 @@ async fn a_stuck_transaction_is_replaced() {
     use ferry::chain::evm::attestation::{encode_update, state_digest, StateAttestation};
     use ferry::chain::{ClientHost, Heights, Submit};
     let tmp = TempDir::new("evm-stuck");
-    let chains = Chains(evm::up(&tmp.0).await.expect("anvil chains with contracts"));
+    let chains = Chains(
+        evm::up(&tmp.0, None)
+            .await
+            .expect("anvil chains with contracts"),
+    );
     let node = |id: &str| chains.0.iter().find(|n| n.chain_id == id).unwrap().clone();
     let (l3n, stn) = (node("evm-l3"), node("evm-settlement"));
     let l3 = open(&l3n, "tx_confirm_timeout = \"12s\"");

@@ -114,7 +114,7 @@ fn v2_client(
     } else {
         (&path.b, &path.a)
     };
-    if !cfg.chain(&dst.chain).is_some_and(|c| c.evm.is_some()) {
+    if cfg.chain(&dst.chain).is_none_or(|c| c.evm.is_none()) {
         return Ok(None);
     }
     let client = src

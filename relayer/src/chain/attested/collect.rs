@@ -86,6 +86,13 @@ struct Answer {
     signature: Bytes,
 }
 
+/// Answers signing the same data: the members counted and their signatures.
+struct Group {
+    data: Vec<u8>,
+    seen: Vec<Address>,
+    signatures: Vec<Vec<u8>>,
+}
+
 /// Judge one answer; `seen` holds the members already counted for that data.
 fn judge(
     committee: &IbcCommittee,
@@ -151,7 +158,7 @@ pub async fn collect(
             }
         })
         .collect();
-    let mut groups: HashMap<H256, (Vec<u8>, Vec<Address>, Vec<Vec<u8>>)> = HashMap::new();
+    let mut groups: HashMap<H256, Group> = HashMap::new();
     let mut refusals = Vec::new();
     while let Some(answer) = pending.next().await {
         let outcome = match answer {
@@ -161,17 +168,19 @@ pub async fn collect(
             }
             Ok(a) => {
                 let key = H256::from(ethers::utils::keccak256(&a.attestation_data));
-                let group = groups
-                    .entry(key)
-                    .or_insert_with(|| (a.attestation_data.to_vec(), vec![], vec![]));
-                let o = judge(committee, ask, &group.0, &a.signature, &mut group.1);
+                let group = groups.entry(key).or_insert_with(|| Group {
+                    data: a.attestation_data.to_vec(),
+                    seen: vec![],
+                    signatures: vec![],
+                });
+                let o = judge(committee, ask, &group.data, &a.signature, &mut group.seen);
                 if o == Outcome::Accepted {
-                    group.2.push(a.signature.to_vec());
-                    if group.2.len() >= committee.quorum {
+                    group.signatures.push(a.signature.to_vec());
+                    if group.signatures.len() >= committee.quorum {
                         metrics().attestation_signature(label, o.label());
                         return Ok(Signed {
-                            data: group.0.clone(),
-                            signatures: group.2.clone(),
+                            data: group.data.clone(),
+                            signatures: group.signatures.clone(),
                         });
                     }
                 }
@@ -180,7 +189,11 @@ pub async fn collect(
         };
         metrics().attestation_signature(label, outcome.label());
     }
-    let best = groups.values().map(|g| g.2.len()).max().unwrap_or(0);
+    let best = groups
+        .values()
+        .map(|g| g.signatures.len())
+        .max()
+        .unwrap_or(0);
     Err(format!(
         "{best} of {} signatures for height {} ({})",
         committee.quorum,

@@ -44,6 +44,15 @@ pub const DEFAULT_CHUNK: usize = 8;
 /// How long a committee read from the destination is reused.
 const COMMITTEE_TTL: Duration = Duration::from_secs(30);
 
+/// Where a chain's attestations come from: its committee's endpoints, and the chain's CAIP-2 name
+/// as they know it.
+#[derive(Clone, Debug)]
+pub struct CommitteeSource {
+    pub caip2: String,
+    pub endpoints: Vec<reqwest::Url>,
+    pub timeout: Duration,
+}
+
 pub struct Attested {
     pub inner: Arc<dyn RelayChain>,
     /// This chain's CAIP-2 name, as the attestors know it.
@@ -63,9 +72,7 @@ pub struct Attested {
 impl Attested {
     pub fn new(
         inner: Arc<dyn RelayChain>,
-        caip2: String,
-        endpoints: Vec<reqwest::Url>,
-        timeout: Duration,
+        committee: CommitteeSource,
         wire: Wire,
         dest: Arc<dyn RelayChain>,
         dest_client: ClientId,
@@ -73,9 +80,9 @@ impl Attested {
     ) -> Arc<Attested> {
         Arc::new(Attested {
             inner,
-            caip2,
-            endpoints,
-            http: collect::client(timeout),
+            caip2: committee.caip2,
+            endpoints: committee.endpoints,
+            http: collect::client(committee.timeout),
             wire,
             dest,
             dest_client,

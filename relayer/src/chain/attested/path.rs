@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{Attested, Wire};
+use super::{Attested, CommitteeSource, Wire};
 use crate::chain::cosmos::CosmosChain;
 use crate::chain::evm::attestation::caip2_eip155;
 use crate::chain::evm::EvmChain;
@@ -77,9 +77,11 @@ pub async fn resolve(
     let inner_e: Arc<dyn RelayChain> = evm.clone();
     let c_side = Attested::new(
         inner_c.clone(),
-        caip2_cosmos(cosmos.id.as_str()),
-        c_urls.to_vec(),
-        c_timeout,
+        CommitteeSource {
+            caip2: caip2_cosmos(cosmos.id.as_str()),
+            endpoints: c_urls.to_vec(),
+            timeout: c_timeout,
+        },
         Wire::Evm,
         inner_e.clone(),
         ec.clone(),
@@ -87,9 +89,11 @@ pub async fn resolve(
     );
     let e_side = Attested::new(
         inner_e,
-        caip2_eip155(evm.evm.chain_id),
-        e_urls.to_vec(),
-        e_timeout,
+        CommitteeSource {
+            caip2: caip2_eip155(evm.evm.chain_id),
+            endpoints: e_urls.to_vec(),
+            timeout: e_timeout,
+        },
         Wire::Cosmos,
         inner_c,
         cc.clone(),
