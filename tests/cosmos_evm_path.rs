@@ -93,6 +93,95 @@ async fn evm_escrow(net: &TestNet, token: Address) -> U256 {
         .unwrap()
 }
 
+/// A state attestation of `evm-settlement` signed by `signers` (devnet roles), as an update of the
+/// appchain's client.
+fn update_signed_by(net: &TestNet, height: u64, ts: u64, signers: &[&str]) -> ferry::chain::Msg {
+    use ethers::signers::Signer;
+    use ferry::chain::attested::format;
+    use ferry::chain::cosmos::v2::{self, proto, type_url};
+    use ferry::chain::ClientHost;
+    let data = format::state_data(height, ts);
+    let input = format::signing_input(format::TAG_STATE, &data);
+    let signatures = signers
+        .iter()
+        .map(|role| {
+            let w = ferry::keys::evm_wallet(&ferry::devnet::mnemonic(role), 0).unwrap();
+            w.sign_hash(input).unwrap().to_vec()
+        })
+        .collect();
+    let header = v2::any(
+        type_url::ATTESTATION_PROOF,
+        &proto::AttestationProof {
+            attestation_data: data,
+            signatures,
+        },
+    );
+    net.chain(V2_CHAIN_ID)
+        .update_client_msg(&V2_COSMOS_CLIENT.parse().unwrap(), header)
+}
+
+/// Non-members, and too few members, cannot move the appchain's client; a quorum can.
+async fn forged_updates_are_refused(net: &TestNet) {
+    use ferry::chain::{ClientHost, Submit};
+    let appchain = net.chain(V2_CHAIN_ID);
+    let client = V2_COSMOS_CLIENT.parse().unwrap();
+    let before = appchain.client_latest_height(&client).await.unwrap();
+    // A true state of evm-settlement, so the control below is what the committee itself signs.
+    use ethers::providers::Middleware;
+    let block = net
+        .provider(EVM)
+        .get_block(ethers::types::BlockNumber::Latest)
+        .await
+        .unwrap()
+        .unwrap();
+    let target = block.number.unwrap().as_u64();
+    let ts = block.timestamp.as_u64();
+    assert!(
+        target > before.revision_height,
+        "evm-settlement did not move"
+    );
+    for (what, signers) in [
+        ("non-members", &["user", "relayer"][..]),
+        ("one member of a 2-of-3 committee", &["attestor-1"][..]),
+        ("a member counted twice", &["attestor-1", "attestor-1"][..]),
+        (
+            "the appchain's own committee",
+            &["cosmos-attestor-1", "cosmos-attestor-2"][..],
+        ),
+    ] {
+        let res = appchain
+            .submit(vec![update_signed_by(net, target, ts, signers)], 0)
+            .await;
+        assert!(res.is_err(), "an update signed by {what} was accepted");
+        assert_eq!(
+            appchain.client_latest_height(&client).await.unwrap(),
+            before,
+            "signed by {what}"
+        );
+    }
+    // The control: two members of evm-settlement's committee move it.
+    appchain
+        .submit(
+            vec![update_signed_by(
+                net,
+                target,
+                ts,
+                &["attestor-1", "attestor-3"],
+            )],
+            0,
+        )
+        .await
+        .expect("a quorum's update");
+    assert_eq!(
+        appchain
+            .client_latest_height(&client)
+            .await
+            .unwrap()
+            .revision_height,
+        target
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cosmos_evm_round_trips_error_ack_and_timeout() {
     let net = TestNet::start_v2("cosmos-evm").await;
@@ -107,6 +196,9 @@ async fn cosmos_evm_round_trips_error_ack_and_timeout() {
     let again = last_json(&net.ferry_ok(&["--json", "--config", c, "create", "path", V2_PATH]));
     assert_eq!(again["cosmos"]["created"], false, "{again}");
     assert_eq!(again["cosmos"]["registered"], false, "{again}");
+
+    // The appchain's ibc-go client refuses updates without a quorum of its members.
+    forged_updates_are_refused(&net).await;
 
     let mut relayer = net.start_relayer_with("relayer-v2.log", &cfg);
     assert!(
