@@ -96,7 +96,6 @@ async fn evm_escrow(net: &TestNet, token: Address) -> U256 {
 /// A state attestation of `evm-settlement` signed by `signers` (devnet roles), as an update of the
 /// appchain's client.
 fn update_signed_by(net: &TestNet, height: u64, ts: u64, signers: &[&str]) -> ferry::chain::Msg {
-    use ethers::signers::Signer;
     use ferry::chain::attested::format;
     use ferry::chain::cosmos::v2::{self, proto, type_url};
     use ferry::chain::ClientHost;
