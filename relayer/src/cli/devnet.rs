@@ -184,6 +184,14 @@ async fn demo(_outer: &Ctx, dn: &Devnet, exit: bool) -> Result<()> {
         ids.channel_b
     );
 
+    if state.v2.is_some() {
+        println!(
+            "==> opening path {} (attestations clients, counterparties)",
+            crate::devnet::V2_PATH
+        );
+        super::demo_v2::open_path(&ctx).await?;
+    }
+
     println!("==> starting the relayer");
     let (stop_tx, stop_rx) = watch::channel(false);
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
@@ -278,6 +286,9 @@ async fn demo(_outer: &Ctx, dn: &Devnet, exit: bool) -> Result<()> {
     );
     show("balances after ", &after.0, &after.1);
     super::demo_evm::run(&ctx, &state).await?;
+    if state.v2.is_some() {
+        super::demo_v2::run(&ctx, &state).await?;
+    }
     if exit {
         let _ = stop_tx.send(true);
         relayer.await??;

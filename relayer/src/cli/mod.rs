@@ -3,6 +3,7 @@
 mod attestor;
 mod create;
 mod demo_evm;
+mod demo_v2;
 mod devnet;
 pub use devnet::voucher_denom;
 mod keys;
