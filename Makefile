@@ -5,7 +5,7 @@ CARGO ?= cargo
 SHELL := /bin/bash
 TEST_LOG := $(CARGO_TARGET_DIR)/ferry-test.log
 
-.PHONY: demo test deps build lint bench bench-evm bench-light-client devnet-up devnet-down
+.PHONY: demo test deps build lint bench bench-evm bench-v2 bench-light-client devnet-up devnet-down
 
 ## The main job: devnet up, path opened, relayer started, one transfer each way, balances and metrics.
 demo: deps
@@ -38,6 +38,11 @@ bench: deps build
 ## EVM end to end: 200 ERC-20 transfers over the anvil path (writes bench-results/evm-200.json).
 bench-evm: deps build
 	FERRY_BIN=$(CARGO_TARGET_DIR)/release/ferry $(CARGO) run --release -p ferry-tests --bin evm-bench -- bench-results/evm-200.json
+
+## IBC v2 cosmos–evm path: 500 transfers each way between v2-appchain-1 (ibc-go v11) and evm-settlement
+## (writes bench-results/v2-500.json; FERRY_BENCH_N=… for another count).
+bench-v2: deps build
+	FERRY_BIN=$(CARGO_TARGET_DIR)/release/ferry $(CARGO) run --release -p ferry-tests --bin v2-bench -- bench-results/v2-500.json
 
 bench-light-client:
 	light-clients/tendermint/bench.sh
