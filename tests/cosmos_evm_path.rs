@@ -8,7 +8,8 @@
 //!    unescrowed), both acknowledged;
 //! 3. the EVM test ERC-20 out to Cosmos (escrowed per client on EVM, an `ibc/…` voucher), and
 //!    part of it back;
-//! 4. a receiver that is not an EVM address: the error acknowledgement refunds the sender;
+//! 4. receivers in the wrong address form and out-of-range timeouts refused before signing (both
+//!    directions); sent anyway (`--unchecked`), the error acknowledgement refunds the sender;
 //! 5. a transfer that times out while the relayer is down is refunded after the restart.
 //!
 //! Run: `cargo test -p ferry-tests --test cosmos_evm_path -- --nocapture`
@@ -340,8 +341,68 @@ async fn cosmos_evm_round_trips_error_ack_and_timeout() {
     assert_eq!(net.balance(V2_CHAIN_ID, "user", &denom).await, 300);
     assert_eq!(evm_escrow(&net, token).await, U256::from(300));
 
-    // 4. Not an EVM address: the EVM app fails, the error ack refunds the sender on the appchain.
+    // 4. Refused before signing: a receiver not in the destination's address form, a timeout
+    //    beyond the protocol's 24 h. Nothing is signed, nothing is spent.
     let before = net.balance(V2_CHAIN_ID, "user", "stake").await;
+    let erc_before = net.erc20_balance(EVM, token, user_evm).await;
+    // The user's own key in another chain's address form.
+    let osmo = ferry::keys::Key::from_mnemonic("user", &ferry::devnet::mnemonic("user"))
+        .unwrap()
+        .address("osmo")
+        .unwrap();
+    for (from, amount, to, timeout, extra) in [
+        (V2_CHAIN_ID, "77stake", "not-an-address", "600", None),
+        (V2_CHAIN_ID, "77stake", user_cosmos.as_str(), "600", None),
+        (V2_CHAIN_ID, "77stake", user_evm_hex.as_str(), "90000", None),
+        (EVM, "7", osmo.as_str(), "600", Some(token_hex.as_str())),
+        (
+            EVM,
+            "7",
+            user_evm_hex.as_str(),
+            "600",
+            Some(token_hex.as_str()),
+        ),
+        (
+            EVM,
+            "7",
+            user_cosmos.as_str(),
+            "0",
+            Some(token_hex.as_str()),
+        ),
+    ] {
+        let mut args = vec![
+            "--config",
+            c,
+            "transfer",
+            "--path",
+            V2_PATH,
+            "--key",
+            "user",
+            "--from-chain",
+            from,
+            "--amount",
+            amount,
+            "--to",
+            to,
+            "--timeout-seconds",
+            timeout,
+        ];
+        if let Some(t) = extra {
+            args.extend(["--token", t]);
+        }
+        let out = net.ferry(&args);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(!out.status.success(), "{args:?} was sent");
+        assert!(
+            err.contains("--to") || err.contains("--timeout-seconds"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(net.balance(V2_CHAIN_ID, "user", "stake").await, before);
+    assert_eq!(net.erc20_balance(EVM, token, user_evm).await, erc_before);
+
+    //    ... and with the checks skipped, the EVM app fails on the bad receiver: the error ack
+    //    refunds the sender on the appchain.
     transfer(
         &net,
         &cfg,
@@ -352,6 +413,7 @@ async fn cosmos_evm_round_trips_error_ack_and_timeout() {
             "77stake",
             "--to",
             "not-an-address",
+            "--unchecked",
         ],
     );
     eventually("the error ack refund", Duration::from_secs(90), || async {

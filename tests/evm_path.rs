@@ -105,7 +105,14 @@ async fn evm_transfers_acks_refunds_and_tampering() {
     );
 
     // 3. Error acknowledgement: the receiving app cannot parse the receiver; the sender is refunded.
-    let bad = net.evm_transfer(&cfg, l3, "50", token, "not-an-address", &["--wait"]);
+    let bad = net.evm_transfer(
+        &cfg,
+        l3,
+        "50",
+        token,
+        "not-an-address",
+        &["--wait", "--unchecked"],
+    );
     assert_eq!(state(&bad), "acknowledged", "{bad}");
     assert_eq!(bad["ok"], false, "{bad}");
     assert_eq!(

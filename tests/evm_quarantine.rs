@@ -89,7 +89,7 @@ async fn a_hostile_packet_is_quarantined_and_the_others_are_delivered() {
         .address();
 
     // With the relayer down: the hostile packet first, then ten normal ones.
-    let bad = net.evm_transfer(&cfg, l3, "100", hostile, "not-an-address", &[]);
+    let bad = net.evm_transfer(&cfg, l3, "100", hostile, "not-an-address", &["--unchecked"]);
     let bad_seq = bad["sequence"].as_u64().expect("sequence");
     let mut good = Vec::new();
     for _ in 0..10 {

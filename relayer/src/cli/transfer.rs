@@ -39,6 +39,11 @@ pub struct TransferArgs {
     /// `--amount` is then a plain integer in the token's base units.
     #[arg(long)]
     pub token: Option<String>,
+    /// Skip Ferry's checks of the receiver and timeout before signing, leaving them to the chains
+    /// (which refuse with an error acknowledgement or a timeout, at the sender's cost): for testing
+    /// those refusals.
+    #[arg(long)]
+    pub unchecked: bool,
 }
 
 pub async fn run(a: TransferArgs, ctx: &Ctx) -> Result<()> {
@@ -142,6 +147,17 @@ async fn run_cosmos_v2(
     cfg: &crate::config::Config,
     client: crate::ibc::ChannelId,
 ) -> Result<()> {
+    // Checked before anything is signed: the EVM receiver's form and the timeout.
+    let path = ctx_path(cfg, &a.path)?;
+    let dst = if path.a.chain == a.from_chain {
+        &path.b.chain
+    } else {
+        &path.a.chain
+    };
+    if !a.unchecked {
+        crate::transfer::checks::evm_receiver(&a.to, dst.as_str())?;
+        crate::transfer::checks::timeout(a.timeout_seconds)?;
+    }
     let src = ctx.chain(cfg, &a.from_chain, a.key.as_deref())?;
     let (amount, denom) = parse_coin(&a.amount).map_err(|e| anyhow!("--amount: {e}"))?;
     let port: crate::ibc::PortId = "transfer".parse()?;
@@ -194,6 +210,17 @@ async fn run_evm(a: TransferArgs, ctx: &Ctx, cfg: &crate::config::Config) -> Res
         .client
         .as_ref()
         .ok_or_else(|| anyhow!("path `{}`: evm end {} has no client", a.path, src_end.chain))?;
+    // Checked before anything is signed: the receiver in the destination's address form, and
+    // the timeout.
+    if !a.unchecked {
+        match cfg.chain(&dst_end.chain) {
+            Some(d) if d.evm.is_none() => {
+                crate::transfer::checks::cosmos_receiver(&a.to, d.id.as_str(), &d.account_prefix)?
+            }
+            _ => crate::transfer::checks::evm_receiver(&a.to, dst_end.chain.as_str())?,
+        }
+        crate::transfer::checks::timeout(a.timeout_seconds)?;
+    }
     let src = ctx.evm_chain(cfg, &src_end.chain)?;
     let token: ethers::types::Address = a
         .token

@@ -1,5 +1,6 @@
 //! ICS-20 transfers for bridge users: send one, and follow it to its end from the chains' own state.
 
+pub mod checks;
 pub mod evm;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
