@@ -41,6 +41,8 @@ pub enum Wire {
 /// Keys per packet attestation: each proof carries the whole list, so a long one costs every
 /// packet of the batch calldata on an EVM destination.
 pub const DEFAULT_CHUNK: usize = 8;
+/// Packet attestation rounds asked for at once in one flush.
+const ROUNDS_IN_FLIGHT: usize = 8;
 /// How long a committee read from the destination is reused.
 const COMMITTEE_TTL: Duration = Duration::from_secs(30);
 
@@ -199,36 +201,60 @@ impl PacketProofs for Attested {
     /// here instead of on chain.
     async fn prove_many(&self, reqs: &[ProofRequest], at: Height) -> Result<Vec<Proof>> {
         let committee = self.committee().await?;
+        // Rounds run side by side (up to ROUNDS_IN_FLIGHT): each attestor proves every key of a
+        // round itself, so one round at a time would make a large flush wait for all in turn.
+        let chunks: Vec<&[ProofRequest]> = reqs.chunks(self.chunk.max(1)).collect();
         let mut out = Vec::with_capacity(reqs.len());
-        for chunk in reqs.chunks(self.chunk.max(1)) {
-            let keys: Vec<Vec<u8>> = chunk.iter().map(raw_key).collect();
-            let ask = Ask::Packets {
-                height: at.revision_height,
-                keys,
-            };
-            let signed = self.attest(&committee, &ask).await?;
-            let (_, entries) = format::decode_packets(&signed.data)
-                .ok_or_else(|| ChainError::Other("attestation data did not decode".into()))?;
-            for (r, e) in chunk.iter().zip(&entries) {
-                let absent = e.commitment.is_zero();
-                if absent != matches!(r.kind, ProofKind::NonReceipt) {
-                    return Err(ChainError::Other(format!(
-                        "{} of packet {} on {} is {} at height {}",
-                        r.kind.label(),
-                        r.seq,
-                        self.inner.id(),
-                        if absent { "missing" } else { "present" },
-                        at.revision_height
-                    )));
-                }
+        for group in chunks.chunks(ROUNDS_IN_FLIGHT) {
+            let mut rounds = Vec::with_capacity(group.len());
+            for chunk in group {
+                rounds.push(self.prove_round(&committee, chunk, at));
             }
-            let bytes = self.encode(&signed);
-            out.extend(chunk.iter().map(|_| Proof {
-                bytes: bytes.clone(),
-                height: Height::new(0, at.revision_height),
-            }));
+            for proofs in futures::future::try_join_all(rounds).await? {
+                out.extend(proofs);
+            }
         }
         Ok(out)
+    }
+}
+
+impl Attested {
+    /// One packet attestation covering `chunk`; every proof of the chunk is that attestation.
+    async fn prove_round(
+        &self,
+        committee: &IbcCommittee,
+        chunk: &[ProofRequest],
+        at: Height,
+    ) -> Result<Vec<Proof>> {
+        let keys: Vec<Vec<u8>> = chunk.iter().map(raw_key).collect();
+        let ask = Ask::Packets {
+            height: at.revision_height,
+            keys,
+        };
+        let signed = self.attest(committee, &ask).await?;
+        let (_, entries) = format::decode_packets(&signed.data)
+            .ok_or_else(|| ChainError::Other("attestation data did not decode".into()))?;
+        for (r, e) in chunk.iter().zip(&entries) {
+            let absent = e.commitment.is_zero();
+            if absent != matches!(r.kind, ProofKind::NonReceipt) {
+                return Err(ChainError::Other(format!(
+                    "{} of packet {} on {} is {} at height {}",
+                    r.kind.label(),
+                    r.seq,
+                    self.inner.id(),
+                    if absent { "missing" } else { "present" },
+                    at.revision_height
+                )));
+            }
+        }
+        let bytes = self.encode(&signed);
+        Ok(chunk
+            .iter()
+            .map(|_| Proof {
+                bytes: bytes.clone(),
+                height: Height::new(0, at.revision_height),
+            })
+            .collect())
     }
 }
 
