@@ -36,13 +36,29 @@ pub async fn ensure_simd() -> Result<PathBuf, DevnetError> {
     if bin.exists() {
         return Ok(bin);
     }
+    build(
+        &dir,
+        &[("go.mod", GO_MOD), ("go.sum", GO_SUM), ("main.go", MAIN_GO)],
+        "simd (ibc-go v8.8.0)",
+    )
+    .await
+}
+
+/// Write the Go module `files` into `dir/src` and `go build` it to `dir/simd` (through a partial
+/// name, so an interrupted build never leaves a broken binary). `what` names it in messages.
+pub(super) async fn build(
+    dir: &std::path::Path,
+    files: &[(&str, &str)],
+    what: &str,
+) -> Result<PathBuf, DevnetError> {
+    let bin = dir.join("simd");
     let src = dir.join("src");
     std::fs::create_dir_all(&src).map_err(io(&src))?;
-    for (name, body) in [("go.mod", GO_MOD), ("go.sum", GO_SUM), ("main.go", MAIN_GO)] {
+    for (name, body) in files {
         std::fs::write(src.join(name), body).map_err(io(&src))?;
     }
     eprintln!(
-        "building simd (ibc-go v8.8.0) from Go modules into {}; first time only, takes minutes",
+        "building {what} from Go modules into {}; first time only, takes minutes",
         dir.display()
     );
     let tmp = dir.join("simd.partial");
@@ -60,7 +76,7 @@ pub async fn ensure_simd() -> Result<PathBuf, DevnetError> {
         })?;
     if !out.status.success() {
         return Err(DevnetError::Command {
-            cmd: "go build (simd)".into(),
+            cmd: format!("go build ({what})"),
             detail: String::from_utf8_lossy(&out.stderr).into_owned(),
         });
     }

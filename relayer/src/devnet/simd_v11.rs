@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
-use super::{io, DevnetError};
+use super::DevnetError;
 
 const GO_MOD: &str = include_str!("../../../deploy/devnet/simd-v11/go.mod");
 const GO_SUM: &str = include_str!("../../../deploy/devnet/simd-v11/go.sum");
@@ -48,35 +48,5 @@ pub async fn ensure_simd_v11() -> Result<PathBuf, DevnetError> {
     if bin.exists() {
         return Ok(bin);
     }
-    let src = dir.join("src");
-    std::fs::create_dir_all(&src).map_err(io(&src))?;
-    for (name, body) in FILES {
-        std::fs::write(src.join(name), body).map_err(io(&src))?;
-    }
-    eprintln!(
-        "building simd (ibc-go v11.2.0) from Go modules into {}; first time only, takes minutes",
-        dir.display()
-    );
-    // Built to a partial name and renamed, so an interrupted build never leaves a broken binary.
-    let tmp = dir.join("simd.partial");
-    let out = tokio::process::Command::new("go")
-        .args(["build", "-o"])
-        .arg(&tmp)
-        .arg(".")
-        .current_dir(&src)
-        .env("GOFLAGS", "-mod=mod")
-        .output()
-        .await
-        .map_err(|e| DevnetError::Command {
-            cmd: "go build".into(),
-            detail: format!("{e} (is Go installed?)"),
-        })?;
-    if !out.status.success() {
-        return Err(DevnetError::Command {
-            cmd: "go build (simd v11)".into(),
-            detail: String::from_utf8_lossy(&out.stderr).into_owned(),
-        });
-    }
-    std::fs::rename(&tmp, &bin).map_err(io(&bin))?;
-    Ok(bin)
+    super::simd::build(&dir, &FILES, "simd (ibc-go v11.2.0)").await
 }
