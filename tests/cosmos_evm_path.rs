@@ -60,6 +60,11 @@ fn transfer(net: &TestNet, cfg: &std::path::Path, args: &[&str]) -> serde_json::
     last_json(&net.ferry_ok(&all))
 }
 
+/// `ferry query transfer --wait` (the devnet's default config): its last state, as JSON.
+fn waited_state(net: &TestNet, chain: &str, tx: &str) -> serde_json::Value {
+    last_json(&net.ferry_ok(&["--json", "query", "transfer", chain, tx, "--wait"]))
+}
+
 /// ibc-go's denom of a voucher: `ibc/` + upper-case hex sha256 of the trace.
 fn ibc_denom(trace: &str) -> String {
     format!(
@@ -225,6 +230,7 @@ async fn cosmos_evm_round_trips_error_ack_and_timeout() {
         ],
     );
     assert_eq!(out["state"], "sent", "{out}");
+    let out_tx = out["tx_hash"].as_str().unwrap().to_string();
     let trace = format!("transfer/{V2_EVM_CLIENT}/stake");
     let voucher = eventually(
         "the stake voucher on evm-settlement",
@@ -261,10 +267,16 @@ async fn cosmos_evm_round_trips_error_ack_and_timeout() {
         net.balance(V2_CHAIN_ID, "user", "stake").await,
         stake0 - 1000
     );
+    // Followed to its end with the devnet's whole config, where evm-settlement is on two paths:
+    // the packet's source client picks this one.
+    let followed = waited_state(&net, V2_CHAIN_ID, &out_tx);
+    assert_eq!(followed["state"], "acknowledged", "{followed}");
+    assert_eq!(followed["ok"], true, "{followed}");
+    assert_eq!(followed["destination_channel"], V2_EVM_CLIENT, "{followed}");
 
     // ... and 400 back: burned on EVM, unescrowed on the appchain.
     let voucher_hex = format!("{voucher:?}");
-    transfer(
+    let back_out = transfer(
         &net,
         &cfg,
         &[
@@ -291,6 +303,10 @@ async fn cosmos_evm_round_trips_error_ack_and_timeout() {
         U256::from(600)
     );
     assert_eq!(cosmos_escrow(&net, "stake").await, 600);
+    let followed = waited_state(&net, EVM, back_out["tx_hash"].as_str().unwrap());
+    assert_eq!(followed["state"], "acknowledged", "{followed}");
+    assert_eq!(followed["ok"], true, "{followed}");
+    assert_eq!(followed["source_channel"], V2_EVM_CLIENT, "{followed}");
 
     // 3. The EVM test token out: escrowed for this client, an ibc/ voucher on the appchain.
     let token = net.evm_node(EVM).token;

@@ -93,31 +93,9 @@ pub async fn run(cmd: QueryCmd, ctx: &Ctx) -> Result<()> {
             tx_hash,
             wait,
         } => {
-            let path = cfg
-                .paths
-                .iter()
-                .find(|p| p.a.chain == chain || p.b.chain == chain)
-                .ok_or_else(|| anyhow!("no configured path has chain {chain}"))?;
-            let other = if path.a.chain == chain {
-                &path.b.chain
-            } else {
-                &path.a.chain
-            };
-            use crate::supervisor::Chain;
-            let (src, dst) = (ctx.open_any(&cfg, &chain)?, ctx.open_any(&cfg, other)?);
-            let status = || async {
-                match (&src, &dst) {
-                    (Chain::Evm(s), Chain::Evm(d)) => {
-                        crate::transfer::evm::status(s, d, &tx_hash).await
-                    }
-                    (Chain::Cosmos(s), Chain::Cosmos(d)) => {
-                        crate::transfer::status(s, d, &tx_hash).await
-                    }
-                    _ => Err(crate::chain::ChainError::Other(
-                        "a path joins one family".into(),
-                    )),
-                }
-            };
+            let (src, dst, packet, send_height) = locate(ctx, &cfg, &chain, &tx_hash).await?;
+            let status =
+                || crate::transfer::status_of(&*src, &*dst, &tx_hash, packet.clone(), send_height);
             if wait {
                 super::transfer::follow(
                     ctx,
@@ -207,6 +185,93 @@ pub async fn balances(
         .collect())
 }
 
+/// Both ends of a configured path, resolved to the clients and channels the relayer uses, and the
+/// chains they are on.
+async fn resolve_sides(
+    ctx: &Ctx,
+    cfg: &Config,
+    p: &crate::config::PathConfig,
+) -> Result<(Side, Side, Chain, Chain)> {
+    let (ca, cb) = (
+        ctx.open_any(cfg, &p.a.chain)?,
+        ctx.open_any(cfg, &p.b.chain)?,
+    );
+    let (a, b) = match (&ca, &cb) {
+        (Chain::Evm(x), Chain::Evm(y)) => crate::supervisor::resolve_evm_path(p, x, y).await?,
+        (Chain::Cosmos(x), Chain::Cosmos(y)) => {
+            let ids = crate::supervisor::resolve_path(p, x, y).await?;
+            (
+                Side {
+                    chain: x.clone(),
+                    client: ids.client_a,
+                    port: ids.port_a,
+                    channel: ids.channel_a,
+                },
+                Side {
+                    chain: y.clone(),
+                    client: ids.client_b,
+                    port: ids.port_b,
+                    channel: ids.channel_b,
+                },
+            )
+        }
+        (Chain::Cosmos(x), Chain::Evm(y)) => {
+            crate::chain::attested::path::resolve(p, x, &p.a, y, &p.b).await?
+        }
+        (Chain::Evm(y), Chain::Cosmos(x)) => {
+            let (c, e) = crate::chain::attested::path::resolve(p, x, &p.b, y, &p.a).await?;
+            (e, c)
+        }
+    };
+    Ok((a, b, ca, cb))
+}
+
+type RelayChainRef = std::sync::Arc<dyn crate::chain::RelayChain>;
+
+/// The packet tx `tx_hash` sent on `chain`, and the two ends of the configured path it travels
+/// (the path whose end on `chain` is the packet's source port and channel).
+async fn locate(
+    ctx: &Ctx,
+    cfg: &Config,
+    chain: &ChainId,
+    tx_hash: &str,
+) -> Result<(RelayChainRef, RelayChainRef, crate::ibc::Packet, u64)> {
+    let (packet, height) = match ctx.open_any(cfg, chain)? {
+        Chain::Evm(e) => crate::transfer::evm::packet_of_tx(&e, tx_hash).await?,
+        Chain::Cosmos(c) => crate::transfer::packet_of_tx(&c, tx_hash).await?,
+    };
+    let mut unresolved = Vec::new();
+    for p in cfg
+        .paths
+        .iter()
+        .filter(|p| &p.a.chain == chain || &p.b.chain == chain)
+    {
+        let (a, b, _, _) = match resolve_sides(ctx, cfg, p).await {
+            Ok(sides) => sides,
+            Err(e) => {
+                unresolved.push(format!("{}: {e:#}", p.name));
+                continue;
+            }
+        };
+        let (src, dst) = if a.id() == chain.as_str() {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        if src.port == packet.source_port && src.channel == packet.source_channel {
+            return Ok((src.chain, dst.chain, packet, height));
+        }
+    }
+    let mut msg = format!(
+        "tx {tx_hash} sent packet {} on {}/{}, which no configured path of {chain} uses",
+        packet.sequence, packet.source_port, packet.source_channel
+    );
+    if !unresolved.is_empty() {
+        msg.push_str(&format!(" (paths not resolved: {})", unresolved.join("; ")));
+    }
+    Err(anyhow!(msg))
+}
+
 /// Nanoseconds since the epoch as RFC 3339, and seconds before now.
 fn when(t_ns: u64) -> (Option<String>, u64) {
     let now = std::time::SystemTime::now()
@@ -268,37 +333,7 @@ async fn fetch_quarantine(
 /// chains), and what the running relayer holds in quarantine (from its telemetry server).
 async fn pending(ctx: &Ctx, cfg: &Config, name: &str) -> Result<()> {
     let p = ctx.path(cfg, name)?;
-    let (ca, cb) = (
-        ctx.open_any(cfg, &p.a.chain)?,
-        ctx.open_any(cfg, &p.b.chain)?,
-    );
-    let (a, b) = match (&ca, &cb) {
-        (Chain::Evm(x), Chain::Evm(y)) => crate::supervisor::resolve_evm_path(p, x, y).await?,
-        (Chain::Cosmos(x), Chain::Cosmos(y)) => {
-            let ids = crate::supervisor::resolve_path(p, x, y).await?;
-            (
-                Side {
-                    chain: x.clone(),
-                    client: ids.client_a,
-                    port: ids.port_a,
-                    channel: ids.channel_a,
-                },
-                Side {
-                    chain: y.clone(),
-                    client: ids.client_b,
-                    port: ids.port_b,
-                    channel: ids.channel_b,
-                },
-            )
-        }
-        (Chain::Cosmos(x), Chain::Evm(y)) => {
-            crate::chain::attested::path::resolve(p, x, &p.a, y, &p.b).await?
-        }
-        (Chain::Evm(y), Chain::Cosmos(x)) => {
-            let (c, e) = crate::chain::attested::path::resolve(p, x, &p.b, y, &p.a).await?;
-            (e, c)
-        }
-    };
+    let (a, b, ca, cb) = resolve_sides(ctx, cfg, p).await?;
     let quarantine = fetch_quarantine(cfg).await;
     let mut held: Vec<QuarantineEntry> = match &quarantine {
         Ok((_, q)) => q.iter().filter(|e| e.path == name).cloned().collect(),
