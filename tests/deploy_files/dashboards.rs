@@ -80,6 +80,7 @@ fn grafana_dashboards() {
                 "What does relaying cost",
                 "Are the light clients safe",
                 "Are the RPC nodes healthy",
+                "Do the attestor committees answer",
             ];
             let ok =
                 rows.len() == want.len() && rows.iter().zip(want).all(|(r, w)| r.starts_with(w));
