@@ -65,6 +65,32 @@ fn waited_state(net: &TestNet, chain: &str, tx: &str) -> serde_json::Value {
     last_json(&net.ferry_ok(&["--json", "query", "transfer", chain, tx, "--wait"]))
 }
 
+/// The running relayer's `/metrics` (the listener `v2_config` chose).
+async fn metrics_text(cfg: &std::path::Path) -> String {
+    let v: toml::Value = toml::from_str(&std::fs::read_to_string(cfg).unwrap()).unwrap();
+    let listen = v["telemetry"]["listen"].as_str().unwrap();
+    reqwest::get(format!("http://{listen}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// `ferry_packets_relayed_total` of `kind` delivered to `chain` on `channel` (0 if absent).
+fn relayed(metrics: &str, chain: &str, channel: &str, kind: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("ferry_packets_relayed_total{"))
+        .filter(|l| {
+            l.contains(&format!("chain=\"{chain}\""))
+                && l.contains(&format!("channel=\"{channel}\""))
+                && l.contains(&format!("kind=\"{kind}\""))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
 /// ibc-go's denom of a voucher: `ibc/` + upper-case hex sha256 of the trace.
 fn ibc_denom(trace: &str) -> String {
     format!(
@@ -438,6 +464,30 @@ async fn cosmos_evm_round_trips_error_ack_and_timeout() {
         (now == before && escrow == 600).then_some(())
     })
     .await;
+
+    // The metrics count what happened on chain, once: receives on evm-settlement (stake out, the
+    // token back, the bad receiver's error ack) and on the appchain (stake back, the token out),
+    // and the appchain committee's signatures as accepted.
+    let metrics = metrics_text(&cfg).await;
+    assert_eq!(
+        relayed(&metrics, EVM, V2_EVM_CLIENT, "recv"),
+        3,
+        "{metrics}"
+    );
+    assert_eq!(
+        relayed(&metrics, V2_CHAIN_ID, V2_COSMOS_CLIENT, "recv"),
+        2,
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("ferry_attestation_signatures_total{")
+                && l.contains(&format!("chain=\"{V2_CHAIN_ID}\""))
+                && l.contains("outcome=\"accepted\"")
+                && !l.ends_with(" 0")),
+        "{metrics}"
+    );
 
     // 5. A timeout while the relayer is down, refunded after the restart.
     relayer.signal(ferry_tests::SIGTERM);
