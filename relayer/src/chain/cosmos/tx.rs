@@ -20,10 +20,21 @@ const CODE_WRONG_SEQUENCE: u32 = 32;
 const CODE_OUT_OF_GAS: u32 = 11;
 const CODE_INSUFFICIENT_FEE: u32 = 13;
 
+/// A simulation is signed with this fee: a zero fee would skip the fee deduction, whose gas the
+/// real tx pays.
+const SIMULATION_FEE: u128 = 1;
+/// The real tx carries a larger gas limit and fee than its simulation: at most this many bytes
+/// more, each charged `tx_size_cost_per_byte` (x/auth's default, 10).
+const SIGNED_SIZE_SLACK_BYTES: u64 = 16;
+const TX_SIZE_COST_PER_BYTE: u64 = 10;
+
 #[derive(Default)]
 pub struct SignerState {
     /// (account number, next sequence); `None` until first read from the chain or after a mismatch.
     account: Option<(u64, u64)>,
+    /// Gas every tx of this signer pays besides its messages (signature check, fee deduction,
+    /// envelope bytes); measured once. `u64::MAX` when it could not be measured.
+    tx_overhead: Option<u64>,
 }
 
 fn to_cosmrs_any(m: &Msg) -> cosmrs::Any {
@@ -40,6 +51,32 @@ pub fn classify(codespace: &str, code: u32, log: &str) -> TxErrorKind {
         ("sdk", CODE_INSUFFICIENT_FEE) => TxErrorKind::InsufficientFee,
         _ if log.contains("account sequence mismatch") => TxErrorKind::SequenceMismatch,
         _ => TxErrorKind::Rejected,
+    }
+}
+
+/// The gas limit for a tx whose simulation used `simulated`: the signed tx's extra bytes, then the
+/// operator's multiplier, capped at `max_gas`.
+fn gas_limit(simulated: u64, multiplier: f64, max_gas: u64) -> u64 {
+    let used = simulated.saturating_add(SIGNED_SIZE_SLACK_BYTES * TX_SIZE_COST_PER_BYTE);
+    let gas = ((used as f64) * multiplier).ceil() as u64;
+    gas.min(max_gas)
+}
+
+/// A bank send of one base unit of `denom` from `address` to itself.
+fn self_send(address: &str, denom: &str) -> Msg {
+    use cosmrs::proto::cosmos::bank::v1beta1::MsgSend;
+    use cosmrs::proto::cosmos::base::v1beta1::Coin;
+    let m = MsgSend {
+        from_address: address.into(),
+        to_address: address.into(),
+        amount: vec![Coin {
+            denom: denom.into(),
+            amount: "1".into(),
+        }],
+    };
+    Msg {
+        type_url: "/cosmos.bank.v1beta1.MsgSend".into(),
+        value: m.encode_to_vec(),
     }
 }
 
@@ -104,13 +141,15 @@ impl CosmosChain {
 
     /// Gas for `msgs`: simulated × multiplier, capped at `max_gas`. `after` are messages of an
     /// earlier tx of this signer, not yet committed, that `msgs` depend on (a client update): they
-    /// are simulated in front of `msgs` and their own gas is subtracted.
+    /// are simulated in front of `msgs`, their gas is subtracted, and the per-tx overhead that the
+    /// subtraction removed is added back.
     async fn estimate_gas(
         &self,
         msgs: &[Msg],
         memo: &str,
         account: (u64, u64),
         after: &[Msg],
+        signer: &mut SignerState,
     ) -> Result<u64> {
         let used = if after.is_empty() {
             self.simulate_raw(msgs, memo, account).await?
@@ -118,15 +157,51 @@ impl CosmosChain {
             let all: Vec<Msg> = after.iter().chain(msgs).cloned().collect();
             let both = self.simulate_raw(&all, memo, account).await?;
             let prelude = self.simulate_raw(after, memo, account).await?;
-            both.saturating_sub(prelude).max(both / 4)
+            let overhead = match signer.tx_overhead {
+                Some(o) => o,
+                None => {
+                    let o = self.measure_tx_overhead(memo, account).await;
+                    signer.tx_overhead = Some(o);
+                    o
+                }
+            };
+            // The overhead is part of `prelude`; never more than it.
+            both.saturating_sub(prelude) + overhead.min(prelude)
         };
-        let gas = ((used as f64) * self.config.gas_multiplier).ceil() as u64;
-        Ok(gas.min(self.config.max_gas))
+        Ok(gas_limit(
+            used,
+            self.config.gas_multiplier,
+            self.config.max_gas,
+        ))
+    }
+
+    /// A tx's gas besides its messages, from two simulations of sends to self: one message and
+    /// two. `u64::MAX` (callers then use the whole prelude's gas: an over-estimate, never an
+    /// out-of-gas) when the chain will not simulate them.
+    async fn measure_tx_overhead(&self, memo: &str, account: (u64, u64)) -> u64 {
+        let send = self_send(&self.address, &self.config.gas_price.denom);
+        let one = self
+            .simulate_raw(std::slice::from_ref(&send), memo, account)
+            .await;
+        let two = self
+            .simulate_raw(&[send.clone(), send], memo, account)
+            .await;
+        match (one, two) {
+            (Ok(one), Ok(two)) => {
+                let overhead = (2 * one).saturating_sub(two);
+                tracing::debug!(chain = %self.id, overhead, "per-tx gas overhead measured");
+                overhead
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(chain = %self.id, error = %e, "could not measure the per-tx gas overhead; txs behind a client update get the update's whole gas");
+                u64::MAX
+            }
+        }
     }
 
     /// Gas used by `msgs` in a simulation.
     async fn simulate_raw(&self, msgs: &[Msg], memo: &str, account: (u64, u64)) -> Result<u64> {
-        let tx_bytes = self.sign(msgs, memo, self.config.default_gas, 0, account)?;
+        let tx_bytes = self.sign(msgs, memo, self.config.default_gas, SIMULATION_FEE, account)?;
         #[allow(deprecated)]
         let req = SimulateRequest { tx: None, tx_bytes };
         let res: SimulateResponse = self
@@ -181,7 +256,10 @@ impl CosmosChain {
                     a
                 }
             };
-            let gas = match self.estimate_gas(&msgs, memo, account, after).await {
+            let gas = match self
+                .estimate_gas(&msgs, memo, account, after, &mut signer)
+                .await
+            {
                 Ok(g) => g,
                 Err(ChainError::Tx {
                     kind: TxErrorKind::SequenceMismatch,
@@ -341,6 +419,13 @@ mod tests {
             Some(7)
         );
         assert_eq!(expected_sequence("out of gas"), None);
+    }
+
+    #[test]
+    fn gas_limit_covers_the_signed_size_then_the_multiplier() {
+        assert_eq!(gas_limit(100_000, 1.0, 10_000_000), 100_160);
+        assert_eq!(gas_limit(100_000, 1.5, 10_000_000), 150_240);
+        assert_eq!(gas_limit(100_000, 1.5, 120_000), 120_000);
     }
 
     #[test]
