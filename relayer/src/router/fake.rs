@@ -45,7 +45,7 @@ pub struct State {
     pub gas_per_msg: u64,
     pub max_gas: u64,
     pub max_msgs: usize,
-    /// Events the subscription delivers once.
+    /// Events the subscription delivers (once each, also those added later).
     pub events: Vec<PacketEvent>,
     /// Every transaction sent (paid for), as its calls.
     pub sent: Vec<Vec<Call>>,
@@ -53,6 +53,8 @@ pub struct State {
     pub reverted: Vec<Vec<Call>>,
     /// Simulations run.
     pub simulations: usize,
+    /// `confirm` waits this long first (a destination node that stalls).
+    pub confirm_delay: std::time::Duration,
     pending: BTreeMap<String, Vec<Msg>>,
     next_tx: u64,
 }
@@ -154,6 +156,17 @@ pub fn send_event(seq: u64, height: u64, timeout_ns: u64) -> PacketEvent {
     }
 }
 
+/// Packet `seq` sent the other way: from `channel-1` to `channel-0`.
+pub fn reverse_send_event(seq: u64, height: u64) -> PacketEvent {
+    let mut p = packet(seq, 0);
+    std::mem::swap(&mut p.source_channel, &mut p.destination_channel);
+    PacketEvent {
+        kind: PacketEventKind::Send,
+        packet: p,
+        height,
+    }
+}
+
 pub fn ack_event(seq: u64, height: u64) -> PacketEvent {
     PacketEvent {
         kind: PacketEventKind::WriteAck { ack: vec![1] },
@@ -188,15 +201,16 @@ impl PacketEvents for FakeChain {
         sink: mpsc::Sender<PacketEvent>,
         mut shutdown: watch::Receiver<bool>,
     ) {
+        // Delivers `events` as they are added (looked at every 20 ms), until shutdown.
         tokio::spawn(async move {
-            let events = self.with(|s| std::mem::take(&mut s.events));
-            for ev in events {
-                let _ = sink.send(ev).await;
-            }
-            // Keep the sink open until shutdown, as a live subscription does.
             while !*shutdown.borrow() {
-                if shutdown.changed().await.is_err() {
-                    break;
+                let events = self.with(|s| std::mem::take(&mut s.events));
+                for ev in events {
+                    let _ = sink.send(ev).await;
+                }
+                tokio::select! {
+                    r = shutdown.changed() => if r.is_err() { break },
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(20)) => {}
                 }
             }
         });
@@ -395,6 +409,10 @@ impl Submit for FakeChain {
     }
 
     async fn confirm(&self, pending: PendingTx) -> Result<TxOutcome> {
+        let delay = self.with(|s| s.confirm_delay);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         self.with(|s| {
             let msgs = s.pending.remove(&pending.hash).expect("known tx");
             let calls: Vec<Call> = msgs.iter().map(call).collect();

@@ -1,7 +1,7 @@
 //! The packet router: one worker per path, generic over the chain capability traits. It never names a
 //! chain family.
 //!
-//! Each path has two lanes, one per destination chain. A lane collects what must be submitted to its
+//! Each path has two lanes, one per destination chain, each its own task. A lane collects what must be submitted to its
 //! destination — receives of packets from the other chain, acks of packets the destination sent, and
 //! timeouts of those — and relays them in batches behind a single client update, since all of them are
 //! proven by the same counterparty chain at the same height.
@@ -101,52 +101,111 @@ impl PathWorker {
             shutdown.clone(),
         ));
 
-        let mut to_b = Lane::new(&self.name, self.b.clone(), self.a.clone());
-        let mut to_a = Lane::new(&self.name, self.a.clone(), self.b.clone());
-        let mut tick = tokio::time::interval(Duration::from_millis(200));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Each direction is its own task: a destination that stalls (a slow confirmation, an RPC
+        // in backoff) never delays the other direction. Timeouts found by one lane go to the other.
+        let (in_a, lane_rx_a) = mpsc::unbounded_channel::<LaneInput>();
+        let (in_b, lane_rx_b) = mpsc::unbounded_channel::<LaneInput>();
+        let to_b = Lane::new(&self.name, self.b.clone(), self.a.clone());
+        let to_a = Lane::new(&self.name, self.a.clone(), self.b.clone());
+        let mut lane_b = tokio::spawn(
+            run_lane(to_b, lane_rx_b, in_a.clone(), shutdown.clone()).in_current_span(),
+        );
+        let mut lane_a = tokio::spawn(
+            run_lane(to_a, lane_rx_a, in_b.clone(), shutdown.clone()).in_current_span(),
+        );
         let mut shutdown_rx = shutdown.clone();
-        loop {
+        let stopped = loop {
             tokio::select! {
                 biased;
-                _ = shutdown_rx.changed() => if *shutdown_rx.borrow() { break },
-                Some(ev) = rx_a.recv() => route(ev, &self.a, &mut to_b),
-                Some(ev) = rx_b.recv() => route(ev, &self.b, &mut to_a),
-                _ = tick.tick() => {}
+                _ = shutdown_rx.changed() => if *shutdown_rx.borrow() { break None },
+                // A lane ends only at shutdown; one that panicked takes the worker down with it, so
+                // the supervisor restarts the whole path.
+                r = &mut lane_a => break Some(r),
+                r = &mut lane_b => break Some(r),
+                Some(ev) = rx_a.recv() => route(ev, &self.a, &in_b),
+                Some(ev) = rx_b.recv() => route(ev, &self.b, &in_a),
             }
-            // Take everything already queued so one flush carries it all.
-            while let Ok(ev) = rx_a.try_recv() {
-                route(ev, &self.a, &mut to_b);
-            }
-            while let Ok(ev) = rx_b.try_recv() {
-                route(ev, &self.b, &mut to_a);
-            }
-            if to_a.is_empty() && to_b.is_empty() {
-                continue;
-            }
-            let (ra, rb) = tokio::join!(to_a.flush(), to_b.flush());
-            // Packets that timed out on their destination go back to their source as timeouts.
-            to_b.add_timeouts(ra.timed_out);
-            to_a.add_timeouts(rb.timed_out);
-        }
+        };
         clearer.abort();
+        let results = match stopped {
+            Some(r) => {
+                lane_a.abort();
+                lane_b.abort();
+                vec![r]
+            }
+            // The lanes see the same shutdown and finish what they have in flight first.
+            None => vec![lane_a.await, lane_b.await],
+        };
+        for r in results {
+            if let Err(e) = r {
+                if e.is_panic() {
+                    std::panic::resume_unwind(e.into_panic());
+                }
+            }
+        }
         tracing::info!("path worker stopped");
+    }
+}
+
+/// What a lane is handed: an event to act on, or packets the other lane found timed out.
+enum LaneInput {
+    Recv(PacketEvent),
+    Ack(PacketEvent),
+    Timeouts(Vec<lane::Pending>),
+}
+
+/// One direction: collect what arrives, flush whenever something is waiting (and every 200 ms,
+/// for retries and quarantine releases), hand timed-out packets to the other lane.
+async fn run_lane(
+    mut lane: Lane,
+    mut input: mpsc::UnboundedReceiver<LaneInput>,
+    other: mpsc::UnboundedSender<LaneInput>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let take = |lane: &mut Lane, i: LaneInput| match i {
+        LaneInput::Recv(ev) => lane.add_recv(ev),
+        LaneInput::Ack(ev) => lane.add_ack(ev),
+        LaneInput::Timeouts(items) => lane.add_timeouts(items),
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => if *shutdown.borrow() { break },
+            Some(i) = input.recv() => take(&mut lane, i),
+            _ = tick.tick() => {}
+        }
+        // Take everything already queued so one flush carries it all.
+        while let Ok(i) = input.try_recv() {
+            take(&mut lane, i);
+        }
+        if lane.is_empty() {
+            continue;
+        }
+        let report = lane.flush().await;
+        if !report.timed_out.is_empty() {
+            // Packets that timed out on this lane's destination go back to their source.
+            let _ = other.send(LaneInput::Timeouts(report.timed_out));
+        }
     }
 }
 
 /// Put an event seen on `on` into the lane that must act on it: a send from `on` is received by the
 /// other chain, and an ack written on `on` goes back to the packet's source, also the other chain.
-fn route(ev: PacketEvent, on: &Side, to_other: &mut Lane) {
+fn route(ev: PacketEvent, on: &Side, to_other: &mpsc::UnboundedSender<LaneInput>) {
     let p = &ev.packet;
-    match &ev.kind {
+    let input = match &ev.kind {
         PacketEventKind::Send if p.source_port == on.port && p.source_channel == on.channel => {
-            to_other.add_recv(ev)
+            LaneInput::Recv(ev)
         }
         PacketEventKind::WriteAck { .. }
             if p.destination_port == on.port && p.destination_channel == on.channel =>
         {
-            to_other.add_ack(ev)
+            LaneInput::Ack(ev)
         }
-        _ => {}
-    }
+        _ => return,
+    };
+    // Fails only when the lane has stopped, at shutdown.
+    let _ = to_other.send(input);
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::fake::{ack_event, send_event, side, FakeChain};
+use super::fake::{ack_event, reverse_send_event, send_event, side, FakeChain};
 use super::{Lane, PathWorker, Side};
 use crate::telemetry::{metrics, quarantine, PacketKind, QuarantineEntry};
 
@@ -232,4 +232,60 @@ async fn packets_timed_out_on_the_destination_are_timed_out_on_their_source() {
         vec![8],
         "the timed-out packet was not sent to b"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_destination_does_not_delay_the_other_direction() {
+    let a = FakeChain::new("q7-a");
+    let b = FakeChain::new("q7-b");
+    // b's node takes 20 s to confirm anything; a's answers at once.
+    b.with(|s| s.confirm_delay = Duration::from_secs(20));
+    a.with(|s| {
+        s.commitments.insert(1);
+        s.events.push(send_event(1, 10, 0));
+    });
+    b.with(|s| {
+        s.commitments.insert(2);
+        s.events.push(reverse_send_event(2, 10));
+    });
+    let worker = PathWorker {
+        name: "q7".into(),
+        a: side(&a, "channel-0"),
+        b: side(&b, "channel-1"),
+        clear_interval: Duration::from_secs(3600),
+        filter: Default::default(),
+    };
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(worker.run(shutdown));
+    let t = std::time::Instant::now();
+    // Wait until the lane to b is stuck in its confirmation ...
+    while b.with(|s| s.sent.is_empty()) {
+        assert!(t.elapsed() < Duration::from_secs(5), "nothing sent to b");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // ... then a new packet for a: delivered while b's confirmation still hangs.
+    b.with(|s| {
+        s.commitments.insert(3);
+        s.events.push(reverse_send_event(3, 11));
+    });
+    let t = std::time::Instant::now();
+    while !a.with(|s| s.received.contains(&2) && s.received.contains(&3)) {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "the packets to a waited for b's stalled confirmation"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // b's own packet still arrives once its node answers.
+    while !b.with(|s| s.received.contains(&1)) {
+        assert!(
+            t.elapsed() < Duration::from_secs(40),
+            "the packet to b was lost"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    assert_eq!(a.sent_seqs("recv"), vec![2, 3]);
+    assert_eq!(b.sent_seqs("recv"), vec![1]);
 }
