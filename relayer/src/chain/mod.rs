@@ -103,6 +103,14 @@ pub enum ChainError {
         reason: String,
         culprits: Vec<(usize, String)>,
     },
+    /// Tx `tx` was accepted but not seen final within the confirmation timeout. It may still land:
+    /// look it up again (confirm the same `PendingTx`) before resending anything it carries.
+    #[error("transaction {tx} on {chain} not final after {waited_secs}s (it may still land)")]
+    Unconfirmed {
+        chain: ChainId,
+        tx: String,
+        waited_secs: u64,
+    },
     /// A packet on `chain` that Ferry cannot relay without altering it (which would break its
     /// commitment): it is skipped, never sent.
     #[error("packet {sequence} sent on {chain} cannot be relayed unaltered: {reason}")]

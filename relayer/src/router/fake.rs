@@ -55,6 +55,13 @@ pub struct State {
     pub simulations: usize,
     /// `confirm` waits this long first (a destination node that stalls).
     pub confirm_delay: std::time::Duration,
+    /// The next this many `confirm`s answer "not final in time" although the tx is mined (a
+    /// node that was frozen while it committed).
+    pub unconfirmed_answers: u32,
+    /// Broadcasts from this many on (counting every broadcast) fail as an RPC error.
+    pub broadcasts_until_rpc_down: Option<usize>,
+    /// Txs mined while their confirmation was not seen.
+    landed: BTreeMap<String, TxOutcome>,
     pending: BTreeMap<String, Vec<Msg>>,
     next_tx: u64,
 }
@@ -396,6 +403,15 @@ impl Submit for FakeChain {
                     culprits,
                 });
             }
+            if s.broadcasts_until_rpc_down
+                .is_some_and(|k| s.next_tx as usize >= k)
+            {
+                return Err(ChainError::Rpc {
+                    chain: self.id.clone(),
+                    method: "broadcast",
+                    reason: "connection refused".into(),
+                });
+            }
             s.next_tx += 1;
             let hash = format!("0x{:04x}", s.next_tx);
             s.sent.push(calls);
@@ -414,6 +430,9 @@ impl Submit for FakeChain {
             tokio::time::sleep(delay).await;
         }
         self.with(|s| {
+            if let Some(out) = s.landed.remove(&pending.hash) {
+                return Ok(out);
+            }
             let msgs = s.pending.remove(&pending.hash).expect("known tx");
             let calls: Vec<Call> = msgs.iter().map(call).collect();
             s.height += 1;
@@ -442,13 +461,23 @@ impl Submit for FakeChain {
                     }
                 }
             }
-            Ok(TxOutcome {
-                hash: pending.hash,
+            let out = TxOutcome {
+                hash: pending.hash.clone(),
                 height: s.height,
                 gas_used: 1,
                 fee: 1,
                 events: vec![],
-            })
+            };
+            if s.unconfirmed_answers > 0 {
+                s.unconfirmed_answers -= 1;
+                s.landed.insert(pending.hash.clone(), out);
+                return Err(ChainError::Unconfirmed {
+                    chain: self.id.clone(),
+                    tx: pending.hash,
+                    waited_secs: 30,
+                });
+            }
+            Ok(out)
         })
     }
 

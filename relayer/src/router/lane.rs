@@ -71,10 +71,19 @@ pub struct Lane {
     /// Messages per transaction after a batch needed more than the gas cap as a whole (halved
     /// each time; doubles back after each successful flush).
     chunk_cap: Option<usize>,
+    /// Txs accepted but not seen final in time, with how many lookups they have had: looked up
+    /// again before this lane sends anything, so what they carry is neither resent nor counted
+    /// before it is known to be on chain.
+    unconfirmed: Vec<(PendingTx, Chunk, u32)>,
 }
+
+/// Lookups of an unconfirmed tx before the lane gives up on it (each waits the chain's
+/// `tx_confirm_timeout`); its packets then go again, unless found delivered.
+const MAX_LOOKUPS: u32 = 3;
 
 /// One transaction's worth: its messages (`head` client updates first), and the items behind the
 /// rest, in order.
+#[derive(Clone)]
 struct Chunk {
     msgs: Vec<Msg>,
     head: usize,
@@ -131,6 +140,7 @@ impl Lane {
             retry_at: None,
             failures: 0,
             chunk_cap: None,
+            unconfirmed: Vec::new(),
         };
         lane.publish_quarantine();
         lane
@@ -421,8 +431,11 @@ impl Lane {
     }
 
     async fn flush_inner(&mut self, report: &mut LaneReport) -> Result<(), ChainError> {
+        // 0. What an earlier flush left unconfirmed is looked up first: never resent while it may
+        //    still land.
+        self.settle_unconfirmed(report).await?;
         let (dst_id, src_id, channel) = self.labels();
-        // 0. Nothing to do while everything queued waits out its quarantine.
+        //    Nothing to do while everything queued waits out its quarantine.
         if !self.any_ready(Instant::now()) {
             return Ok(());
         }
@@ -571,6 +584,7 @@ impl Lane {
         let mut chunk_max = max_chunk;
         let mut pending: Vec<(PendingTx, Chunk)> = Vec::new();
         let mut replans = 0;
+        let mut later_broadcast_failure = None;
         tracing::debug!(dst = %dst_id, messages = rest.len(), "flush: submitting");
         while !rest.is_empty() {
             // The update rides with the first chunk that goes out.
@@ -621,38 +635,79 @@ impl Lane {
                     if first {
                         return Err(e);
                     }
+                    // The chunks already in the mempool are confirmed below; then the lane
+                    // backs off.
                     tracing::warn!(error = %e, "broadcast failed; items stay queued");
+                    later_broadcast_failure = Some(e);
                     break;
                 }
             }
         }
-        let mut reverted = None;
+        let mut failure = later_broadcast_failure;
         for (tx, chunk) in pending {
-            let n = chunk.items.len();
-            match self.dst.chain.confirm(tx).await {
-                Ok(out) => {
-                    tracing::info!(tx = %out.hash, height = out.height, packets = n, "relayed batch to {dst_id}");
-                    self.finish(chunk.items.into_iter().map(|(i, _)| i).collect(), report);
-                }
-                Err(e) => {
-                    // Mined and reverted: paid for. The packets at fault are held back; the
-                    // lane backs off before the rest goes again.
-                    for (i, reason) in blamed(&e, chunk.head, n).unwrap_or_default() {
-                        let item = chunk.items[i].0.clone();
-                        self.quarantine_item(&item, &reason, true);
-                    }
-                    if matches!(e, ChainError::Reverted { .. }) {
-                        tracing::warn!(error = %e, packets = n, "batch mined but reverted; backing off");
-                        reverted.get_or_insert(e);
-                    } else {
-                        tracing::warn!(error = %e, "batch failed; items stay queued");
-                    }
-                }
+            if let Some(e) = self.settle(tx, chunk, 0, report).await {
+                failure.get_or_insert(e);
             }
         }
-        match reverted {
+        match failure {
             Some(e) => Err(e),
             None => Ok(()),
+        }
+    }
+
+    /// Confirm one tx of this lane (`lookups` earlier attempts): count its packets when it is
+    /// final; hold back the packets at fault when it reverted; keep it for another lookup when it
+    /// is not final yet. An error means the lane backs off.
+    async fn settle(
+        &mut self,
+        tx: PendingTx,
+        chunk: Chunk,
+        lookups: u32,
+        report: &mut LaneReport,
+    ) -> Option<ChainError> {
+        let dst_id = self.dst.id().to_string();
+        let n = chunk.items.len();
+        match self.dst.chain.confirm(tx.clone()).await {
+            Ok(out) => {
+                tracing::info!(tx = %out.hash, height = out.height, packets = n, "relayed batch to {dst_id}");
+                self.finish(chunk.items.into_iter().map(|(i, _)| i).collect(), report);
+                None
+            }
+            Err(e @ ChainError::Unconfirmed { .. }) => {
+                if lookups + 1 < MAX_LOOKUPS {
+                    tracing::warn!(error = %e, packets = n, "batch not final yet; looked up again before anything is resent");
+                    self.unconfirmed.push((tx, chunk, lookups + 1));
+                } else {
+                    tracing::warn!(error = %e, packets = n, lookups = lookups + 1, "batch still not final; its packets go again unless found delivered");
+                }
+                Some(e)
+            }
+            Err(e) => {
+                // Mined and failed or reverted: paid for. The packets at fault are held back;
+                // the lane backs off before the rest goes again.
+                for (i, reason) in blamed(&e, chunk.head, n).unwrap_or_default() {
+                    let item = chunk.items[i].0.clone();
+                    self.quarantine_item(&item, &reason, true);
+                }
+                tracing::warn!(error = %e, packets = n, "batch failed; its packets stay queued; backing off");
+                Some(e)
+            }
+        }
+    }
+
+    /// Look up the txs not seen final last time. `Err` while any is still unknown: nothing else
+    /// goes out until then.
+    async fn settle_unconfirmed(&mut self, report: &mut LaneReport) -> Result<(), ChainError> {
+        let mut failure = None;
+        for (tx, chunk, lookups) in std::mem::take(&mut self.unconfirmed) {
+            if let Some(e) = self.settle(tx, chunk, lookups, report).await {
+                failure.get_or_insert(e);
+            }
+        }
+        match failure {
+            Some(e) if !self.unconfirmed.is_empty() => Err(e),
+            // Settled (confirmed, failed, or given up on): the normal flow takes it from here.
+            _ => Ok(()),
         }
     }
 

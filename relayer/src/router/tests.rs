@@ -289,3 +289,59 @@ async fn a_stalled_destination_does_not_delay_the_other_direction() {
     assert_eq!(a.sent_seqs("recv"), vec![2, 3]);
     assert_eq!(b.sent_seqs("recv"), vec![1]);
 }
+
+#[tokio::test]
+async fn a_batch_not_seen_final_is_looked_up_again_never_resent_and_counted_once() {
+    let (_a, b, mut lane) = setup("q8", 3);
+    b.with(|s| s.unconfirmed_answers = 1);
+    let first = lane.flush().await;
+    assert_eq!(first.relayed, 0, "not counted before it is known on chain");
+    assert_eq!(b.with(|s| s.received.len()), 3, "the fake mined it");
+    // The lane backs off, then looks the same tx up: found, counted, nothing sent again.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let second = lane.flush().await;
+    assert_eq!(second.relayed, 3);
+    assert_eq!(
+        b.with(|s| s.sent.len()),
+        1,
+        "resent: {:?}",
+        b.with(|s| s.sent.clone())
+    );
+    assert!(lane.is_empty());
+    assert_eq!(
+        metric_line(
+            r#"ferry_packets_relayed_total{chain="q8-b",channel="channel-1",counterparty="q8-a",kind="recv"}"#
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        metric_line(
+            r#"ferry_packets_skipped_total{chain="q8-b",channel="channel-1",counterparty="q8-a",kind="recv"}"#
+        )
+        .unwrap_or(0.0),
+        0.0
+    );
+}
+
+#[tokio::test]
+async fn a_broadcast_failing_after_the_first_chunk_backs_off() {
+    let (_a, b, mut lane) = setup("q9", 5);
+    b.with(|s| {
+        s.max_msgs = 3;
+        s.broadcasts_until_rpc_down = Some(1);
+    });
+    let first = lane.flush().await;
+    assert_eq!(
+        first.relayed, 2,
+        "the first chunk (update + 2) went and was confirmed"
+    );
+    // Backing off: an immediate flush sends nothing (the node is still down).
+    b.with(|s| s.broadcasts_until_rpc_down = None);
+    let again = lane.flush().await;
+    assert_eq!(again.relayed, 0);
+    assert_eq!(b.with(|s| s.sent.len()), 1);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let later = lane.flush().await;
+    assert_eq!(later.relayed, 3);
+    assert_eq!(b.with(|s| s.received.len()), 5);
+}

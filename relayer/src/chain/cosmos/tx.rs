@@ -323,7 +323,8 @@ impl CosmosChain {
         )))
     }
 
-    /// Wait until the tx is in a block; report its result.
+    /// Wait until the tx is in a block; report its result. `Unconfirmed` after
+    /// `tx_confirm_timeout`: calling again with the same `pending` looks it up again.
     pub async fn confirm_tx(&self, pending: PendingTx) -> Result<TxOutcome> {
         let hash: tendermint::Hash = pending
             .hash
@@ -374,12 +375,14 @@ impl CosmosChain {
                     tokio::time::sleep(Duration::from_millis(300)).await
                 }
                 Err(e) => {
-                    metrics().tx_failed(self.id.as_str(), TxErrorKind::Timeout);
+                    // Not a failure on chain (yet): the caller looks it up again before resending.
+                    tracing::warn!(chain = %self.id, tx = %pending.hash, error = %e, "tx not committed within tx_confirm_timeout");
                     self.signer.lock().await.account = None;
-                    return Err(ChainError::Other(format!(
-                        "tx {} on {} not committed in time: {e}",
-                        pending.hash, self.id
-                    )));
+                    return Err(ChainError::Unconfirmed {
+                        chain: self.id.clone(),
+                        tx: pending.hash,
+                        waited_secs: self.config.tx_confirm_timeout.as_secs(),
+                    });
                 }
             }
         }

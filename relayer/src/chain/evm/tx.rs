@@ -484,16 +484,23 @@ impl Submit for EvmChain {
                     break r;
                 }
             } else if replaced_at.elapsed() > limit / 3 {
-                // Not mined for a third of the budget: outbid ourselves.
+                // Not mined for a third of the budget: outbid ourselves (and remember the
+                // replacement, for a later lookup of this tx).
                 self.replace(&mut sent).await?;
+                self.sent
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(first, sent.clone());
                 replaced_at = Instant::now();
             }
             if started.elapsed() > limit {
-                self.sent.lock().expect("not poisoned").remove(&first);
-                return Err(self.tx_err(
-                    TxErrorKind::Timeout,
-                    format!("{first:?} not final after {}s", limit.as_secs()),
-                ));
+                // Kept in `sent` (with its replacements): confirming the same tx again resumes the
+                // lookup, and its nonce is replaced, never forgotten.
+                return Err(ChainError::Unconfirmed {
+                    chain: self.id.clone(),
+                    tx: pending.hash,
+                    waited_secs: limit.as_secs(),
+                });
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         };
