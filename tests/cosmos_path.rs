@@ -37,6 +37,14 @@ async fn handshake_then_transfers_both_ways() {
     assert_eq!(client["created"], false);
     assert_eq!(client["client"], ids["client_b"]);
 
+    // A configured path that has no channel yet: Ferry relays the others and waits for it.
+    let cfg = net.home().join("config.toml");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(
+        "\n[[paths]]\nname = \"not-opened\"\na = { chain = \"l3-appchain-1\", port = \"oracle\" }\nb = { chain = \"settlement-1\", port = \"oracle\" }\n",
+    );
+    std::fs::write(&cfg, text).unwrap();
+
     let mut relayer = net.start_relayer("relayer.log");
     assert!(
         relayer.wait_log("relaying path", Duration::from_secs(30)),
@@ -151,6 +159,27 @@ async fn handshake_then_transfers_both_ways() {
     );
     assert!(text.contains("ferry_txs_confirmed_total"));
     assert!(text.contains("ferry_client_updates_submitted_total"));
+    // The path without a channel did not stop the others: waited for, and named.
+    assert!(
+        text.contains(r#"ferry_path_ready{path="not-opened"} 0"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"ferry_path_ready{path="l3-settlement"} 1"#),
+        "{text}"
+    );
+    let readyz = reqwest::get(url.replace("/metrics", "/readyz"))
+        .await
+        .unwrap();
+    assert_eq!(readyz.status().as_u16(), 200);
+    let body = readyz.text().await.unwrap();
+    assert!(
+        body.contains("path not-opened: waiting:") && body.contains("no open channel"),
+        "{body}"
+    );
+    assert!(relayer
+        .log_text()
+        .contains("path not ready; the others relay meanwhile"));
 
     // SIGTERM: finish and exit 0.
     let status = relayer.signal(SIGTERM);

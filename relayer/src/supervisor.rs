@@ -164,7 +164,10 @@ pub async fn run(
     let chains = open_chains(&cfg, home)?;
     for chain in chains.values() {
         let id = chain.relay().id().clone();
-        chain.relay().latest().await?;
+        // A chain unreachable now is not fatal: its paths wait for it below.
+        if let Err(e) = chain.relay().latest().await {
+            tracing::warn!(chain = %id, error = %e, "chain not reachable at start; its paths wait for it");
+        }
         metrics().init_chain(id.as_str());
         let reasons = match chain {
             Chain::Cosmos(_) => ferry_light_client_tendermint::VerificationError::REASONS,
@@ -172,36 +175,15 @@ pub async fn run(
         };
         metrics().init_verification(id.as_str(), reasons);
     }
-    // Each path worker runs under `supervise`, which restarts it if it panics or returns.
+    // Each path resolves on its own (a path not ready yet never stops the others), then its
+    // worker runs under `supervise`, which restarts it if it panics or returns.
     let mut workers = Vec::new();
     for path in &cfg.paths {
-        let (a, b) = match (&chains[&path.a.chain], &chains[&path.b.chain]) {
-            (Chain::Cosmos(a), Chain::Cosmos(b)) => cosmos_sides(path, a, b, &shutdown).await?,
-            (Chain::Evm(a), Chain::Evm(b)) => resolve_evm_path(path, a, b).await?,
-            (Chain::Cosmos(c), Chain::Evm(e)) => {
-                let (sc, se) =
-                    crate::chain::attested::path::resolve(path, c, &path.a, e, &path.b).await?;
-                (sc, se)
-            }
-            (Chain::Evm(e), Chain::Cosmos(c)) => {
-                let (sc, se) =
-                    crate::chain::attested::path::resolve(path, c, &path.b, e, &path.a).await?;
-                (se, sc)
-            }
-        };
-        tracing::info!(path = %path.name, channel_a = %a.channel, channel_b = %b.channel, "relaying path");
-        metrics().init_path_side(a.id(), b.id(), a.channel.as_str(), a.client.as_str());
-        metrics().init_path_side(b.id(), a.id(), b.channel.as_str(), b.client.as_str());
-        let worker = PathWorker {
-            name: path.name.clone(),
+        let (a, b) = (chains[&path.a.chain].clone(), chains[&path.b.chain].clone());
+        workers.push(tokio::spawn(start_path(
+            path.clone(),
             a,
             b,
-            clear_interval: path.clear_interval,
-            filter: path.filter.clone(),
-        };
-        metrics().init_worker(&path.name);
-        workers.push(tokio::spawn(supervise(
-            worker,
             ready.clone(),
             shutdown.clone(),
         )));
@@ -234,6 +216,68 @@ pub async fn run(
         s.abort();
     }
     Ok(())
+}
+
+/// Both sides of `path`, resolved from the chains (its open channel, or the v2 clients).
+async fn resolve_sides(
+    path: &PathConfig,
+    a: &Chain,
+    b: &Chain,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<(Side, Side), SupervisorError> {
+    Ok(match (a, b) {
+        (Chain::Cosmos(a), Chain::Cosmos(b)) => cosmos_sides(path, a, b, shutdown).await?,
+        (Chain::Evm(a), Chain::Evm(b)) => resolve_evm_path(path, a, b).await?,
+        (Chain::Cosmos(c), Chain::Evm(e)) => {
+            crate::chain::attested::path::resolve(path, c, &path.a, e, &path.b).await?
+        }
+        (Chain::Evm(e), Chain::Cosmos(c)) => {
+            let (sc, se) =
+                crate::chain::attested::path::resolve(path, c, &path.b, e, &path.a).await?;
+            (se, sc)
+        }
+    })
+}
+
+/// Resolve `path` until it is ready (backing off between tries; logged, `ferry_path_ready` 0,
+/// named by `/readyz`), then relay it under `supervise`.
+async fn start_path(
+    path: PathConfig,
+    a: Chain,
+    b: Chain,
+    ready: Readiness,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let component = format!("path {}", path.name);
+    metrics().init_worker(&path.name);
+    metrics().path_ready(&path.name, false);
+    let mut wait = RESTART_FIRST;
+    let (sa, sb) = loop {
+        match resolve_sides(&path, &a, &b, &shutdown).await {
+            Ok(sides) => break sides,
+            Err(e) => {
+                ready.waiting(&component, &e.to_string());
+                tracing::warn!(path = %path.name, error = %e, retry_in_secs = wait.as_secs(), "path not ready; the others relay meanwhile");
+                if sleep_or_stop(wait, &mut shutdown).await || *shutdown.borrow() {
+                    return;
+                }
+                wait = (wait * 2).min(RESTART_MAX);
+            }
+        }
+    };
+    ready.up(&component);
+    metrics().path_ready(&path.name, true);
+    tracing::info!(path = %path.name, channel_a = %sa.channel, channel_b = %sb.channel, "relaying path");
+    metrics().init_path_side(sa.id(), sb.id(), sa.channel.as_str(), sa.client.as_str());
+    metrics().init_path_side(sb.id(), sa.id(), sb.channel.as_str(), sb.client.as_str());
+    let worker = PathWorker {
+        name: path.name.clone(),
+        a: sa,
+        b: sb,
+        clear_interval: path.clear_interval,
+        filter: path.filter.clone(),
+    };
+    supervise(worker, ready, shutdown).await
 }
 
 /// First wait before a stopped path worker is restarted, and the longest (it doubles between).

@@ -107,6 +107,7 @@ pub(crate) const METRICS: &[(&str, &str, &[&str])] = &[
     ),
     ("ferry_packets_unrelayable_total", "counter", &["chain"]),
     ("ferry_worker_restarts_total", "counter", &["path"]),
+    ("ferry_path_ready", "gauge", &["path"]),
 ];
 
 /// The contract family a sample name belongs to (histogram `_bucket/_sum/_count` included).

@@ -106,6 +106,7 @@ pub struct Metrics {
     packets_quarantined_total: IntCounterVec,
     packets_unrelayable: IntCounterVec,
     worker_restarts: IntCounterVec,
+    path_ready: IntGaugeVec,
 }
 
 /// Build and register a metric family (shared with the attestor's own registry).
@@ -351,6 +352,12 @@ impl Metrics {
                 "Path workers restarted after they panicked or stopped",
                 &["path"],
             ),
+            path_ready: int_gauge(
+                &r,
+                "ferry_path_ready",
+                "1 while the path is resolved and relayed; 0 while Ferry waits for it (no open channel or client yet, a chain unreachable at start)",
+                &["path"],
+            ),
             registry: r,
         }
     }
@@ -581,6 +588,11 @@ impl Metrics {
     }
     pub fn init_worker(&self, path: &str) {
         self.worker_restarts.with_label_values(&[path]);
+    }
+    pub fn path_ready(&self, path: &str, ready: bool) {
+        self.path_ready
+            .with_label_values(&[path])
+            .set(i64::from(ready));
     }
     pub fn worker_restarted(&self, path: &str) {
         self.worker_restarts.with_label_values(&[path]).inc();

@@ -15,6 +15,9 @@ use tokio::net::TcpListener;
 pub struct Readiness {
     ready: Arc<AtomicBool>,
     down: Arc<Mutex<BTreeMap<String, String>>>,
+    /// Components Ferry waits for without being unready (a path with no open channel yet): the
+    /// other paths relay, and `/readyz` names these.
+    waiting: Arc<Mutex<BTreeMap<String, String>>>,
 }
 
 impl Readiness {
@@ -31,8 +34,24 @@ impl Readiness {
             .expect("not poisoned")
             .insert(what.to_string(), reason.to_string());
     }
+    /// Note that `what` is waited for (`reason`), without making Ferry unready.
+    pub fn waiting(&self, what: &str, reason: &str) {
+        self.waiting
+            .lock()
+            .expect("not poisoned")
+            .insert(what.to_string(), reason.to_string());
+    }
     pub fn up(&self, what: &str) {
         self.down.lock().expect("not poisoned").remove(what);
+        self.waiting.lock().expect("not poisoned").remove(what);
+    }
+    /// What is waited for, one line each.
+    pub fn waiting_for(&self) -> String {
+        let mut s = String::new();
+        for (what, why) in self.waiting.lock().expect("not poisoned").iter() {
+            s.push_str(&format!("{what}: waiting: {why}\n"));
+        }
+        s
     }
     /// Why not ready, one line per reason.
     pub fn reasons(&self) -> String {
@@ -95,11 +114,15 @@ fn route(target: &str, ready: &Readiness) -> (&'static str, &'static str, String
             super::metrics().render(),
         ),
         "/healthz" => ("200 OK", "text/plain", "ok\n".into()),
-        "/readyz" if ready.get() => ("200 OK", "text/plain", "ready\n".into()),
+        "/readyz" if ready.get() => (
+            "200 OK",
+            "text/plain",
+            format!("ready\n{}", ready.waiting_for()),
+        ),
         "/readyz" => (
             "503 Service Unavailable",
             "text/plain",
-            format!("not ready\n{}", ready.reasons()),
+            format!("not ready\n{}{}", ready.reasons(), ready.waiting_for()),
         ),
         "/v1/quarantine" => (
             "200 OK",
@@ -126,6 +149,18 @@ mod tests {
         assert!(body.contains("path p: worker panicked: boom"), "{body}");
         r.up("path p");
         assert_eq!(route("/readyz", &r).0, "200 OK");
+    }
+
+    #[test]
+    fn readyz_names_a_waited_for_path_and_stays_ready() {
+        let r = Readiness::default();
+        r.set(true);
+        r.waiting("path p", "no open channel");
+        let (status, _, body) = route("/readyz", &r);
+        assert_eq!(status, "200 OK");
+        assert!(body.contains("path p: waiting: no open channel"), "{body}");
+        r.up("path p");
+        assert_eq!(route("/readyz", &r).2, "ready\n");
     }
 
     #[test]
