@@ -1,5 +1,7 @@
 //! Packet clearing: at start-up and every `interval`, find packets the chains say are pending and feed
-//! them into the same queues as live events, a bounded number per round so live traffic keeps flowing.
+//! them into the same queues as live events. Every commitment is covered, a bounded number per
+//! round (so live traffic keeps flowing), the next round going on where the last stopped; while a
+//! backlog remains, rounds follow each other after a short pause instead of the full interval.
 
 use std::time::Duration;
 
@@ -11,6 +13,8 @@ use crate::ibc::PacketEvent;
 
 /// Sequences looked up per direction per round.
 const MAX_PER_ROUND: usize = 500;
+/// Pause between rounds while a backlog remains.
+const BACKLOG_PAUSE: Duration = Duration::from_secs(1);
 const LOOKUP_CONCURRENCY: usize = 8;
 
 pub async fn run(
@@ -21,22 +25,50 @@ pub async fn run(
     interval: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // Per direction: clearing goes on after this sequence next round.
+    let mut cursors = [0u64; 2];
     loop {
-        for (src, dst, src_tx, dst_tx) in [(&a, &b, &tx_a, &tx_b), (&b, &a, &tx_b, &tx_a)] {
-            match clear_direction(src, dst, src_tx, dst_tx).await {
-                Ok(0) => {}
-                Ok(n) => {
-                    tracing::info!(src = %src.id(), dst = %dst.id(), packets = n, "clearing found pending packets")
+        let mut more = false;
+        let directions = [(&a, &b, &tx_a, &tx_b), (&b, &a, &tx_b, &tx_a)];
+        for ((src, dst, src_tx, dst_tx), cursor) in directions.into_iter().zip(cursors.iter_mut()) {
+            match clear_direction(src, dst, src_tx, dst_tx, *cursor).await {
+                Ok(round) => {
+                    if round.found > 0 {
+                        tracing::info!(src = %src.id(), dst = %dst.id(), packets = round.found, after = *cursor, "clearing found pending packets");
+                    }
+                    *cursor = round.next_cursor;
+                    more |= round.next_cursor != 0;
                 }
                 Err(e) => {
                     tracing::warn!(src = %src.id(), dst = %dst.id(), error = %e, "clearing failed; will retry")
                 }
             }
         }
+        let pause = if more { BACKLOG_PAUSE } else { interval };
         tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
+            _ = tokio::time::sleep(pause) => {}
             _ = shutdown.changed() => if *shutdown.borrow() { return },
         }
+    }
+}
+
+/// One clearing round of one direction.
+struct Round {
+    /// Packets fed to the lanes.
+    found: usize,
+    /// Where the next round starts: after this sequence; 0 once the end was reached.
+    next_cursor: u64,
+}
+
+/// Of the sorted `committed`, those after `cursor` this round looks at, and the next cursor.
+fn window(committed: &[u64], cursor: u64) -> (&[u64], u64) {
+    let start = committed.partition_point(|s| *s <= cursor);
+    let rest = &committed[start..];
+    if rest.len() > MAX_PER_ROUND {
+        let taken = &rest[..MAX_PER_ROUND];
+        (taken, *taken.last().expect("non-empty"))
+    } else {
+        (rest, 0)
     }
 }
 
@@ -47,12 +79,17 @@ async fn clear_direction(
     dst: &Side,
     src_tx: &mpsc::Sender<PacketEvent>,
     dst_tx: &mpsc::Sender<PacketEvent>,
-) -> crate::chain::Result<usize> {
-    let mut seqs = src.chain.commitments(&src.port, &src.channel).await?;
-    seqs.truncate(MAX_PER_ROUND);
+    cursor: u64,
+) -> crate::chain::Result<Round> {
+    let committed = src.chain.commitments(&src.port, &src.channel).await?;
+    let (seqs, next_cursor) = window(&committed, cursor);
     if seqs.is_empty() {
-        return Ok(0);
+        return Ok(Round {
+            found: 0,
+            next_cursor,
+        });
     }
+    let seqs = seqs.to_vec();
     let unreceived = dst.chain.unreceived(&dst.port, &dst.channel, &seqs).await?;
     let received: Vec<u64> = seqs
         .iter()
@@ -79,5 +116,33 @@ async fn clear_direction(
         n += 1;
         let _ = dst_tx.send(ev).await;
     }
-    Ok(n)
+    Ok(Round {
+        found: n,
+        next_cursor,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_cover_every_commitment_then_start_over() {
+        let committed: Vec<u64> = (1..=1_234).collect();
+        let mut cursor = 0;
+        let mut seen = Vec::new();
+        loop {
+            let (w, next) = window(&committed, cursor);
+            assert!(w.len() <= MAX_PER_ROUND);
+            seen.extend_from_slice(w);
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert_eq!(seen, committed);
+        // Commitments that went meanwhile are skipped; the cursor still moves on.
+        assert_eq!(window(&[3, 700, 900], 600), (&[700u64, 900][..], 0));
+        assert_eq!(window(&[], 0), (&[][..], 0));
+    }
 }

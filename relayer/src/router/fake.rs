@@ -27,6 +27,10 @@ pub type Call = (String, u64);
 pub struct State {
     /// `latest` panics this many more times (a crashing path worker).
     pub panics: u32,
+    /// `latest` fails as an RPC error this many more times (a node down at start).
+    pub latest_errors: u32,
+    /// The height each subscription was asked to start from.
+    pub subscribed_from: Vec<u64>,
     /// Latest height and time (ns); each mined transaction adds a block.
     pub height: u64,
     pub time_ns: u64,
@@ -196,6 +200,18 @@ impl Heights for FakeChain {
         if panic {
             panic!("fake chain {} panics as asked", self.id);
         }
+        let down = self.with(|s| {
+            let d = s.latest_errors > 0;
+            s.latest_errors = s.latest_errors.saturating_sub(1);
+            d
+        });
+        if down {
+            return Err(ChainError::Rpc {
+                chain: self.id.clone(),
+                method: "status",
+                reason: "connection refused".into(),
+            });
+        }
         Ok(self.with(|s| (Height::new(0, s.height), s.time_ns)))
     }
 }
@@ -204,10 +220,11 @@ impl Heights for FakeChain {
 impl PacketEvents for FakeChain {
     fn subscribe(
         self: Arc<Self>,
-        _from_height: u64,
+        from_height: u64,
         sink: mpsc::Sender<PacketEvent>,
         mut shutdown: watch::Receiver<bool>,
     ) {
+        self.with(|s| s.subscribed_from.push(from_height));
         // Delivers `events` as they are added (looked at every 20 ms), until shutdown.
         tokio::spawn(async move {
             while !*shutdown.borrow() {

@@ -70,20 +70,14 @@ impl PathWorker {
         }
         let (tx_a, mut rx_a) = mpsc::channel::<PacketEvent>(100_000);
         let (tx_b, mut rx_b) = mpsc::channel::<PacketEvent>(100_000);
-        let start_a = self
-            .a
-            .chain
-            .latest()
-            .await
-            .map(|(h, _)| h.revision_height)
-            .unwrap_or(1);
-        let start_b = self
-            .b
-            .chain
-            .latest()
-            .await
-            .map(|(h, _)| h.revision_height)
-            .unwrap_or(1);
+        // Subscriptions start at each chain's current height: never guessed (an unreachable chain
+        // is asked again, with backoff), since a wrong start would re-walk or miss blocks.
+        let Some(start_a) = start_height(&self.a, shutdown.clone()).await else {
+            return;
+        };
+        let Some(start_b) = start_height(&self.b, shutdown.clone()).await else {
+            return;
+        };
         self.a
             .chain
             .clone()
@@ -144,6 +138,24 @@ impl PathWorker {
             }
         }
         tracing::info!("path worker stopped");
+    }
+}
+
+/// `side`'s latest height, asked until it answers; `None` at shutdown.
+async fn start_height(side: &Side, mut shutdown: watch::Receiver<bool>) -> Option<u64> {
+    let mut wait = Duration::from_millis(500);
+    loop {
+        match side.chain.latest().await {
+            Ok((h, _)) => return Some(h.revision_height),
+            Err(e) => {
+                tracing::warn!(chain = %side.id(), error = %e, retry_in_ms = wait.as_millis() as u64, "latest height unknown; asking again before subscribing");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            r = shutdown.changed() => if r.is_err() || *shutdown.borrow() { return None },
+        }
+        wait = (wait * 2).min(Duration::from_secs(30));
     }
 }
 

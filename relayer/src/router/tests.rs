@@ -345,3 +345,31 @@ async fn a_broadcast_failing_after_the_first_chunk_backs_off() {
     assert_eq!(later.relayed, 3);
     assert_eq!(b.with(|s| s.received.len()), 5);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_down_at_start_is_asked_again_never_scanned_from_height_one() {
+    let a = FakeChain::new("q10-a");
+    let b = FakeChain::new("q10-b");
+    a.with(|s| {
+        s.latest_errors = 2;
+        s.commitments.insert(1);
+        s.events.push(send_event(1, 10, 0));
+    });
+    let worker = PathWorker {
+        name: "q10".into(),
+        a: side(&a, "channel-0"),
+        b: side(&b, "channel-1"),
+        clear_interval: Duration::from_secs(3600),
+        filter: Default::default(),
+    };
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(worker.run(shutdown));
+    let t = std::time::Instant::now();
+    while !b.with(|s| s.received.contains(&1)) {
+        assert!(t.elapsed() < Duration::from_secs(10), "not relayed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    assert_eq!(a.with(|s| s.subscribed_from.clone()), vec![100]);
+}

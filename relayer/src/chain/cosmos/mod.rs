@@ -31,6 +31,9 @@ use crate::config::ChainConfig;
 use crate::ibc::{ChainId, ChannelId, ClientId, Height, Packet, PortId};
 use crate::keys::Key;
 
+/// Commitments read per gRPC page.
+const COMMITMENTS_PAGE: u64 = 5_000;
+
 pub struct CosmosChain {
     pub id: ChainId,
     pub config: ChainConfig,
@@ -150,19 +153,30 @@ impl PacketQueries for CosmosChain {
         if v2::is_v2(channel.as_str()) {
             return self.v2_commitments(channel).await;
         }
-        let req = chan::QueryPacketCommitmentsRequest {
-            port_id: port.to_string(),
-            channel_id: channel.to_string(),
-            pagination: Some(PageRequest {
-                limit: 10_000,
-                ..Default::default()
-            }),
-        };
-        let res: chan::QueryPacketCommitmentsResponse = self
-            .grpc_query("/ibc.core.channel.v1.Query/PacketCommitments", &req, None)
-            .await?;
-        let mut seqs: Vec<u64> = res.commitments.iter().map(|c| c.sequence).collect();
+        // Every page: clearing must see every commitment, however many.
+        let mut seqs = Vec::new();
+        let mut key = Vec::new();
+        loop {
+            let req = chan::QueryPacketCommitmentsRequest {
+                port_id: port.to_string(),
+                channel_id: channel.to_string(),
+                pagination: Some(PageRequest {
+                    key: key.clone(),
+                    limit: COMMITMENTS_PAGE,
+                    ..Default::default()
+                }),
+            };
+            let res: chan::QueryPacketCommitmentsResponse = self
+                .grpc_query("/ibc.core.channel.v1.Query/PacketCommitments", &req, None)
+                .await?;
+            seqs.extend(res.commitments.iter().map(|c| c.sequence));
+            match res.pagination {
+                Some(p) if !p.next_key.is_empty() => key = p.next_key,
+                _ => break,
+            }
+        }
         seqs.sort_unstable();
+        seqs.dedup();
         Ok(seqs)
     }
     async fn unreceived(

@@ -35,6 +35,8 @@ use packets::router_call;
 
 /// Views asking about this many sequences at once.
 const VIEW_CHUNK: usize = 500;
+/// Sequences per scan window when looking for commitments.
+const SCAN_WINDOW: u64 = 10_000;
 
 pub struct EvmChain {
     pub id: ChainId,
@@ -49,6 +51,9 @@ pub struct EvmChain {
     verified: tokio::sync::Mutex<headers::Verified>,
     signer: tokio::sync::Mutex<tx::NonceState>,
     sent: std::sync::Mutex<std::collections::HashMap<ethers::types::H256, tx::Sent>>,
+    /// Per client: every send below this sequence has no commitment left (acked or timed out,
+    /// never to return), so scans for commitments start here.
+    low_water: std::sync::Mutex<std::collections::HashMap<String, u64>>,
     /// Light-client address per client id: the router sets it once, so it is read once.
     light_clients: std::sync::Mutex<std::collections::HashMap<String, Address>>,
 }
@@ -82,6 +87,7 @@ impl EvmChain {
             signer: tokio::sync::Mutex::new(tx::NonceState::default()),
             sent: Default::default(),
             light_clients: Default::default(),
+            low_water: Default::default(),
             providers,
             preferred: Default::default(),
             config,
@@ -340,10 +346,26 @@ impl PacketQueries for EvmChain {
                 }
             })
             .await?;
-        // Bounded: clearing looks at the newest 10,000 sends.
-        let first = next.saturating_sub(10_000).max(1);
-        let seqs: Vec<u64> = (first..next).collect();
-        self.seq_view(client, &seqs, false).await
+        // Every send since the lowest one still committed (all of them the first time), read in
+        // windows; below that mark every commitment is known gone, so later rounds start there.
+        let start = self
+            .low_water
+            .lock()
+            .expect("not poisoned")
+            .get(&c)
+            .copied()
+            .unwrap_or(1);
+        let mut seqs = Vec::new();
+        let mut from = start;
+        while from < next {
+            let to = from.saturating_add(SCAN_WINDOW).min(next);
+            let window: Vec<u64> = (from..to).collect();
+            seqs.extend(self.seq_view(client, &window, false).await?);
+            from = to;
+        }
+        let low = seqs.first().copied().unwrap_or(next).max(start);
+        self.low_water.lock().expect("not poisoned").insert(c, low);
+        Ok(seqs)
     }
 
     async fn unreceived(
