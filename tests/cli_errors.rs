@@ -176,3 +176,94 @@ fn missing_and_readable_keys_are_refused() {
     assert!(!ok && out.contains("not a valid BIP-39 phrase"), "{out}");
     assert!(!home.0.join("keys/other.json").exists());
 }
+
+#[test]
+fn transfers_are_checked_before_anything_is_signed() {
+    let home = TempDir::new("cli-transfer");
+    std::fs::write(home.0.join("config.toml"), GOOD).unwrap();
+    let base = [
+        "transfer",
+        "--path",
+        "ab",
+        "--from-chain",
+        "a-1",
+        "--amount",
+        "5stake",
+    ];
+    let run = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        ferry(&home.0, &args, &[])
+    };
+    let good_to = "cosmos19rl4cm2hmr8afy4kldpxz3fka4jguq0auqdal4";
+    // No key named and none configured: the relayer's key is not taken silently.
+    let (ok, out) = run(&["--to", good_to]);
+    assert!(!ok);
+    assert!(
+        out.contains("--key") && out.contains("default_transfer_key"),
+        "{out}"
+    );
+    // Each refused with the flag and the reason, before any chain is asked (none runs here).
+    let memo = "m".repeat(40_000);
+    for (extra, needle) in [
+        (
+            vec!["--to", "osmo19rl4cm2hmr8afy4kldpxz3fka4jguq0a5m7df8"],
+            "its prefix is `osmo`, b-1 uses `cosmos`",
+        ),
+        (
+            vec!["--to", "hello"],
+            "--to `hello` is not an address on b-1",
+        ),
+        (
+            vec!["--to", good_to, "--timeout-seconds", "0"],
+            "--timeout-seconds 0",
+        ),
+        (
+            vec!["--to", good_to, "--memo", memo.as_str()],
+            "--memo is 40000 bytes",
+        ),
+    ] {
+        let mut args = vec!["--key", "relayer"];
+        args.extend(extra);
+        let (ok, out) = run(&args);
+        assert!(!ok, "{args:?} passed");
+        assert!(out.contains(needle), "{args:?}: {out}");
+        assert!(!out.contains("RPC"), "asked a chain: {out}");
+    }
+}
+
+#[test]
+fn keys_list_shows_each_chains_own_address_form() {
+    let home = TempDir::new("cli-keys-forms");
+    let cfg = format!(
+        "{GOOD}\n[[chains]]\nid = \"e-1\"\ntype = \"evm\"\nrpc = [\"http://127.0.0.1:3\"]\nkey = \"relayer\"\ngas_price = \"1gwei\"\n\n[chains.evm]\nchain_id = 31337\nrouter = \"0x5FbDB2315678afecb367f032d93F642f64180aa3\"\n"
+    );
+    std::fs::write(home.0.join("config.toml"), cfg).unwrap();
+    let phrase = home.0.join("phrase.txt");
+    std::fs::write(&phrase, PHRASE).unwrap();
+    let (ok, out) = ferry(
+        &home.0,
+        &[
+            "keys",
+            "import",
+            "relayer",
+            "--mnemonic-file",
+            phrase.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = ferry(&home.0, &["--json", "keys", "list"], &[]);
+    assert!(ok, "{out}");
+    let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let addrs = &v[0]["addresses"];
+    assert_eq!(
+        addrs["a-1"], "cosmos19rl4cm2hmr8afy4kldpxz3fka4jguq0auqdal4",
+        "{v}"
+    );
+    // The same mnemonic at the Ethereum HD path, EIP-55 checksummed.
+    assert_eq!(
+        addrs["e-1"], "0x9858EfFD232B4033E47d90003D41EC34EcaEda94",
+        "{v}"
+    );
+}

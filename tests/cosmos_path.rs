@@ -103,12 +103,37 @@ async fn handshake_then_transfers_both_ways() {
         l3_before - 600
     );
 
-    // A receiver the destination rejects: error ack, sender refunded.
+    // Refused before signing: more than the sender holds (a receiver or timeout the chains
+    // would refuse is refused too: cli_errors). Nothing spent.
+    let held = net.balance("l3-appchain-1", "user", "samoleans").await;
+    let too_much = format!("{}samoleans", held + 1);
+    let refused = net.ferry(&[
+        "transfer",
+        "--path",
+        "l3-settlement",
+        "--from-chain",
+        "l3-appchain-1",
+        "--amount",
+        &too_much,
+        "--to",
+        &user,
+    ]);
+    let err = String::from_utf8_lossy(&refused.stderr).to_string();
+    assert!(
+        !refused.status.success() && err.contains(&format!("holds {held}samoleans")),
+        "{err}"
+    );
+    assert_eq!(
+        net.balance("l3-appchain-1", "user", "samoleans").await,
+        held
+    );
+
+    // A receiver the destination rejects, with the checks skipped: error ack, sender refunded.
     let out = net.transfer(
         "l3-appchain-1",
         "7samoleans",
         "not-an-address",
-        &["--key", "user", "--wait"],
+        &["--key", "user", "--wait", "--unchecked"],
     );
     let fin = &out;
     assert_eq!(fin["state"], "acknowledged", "{out}");
@@ -121,7 +146,13 @@ async fn handshake_then_transfers_both_ways() {
 
     // A transfer signed with the relayer's own key while it runs: the relayer's local account sequence
     // on l3 goes stale, and it must recover ("account sequence mismatch") to relay the ack back.
-    let out = net.transfer("l3-appchain-1", "3samoleans", &user, &["--wait"]);
+    // (Only when named: `ferry transfer` signs with `default_transfer_key`, the devnet's user.)
+    let out = net.transfer(
+        "l3-appchain-1",
+        "3samoleans",
+        &user,
+        &["--key", "relayer", "--wait"],
+    );
     assert_eq!(out["state"], "acknowledged", "{out}");
     let metrics = reqwest::get(net.metrics_url())
         .await

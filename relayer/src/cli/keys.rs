@@ -24,20 +24,41 @@ pub enum KeysCmd {
 
 pub fn run(cmd: KeysCmd, ctx: &Ctx) -> Result<()> {
     let ks = ctx.keystore();
-    // Addresses per chain prefix, when a config is there.
-    let prefixes: Vec<(String, String)> = ctx
+    // Each configured chain's own address form (bech32 with its prefix, or an EIP-55 0x address
+    // from the same mnemonic at the Ethereum HD path); without a config, the cosmos prefix.
+    enum Form {
+        Bech32(String),
+        Evm(u64),
+    }
+    let forms: Vec<(String, Form)> = ctx
         .load_config()
         .map(|c| {
             c.chains
                 .iter()
-                .map(|ch| (ch.id.to_string(), ch.account_prefix.clone()))
+                .map(|ch| {
+                    let form = match &ch.evm {
+                        Some(e) => Form::Evm(e.chain_id),
+                        None => Form::Bech32(ch.account_prefix.clone()),
+                    };
+                    (ch.id.to_string(), form)
+                })
                 .collect()
         })
-        .unwrap_or_else(|_| vec![("cosmos".into(), "cosmos".into())]);
+        .unwrap_or_else(|_| vec![("cosmos".into(), Form::Bech32("cosmos".into()))]);
     let describe = |key: &crate::keys::Key| -> serde_json::Value {
-        let addrs: serde_json::Map<String, serde_json::Value> = prefixes
+        let addrs: serde_json::Map<String, serde_json::Value> = forms
             .iter()
-            .filter_map(|(id, p)| Some((id.clone(), key.address(p).ok()?.into())))
+            .filter_map(|(id, form)| {
+                let addr = match form {
+                    Form::Bech32(p) => key.address(p).ok()?,
+                    Form::Evm(chain_id) => {
+                        use ethers::signers::Signer;
+                        let w = ks.load_evm(&key.name, *chain_id).ok()?;
+                        ethers::utils::to_checksum(&w.address(), None)
+                    }
+                };
+                Some((id.clone(), addr.into()))
+            })
             .collect();
         serde_json::json!({ "name": key.name, "addresses": addrs })
     };

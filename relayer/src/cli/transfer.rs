@@ -26,7 +26,7 @@ pub struct TransferArgs {
     pub timeout_seconds: u64,
     #[arg(long, default_value = "")]
     pub memo: String,
-    /// Signing key (default: the chain's configured key).
+    /// Signing key (default: `[global] default_transfer_key`; a relayer key only when named).
     #[arg(long)]
     pub key: Option<String>,
     /// Send this many identical transfers, batched into txs (load tests; prints the tx hashes).
@@ -46,13 +46,39 @@ pub struct TransferArgs {
     pub unchecked: bool,
 }
 
-pub async fn run(a: TransferArgs, ctx: &Ctx) -> Result<()> {
+pub async fn run(mut a: TransferArgs, ctx: &Ctx) -> Result<()> {
     let cfg = ctx.load_config()?;
+    a.key = Some(
+        a.key
+            .clone()
+            .or_else(|| cfg.default_transfer_key.clone())
+            .ok_or_else(|| {
+                anyhow!(
+                    "no key to sign the transfer with: pass --key NAME, or set [global] \
+             default_transfer_key (Ferry signs with a relayer key only when it is named)"
+                )
+            })?,
+    );
     if cfg.chain(&a.from_chain).is_some_and(|c| c.evm.is_some()) {
         return run_evm(a, ctx, &cfg).await;
     }
     if let Some(client) = v2_client(&cfg, &a)? {
         return run_cosmos_v2(a, ctx, &cfg, client).await;
+    }
+    // Checked before anything is signed: the receiver in the destination's address form, the
+    // timeout and the memo; then (below, from the chain) the funds.
+    let path = ctx_path(&cfg, &a.path)?;
+    let dst_end = if path.a.chain == a.from_chain {
+        &path.b
+    } else {
+        &path.a
+    };
+    if !a.unchecked {
+        if let Some(d) = cfg.chain(&dst_end.chain) {
+            crate::transfer::checks::cosmos_receiver(&a.to, d.id.as_str(), &d.account_prefix)?;
+        }
+        crate::transfer::checks::timeout_in_future(a.timeout_seconds)?;
+        crate::transfer::checks::memo(&a.memo)?;
     }
     let (ca, cb, ids) = ctx.open_path(&cfg, &a.path).await?;
     let (src_id, port, channel, dst) = if a.from_chain == ca.id {
@@ -68,6 +94,9 @@ pub async fn run(a: TransferArgs, ctx: &Ctx) -> Result<()> {
     };
     let src = ctx.chain(&cfg, &src_id, a.key.as_deref())?;
     let (amount, denom) = parse_coin(&a.amount).map_err(|e| anyhow!("--amount: {e}"))?;
+    if !a.unchecked {
+        check_funds(&src, amount.saturating_mul(a.count as u128), &denom).await?;
+    }
     let t = Transfer {
         port: &port,
         channel: &channel,
@@ -105,6 +134,33 @@ pub async fn run(a: TransferArgs, ctx: &Ctx) -> Result<()> {
         )
         .await?;
     }
+    Ok(())
+}
+
+/// The sender's balances cover `amount` of `denom` and the fee (bounded by `default_gas` at the
+/// configured gas price).
+async fn check_funds(
+    src: &crate::chain::cosmos::CosmosChain,
+    amount: u128,
+    denom: &str,
+) -> Result<()> {
+    let fee_denom = src.config.gas_price.denom.clone();
+    let balance = src.balance(&src.address, denom).await?;
+    let fee_balance = if fee_denom == denom {
+        balance
+    } else {
+        src.balance(&src.address, &fee_denom).await?
+    };
+    crate::transfer::checks::funds(&crate::transfer::checks::Funds {
+        chain: src.id.as_str(),
+        address: &src.address,
+        amount,
+        denom,
+        balance,
+        fee_denom: &fee_denom,
+        fee_balance,
+        fee: src.fee_for(src.config.default_gas),
+    })?;
     Ok(())
 }
 
@@ -157,9 +213,13 @@ async fn run_cosmos_v2(
     if !a.unchecked {
         crate::transfer::checks::evm_receiver(&a.to, dst.as_str())?;
         crate::transfer::checks::timeout(a.timeout_seconds)?;
+        crate::transfer::checks::memo(&a.memo)?;
     }
     let src = ctx.chain(cfg, &a.from_chain, a.key.as_deref())?;
     let (amount, denom) = parse_coin(&a.amount).map_err(|e| anyhow!("--amount: {e}"))?;
+    if !a.unchecked {
+        check_funds(&src, amount.saturating_mul(a.count as u128), &denom).await?;
+    }
     let port: crate::ibc::PortId = "transfer".parse()?;
     let t = Transfer {
         port: &port,
@@ -233,7 +293,7 @@ async fn run_evm(a: TransferArgs, ctx: &Ctx, cfg: &crate::config::Config) -> Res
     if amount.is_zero() {
         return Err(anyhow!("--amount: must be greater than zero"));
     }
-    let key = a.key.clone().unwrap_or_else(|| src.config.key.clone());
+    let key = a.key.clone().expect("resolved in run");
     let wallet = ctx
         .keystore()
         .load_evm(&key, src.evm.chain_id)

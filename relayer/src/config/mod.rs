@@ -20,6 +20,8 @@ pub use validate::{validate, Issue, Severity};
 #[derive(Clone, Debug)]
 pub struct Config {
     pub log_level: String,
+    /// `ferry transfer`'s key without `--key`; never a relayer key unless configured so.
+    pub default_transfer_key: Option<String>,
     pub telemetry: TelemetryConfig,
     pub chains: Vec<ChainConfig>,
     pub paths: Vec<PathConfig>,

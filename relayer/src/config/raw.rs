@@ -21,11 +21,15 @@ pub struct RawConfig {
 pub struct RawGlobal {
     #[serde(default = "d_log_level")]
     pub log_level: String,
+    /// The key `ferry transfer` signs with when `--key` is not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_transfer_key: Option<String>,
 }
 impl Default for RawGlobal {
     fn default() -> Self {
         RawGlobal {
             log_level: d_log_level(),
+            default_transfer_key: None,
         }
     }
 }

@@ -119,9 +119,18 @@ pub fn validate(raw: &RawConfig) -> (Option<Config>, Vec<Issue>) {
             paths.push(p);
         }
     }
+    if let Some(k) = &raw.global.default_transfer_key {
+        if chains.iter().any(|ch| &ch.key == k) {
+            c.warn(
+                "global.default_transfer_key",
+                format!("`{k}` is also a chain's relayer key: transfers sent while `ferry start` runs would race the relayer for the account sequence"),
+            );
+        }
+    }
     let ok = !c.issues.iter().any(|i| i.severity == Severity::Error);
     let config = ok.then(|| Config {
         log_level: raw.global.log_level.clone(),
+        default_transfer_key: raw.global.default_transfer_key.clone(),
         telemetry: telemetry.unwrap(),
         chains,
         paths,

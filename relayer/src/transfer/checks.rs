@@ -7,6 +7,8 @@ use thiserror::Error;
 /// ibc-go refuses a v2 send whose timeout is more than 24 h ahead (`MaxTimeoutDelta`); Ferry's router
 /// the same (`MAX_TIMEOUT_DELTA`).
 pub const MAX_TIMEOUT_SECS: u64 = 86_400;
+/// ibc-go's transfer app refuses a memo longer than this (`MaximumMemoLength`).
+pub const MAX_MEMO_BYTES: usize = 32_768;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum CheckError {
@@ -18,6 +20,26 @@ pub enum CheckError {
     },
     #[error("--timeout-seconds {0}: must be between 1 and {MAX_TIMEOUT_SECS} (24 h, the protocol's maximum)")]
     Timeout(u64),
+    #[error("--timeout-seconds 0: the packet would time out as it is sent; give at least 1")]
+    TimeoutZero,
+    #[error("--memo is {0} bytes; the transfer app refuses more than {MAX_MEMO_BYTES}")]
+    Memo(usize),
+    #[error("--amount {amount}{denom}: {address} on {chain} holds {balance}{denom}{fee}")]
+    Balance {
+        amount: u128,
+        denom: String,
+        address: String,
+        chain: String,
+        balance: u128,
+        /// ", and the fee needs …" when the fee is paid in the same denom.
+        fee: String,
+    },
+    #[error("{address} on {chain} holds no {denom} to pay the fee with")]
+    NoFee {
+        address: String,
+        chain: String,
+        denom: String,
+    },
 }
 
 /// A bech32 account address with `prefix` (e.g. `cosmos1…`).
@@ -72,19 +94,118 @@ pub fn timeout(secs: u64) -> Result<(), CheckError> {
     Ok(())
 }
 
+/// IBC classic has no maximum timeout; it must only lie in the future.
+pub fn timeout_in_future(secs: u64) -> Result<(), CheckError> {
+    if secs == 0 {
+        return Err(CheckError::TimeoutZero);
+    }
+    Ok(())
+}
+
+pub fn memo(memo: &str) -> Result<(), CheckError> {
+    if memo.len() > MAX_MEMO_BYTES {
+        return Err(CheckError::Memo(memo.len()));
+    }
+    Ok(())
+}
+
+/// What the sender holds covers the amount, and the fee (`fee` in `fee_denom`, an upper bound)
+/// when that is the same denom; some fee denom is held at all.
+pub struct Funds<'a> {
+    pub chain: &'a str,
+    pub address: &'a str,
+    pub amount: u128,
+    pub denom: &'a str,
+    pub balance: u128,
+    pub fee_denom: &'a str,
+    pub fee_balance: u128,
+    pub fee: u128,
+}
+
+pub fn funds(f: &Funds) -> Result<(), CheckError> {
+    let same = f.denom == f.fee_denom;
+    let need = if same {
+        f.amount.saturating_add(f.fee)
+    } else {
+        f.amount
+    };
+    if f.balance < need {
+        return Err(CheckError::Balance {
+            amount: f.amount,
+            denom: f.denom.into(),
+            address: f.address.into(),
+            chain: f.chain.into(),
+            balance: f.balance,
+            fee: if same {
+                format!(", and the fee needs up to {}{}", f.fee, f.fee_denom)
+            } else {
+                String::new()
+            },
+        });
+    }
+    if !same && f.fee_balance == 0 {
+        return Err(CheckError::NoFee {
+            address: f.address.into(),
+            chain: f.chain.into(),
+            denom: f.fee_denom.into(),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
+    fn memo_timeout_and_funds() {
+        assert_eq!(memo(&"x".repeat(MAX_MEMO_BYTES)), Ok(()));
+        assert_eq!(
+            memo(&"x".repeat(MAX_MEMO_BYTES + 1)),
+            Err(CheckError::Memo(MAX_MEMO_BYTES + 1))
+        );
+        assert_eq!(timeout_in_future(0), Err(CheckError::TimeoutZero));
+        assert_eq!(timeout_in_future(200_000), Ok(()));
+        let f = Funds {
+            chain: "c",
+            address: "addr",
+            amount: 100,
+            denom: "stake",
+            balance: 150,
+            fee_denom: "stake",
+            fee_balance: 150,
+            fee: 60,
+        };
+        assert!(matches!(funds(&f), Err(CheckError::Balance { .. })));
+        assert_eq!(funds(&Funds { fee: 50, ..f }), Ok(()));
+        let other = Funds {
+            denom: "samoleans",
+            balance: 100,
+            fee_balance: 0,
+            ..f
+        };
+        assert!(matches!(funds(&other), Err(CheckError::NoFee { .. })));
+        assert_eq!(
+            funds(&Funds {
+                fee_balance: 1,
+                ..other
+            }),
+            Ok(())
+        );
+    }
+
+    #[test]
     fn cosmos_receivers_need_the_destination_prefix() {
         let ok = "cosmos1zfgltfxj2j47kzs9220ehany836sqf266f0nd8";
         assert_eq!(cosmos_receiver(ok, "c", "cosmos"), Ok(()));
-        let osmo = "osmo1zfgltfxj2j47kzs9220ehany836sqf26uq9nqj";
-        assert!(matches!(
-            cosmos_receiver(osmo, "c", "cosmos"),
-            Err(CheckError::Receiver { .. })
-        ));
+        // The same account with another chain's prefix: valid bech32, wrong chain.
+        let osmo = "osmo1zfgltfxj2j47kzs9220ehany836sqf26jjurm4";
+        match cosmos_receiver(osmo, "c", "cosmos") {
+            Err(CheckError::Receiver { reason, .. }) => {
+                assert!(reason.contains("prefix is `osmo`"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
         assert!(cosmos_receiver("hello", "c", "cosmos").is_err());
         assert!(
             cosmos_receiver("0x5f5c26acce515fa6bd95fa415a8976f502750a16", "c", "cosmos").is_err()
