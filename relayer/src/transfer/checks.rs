@@ -24,14 +24,14 @@ pub enum CheckError {
     TimeoutZero,
     #[error("--memo is {0} bytes; the transfer app refuses more than {MAX_MEMO_BYTES}")]
     Memo(usize),
-    #[error("--amount {amount}{denom}: {address} on {chain} holds {balance}{denom}{fee}")]
+    /// `amount` and `holds` with their denom; `fee` is ", and the fee needs …" when the fee is
+    /// paid in the same denom.
+    #[error("--amount {amount}: {address} on {chain} holds {holds}{fee}")]
     Balance {
-        amount: u128,
-        denom: String,
+        amount: String,
+        holds: String,
         address: String,
         chain: String,
-        balance: u128,
-        /// ", and the fee needs …" when the fee is paid in the same denom.
         fee: String,
     },
     #[error("{address} on {chain} holds no {denom} to pay the fee with")]
@@ -131,11 +131,10 @@ pub fn funds(f: &Funds) -> Result<(), CheckError> {
     };
     if f.balance < need {
         return Err(CheckError::Balance {
-            amount: f.amount,
-            denom: f.denom.into(),
+            amount: format!("{}{}", f.amount, f.denom),
+            holds: format!("{}{}", f.balance, f.denom),
             address: f.address.into(),
             chain: f.chain.into(),
-            balance: f.balance,
             fee: if same {
                 format!(", and the fee needs up to {}{}", f.fee, f.fee_denom)
             } else {
