@@ -1,6 +1,7 @@
 //! Recovery against a live devnet: a transfer with a short timeout sent while the relayer is stopped is
 //! timed out and refunded once it starts; a relayer killed with SIGKILL in the middle of relaying a
-//! batch, then restarted, delivers every packet exactly once.
+//! batch, then restarted, delivers every packet exactly once; a relayer that dies right after a
+//! broadcast looks that tx up after the restart, never resends it, and counts its packets once.
 
 use std::time::Duration;
 
@@ -133,4 +134,93 @@ async fn timeout_while_stopped_and_sigkill_mid_batch() {
 
     let status = second.signal(SIGTERM);
     assert!(status.success(), "{}", second.log_text());
+}
+
+/// `ferry_packets_{relayed,skipped}_total` of receives on settlement-1, from a metrics page.
+fn recv_count(metrics: &str, family: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&format!("{family}{{")))
+        .filter(|l| l.contains("chain=\"settlement-1\"") && l.contains("kind=\"recv\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_after_broadcast_the_tx_is_looked_up_not_resent() {
+    let net = TestNet::start("recovery-inflight").await;
+    net.ferry_ok(&["create", "path", "l3-settlement"]);
+    let user = net.address("user");
+    let (l3, hub) = (net.chain("l3-appchain-1"), net.chain("settlement-1"));
+    const N: usize = 5;
+    net.transfer(
+        "l3-appchain-1",
+        "1samoleans",
+        &user,
+        &["--key", "user", "--count", &N.to_string()],
+    );
+    // Dies (abort, like SIGKILL) right after the first batch is broadcast and recorded.
+    let cfg = net.home().join("config.toml");
+    let mut first = net.start_relayer_env(
+        "relayer-failpoint.log",
+        &cfg,
+        &[("FERRY_TEST_FAILPOINT", "after-broadcast")],
+    );
+    let status = first
+        .wait_exit(Duration::from_secs(90))
+        .unwrap_or_else(|| panic!("did not stop at the failpoint:\n{}", first.log_text()));
+    assert!(!status.success());
+    assert!(
+        first.log_text().contains("failpoint after-broadcast"),
+        "{}",
+        first.log_text()
+    );
+    let store = ferry::store::SqliteStore::open(&net.home().join("state.db")).unwrap();
+    let recorded = ferry::store::Store::inflight(&store, "l3-settlement", "settlement-1").unwrap();
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(recorded[0].items.len(), N);
+    drop(store);
+
+    // Restart: the recorded tx is looked up (it landed meanwhile): its packets are counted once,
+    // as relayed, and nothing is resent.
+    let mut second = net.start_relayer("relayer-after-failpoint.log");
+    assert!(
+        second.wait_log("restored an in-flight tx", Duration::from_secs(60)),
+        "{}",
+        second.log_text()
+    );
+    ferry_tests::wait_no_commitments(&l3, Duration::from_secs(120)).await;
+    assert_eq!(
+        count_msgs(&hub, "/ibc.core.channel.v1.MsgRecvPacket").await,
+        N,
+        "MsgRecvPacket count"
+    );
+    let txs = ferry_tests::search_txs(
+        &hub,
+        Query::eq("message.action", "/ibc.core.channel.v1.MsgRecvPacket"),
+    )
+    .await;
+    assert_eq!(txs.len(), 1, "one recv tx in all, paid once");
+    let metrics = reqwest::get(net.metrics_url())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        recv_count(&metrics, "ferry_packets_relayed_total"),
+        N as u64,
+        "{metrics}"
+    );
+    assert_eq!(
+        recv_count(&metrics, "ferry_packets_skipped_total"),
+        0,
+        "{metrics}"
+    );
+    let store = ferry::store::SqliteStore::open(&net.home().join("state.db")).unwrap();
+    assert!(
+        !store.has(&recorded[0].hash).unwrap(),
+        "settled and forgotten"
+    );
+    assert!(second.signal(SIGTERM).success(), "{}", second.log_text());
 }

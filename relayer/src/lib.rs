@@ -13,6 +13,7 @@ pub mod devnet;
 pub mod ibc;
 pub mod keys;
 pub mod router;
+pub mod store;
 pub mod supervisor;
 pub mod telemetry;
 pub mod transfer;

@@ -33,6 +33,8 @@ pub enum SupervisorError {
         a: ChainId,
         b: ChainId,
     },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     #[error("cannot serve metrics on {addr}: {source}")]
     Telemetry {
         addr: std::net::SocketAddr,
@@ -162,6 +164,7 @@ pub async fn run(
     }
     metrics().set_up(true);
     let chains = open_chains(&cfg, home)?;
+    let store = open_store(&cfg, home)?;
     for chain in chains.values() {
         let id = chain.relay().id().clone();
         // A chain unreachable now is not fatal: its paths wait for it below.
@@ -184,6 +187,7 @@ pub async fn run(
             path.clone(),
             a,
             b,
+            store.clone(),
             ready.clone(),
             shutdown.clone(),
         )));
@@ -218,6 +222,22 @@ pub async fn run(
     Ok(())
 }
 
+/// The state store `[store]` names (under `home` when relative); `None` when disabled. A foreign,
+/// corrupt or newer file stops Ferry with the reason: it is never reset.
+fn open_store(
+    cfg: &Config,
+    home: &Path,
+) -> Result<Option<Arc<dyn crate::store::Store>>, SupervisorError> {
+    if !cfg.store.enabled {
+        tracing::warn!("[store] enabled = false: txs in flight are not kept across restarts");
+        return Ok(None);
+    }
+    let path = home.join(&cfg.store.path);
+    let store = crate::store::SqliteStore::open(&path)?;
+    tracing::info!(path = %path.display(), "state store open");
+    Ok(Some(Arc::new(store)))
+}
+
 /// Both sides of `path`, resolved from the chains (its open channel, or the v2 clients).
 async fn resolve_sides(
     path: &PathConfig,
@@ -245,6 +265,7 @@ async fn start_path(
     path: PathConfig,
     a: Chain,
     b: Chain,
+    store: Option<Arc<dyn crate::store::Store>>,
     ready: Readiness,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -276,6 +297,7 @@ async fn start_path(
         b: sb,
         clear_interval: path.clear_interval,
         filter: path.filter.clone(),
+        store,
     };
     supervise(worker, ready, shutdown).await
 }
@@ -499,6 +521,7 @@ mod tests {
             b: side(&b, "channel-1"),
             clear_interval: Duration::from_secs(3600),
             filter: Default::default(),
+            store: None,
         };
         let ready = Readiness::default();
         ready.set(true);

@@ -142,9 +142,20 @@ impl TestNet {
 
     /// `ferry --config CONFIG start` in the background.
     pub fn start_relayer_with(&self, log_name: &str, config: &Path) -> Relayer {
+        self.start_relayer_env(log_name, config, &[])
+    }
+
+    /// `ferry --config CONFIG start` in the background, with extra environment variables.
+    pub fn start_relayer_env(
+        &self,
+        log_name: &str,
+        config: &Path,
+        envs: &[(&str, &str)],
+    ) -> Relayer {
         let log = self.devnet.dir.join(log_name);
         let f = std::fs::File::create(&log).unwrap();
         let child = Command::new(ferry_bin())
+            .envs(envs.iter().copied())
             .arg("--home")
             .arg(self.home())
             .arg("--config")
@@ -239,6 +250,19 @@ impl Relayer {
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Wait until the process exits by itself; `None` after `timeout` (it is left running).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let t = Instant::now();
+        while t.elapsed() < timeout {
+            if let Some(status) = self.child.as_mut()?.try_wait().unwrap() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 
     /// Wait until the log contains `needle`.

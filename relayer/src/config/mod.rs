@@ -25,6 +25,15 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     pub chains: Vec<ChainConfig>,
     pub paths: Vec<PathConfig>,
+    pub store: StoreConfig,
+}
+
+/// `[store]`: the embedded state store (in-flight txs survive a restart).
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    pub enabled: bool,
+    /// Relative paths are under Ferry's home.
+    pub path: std::path::PathBuf,
 }
 
 #[derive(Clone, Debug)]

@@ -14,6 +14,29 @@ pub struct RawConfig {
     pub chains: Vec<RawChain>,
     #[serde(default)]
     pub paths: Vec<RawPath>,
+    #[serde(default)]
+    pub store: RawStore,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    #[serde(default = "d_true")]
+    pub enabled: bool,
+    /// Relative to Ferry's home.
+    #[serde(default = "d_store_path")]
+    pub path: String,
+}
+impl Default for RawStore {
+    fn default() -> Self {
+        RawStore {
+            enabled: true,
+            path: d_store_path(),
+        }
+    }
+}
+fn d_store_path() -> String {
+    "state.db".into()
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

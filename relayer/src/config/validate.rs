@@ -90,6 +90,18 @@ pub fn validate(raw: &RawConfig) -> (Option<Config>, Vec<Issue>) {
             "must be one of trace, debug, info, warn, error",
         );
     }
+    if raw.store.enabled && raw.store.path.trim().is_empty() {
+        c.error(
+            "store.path",
+            "must name a file (relative paths are under Ferry's home)",
+        );
+    }
+    if !raw.store.enabled {
+        c.warn(
+            "store.enabled",
+            "false: txs in flight are kept in memory only; after a crash their packets may be paid for twice",
+        );
+    }
     if raw.chains.is_empty() {
         c.error("chains", "at least one [[chains]] entry is required");
     }
@@ -131,6 +143,10 @@ pub fn validate(raw: &RawConfig) -> (Option<Config>, Vec<Issue>) {
     let config = ok.then(|| Config {
         log_level: raw.global.log_level.clone(),
         default_transfer_key: raw.global.default_transfer_key.clone(),
+        store: StoreConfig {
+            enabled: raw.store.enabled,
+            path: raw.store.path.clone().into(),
+        },
         telemetry: telemetry.unwrap(),
         chains,
         paths,

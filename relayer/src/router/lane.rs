@@ -8,6 +8,8 @@
 //! deliverable), and dropped as soon as the chain says it was delivered. One bad packet never stops
 //! the lane, and a packet that always fails in simulation is never paid for.
 
+mod inflight;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -75,6 +77,8 @@ pub struct Lane {
     /// again before this lane sends anything, so what they carry is neither resent nor counted
     /// before it is known to be on chain.
     unconfirmed: Vec<(PendingTx, Chunk, u32)>,
+    /// Where the txs in flight are recorded, to survive a crash.
+    store: Option<std::sync::Arc<dyn crate::store::Store>>,
 }
 
 /// Lookups of an unconfirmed tx before the lane gives up on it (each waits the chain's
@@ -141,6 +145,7 @@ impl Lane {
             failures: 0,
             chunk_cap: None,
             unconfirmed: Vec::new(),
+            store: None,
         };
         lane.publish_quarantine();
         lane
@@ -598,7 +603,11 @@ impl Lane {
             let after: &[Msg] = if first { &[] } else { &updates };
             let n = chunk.items.len();
             match self.dst.chain.broadcast(chunk.msgs.clone(), n, after).await {
-                Ok(tx) => pending.push((tx, chunk)),
+                Ok(tx) => {
+                    self.record_inflight(&tx, &chunk);
+                    crate::store::failpoint("after-broadcast");
+                    pending.push((tx, chunk));
+                }
                 Err(e) => {
                     let blamed = blamed(&e, chunk.head, n);
                     let whole_too_big = matches!(e, ChainError::GasAboveCap { .. })
@@ -667,7 +676,11 @@ impl Lane {
     ) -> Option<ChainError> {
         let dst_id = self.dst.id().to_string();
         let n = chunk.items.len();
-        match self.dst.chain.confirm(tx.clone()).await {
+        let result = self.dst.chain.confirm(tx.clone()).await;
+        if !matches!(result, Err(ChainError::Unconfirmed { .. })) || lookups + 1 >= MAX_LOOKUPS {
+            self.forget_inflight(&tx.hash);
+        }
+        match result {
             Ok(out) => {
                 tracing::info!(tx = %out.hash, height = out.height, packets = n, "relayed batch to {dst_id}");
                 self.finish(chunk.items.into_iter().map(|(i, _)| i).collect(), report);

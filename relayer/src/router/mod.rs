@@ -46,6 +46,8 @@ pub struct PathWorker {
     pub b: Side,
     pub clear_interval: Duration,
     pub filter: ChannelFilter,
+    /// Where lanes record their txs in flight (none: kept in memory only).
+    pub store: Option<Arc<dyn crate::store::Store>>,
 }
 
 impl PathWorker {
@@ -99,8 +101,14 @@ impl PathWorker {
         // in backoff) never delays the other direction. Timeouts found by one lane go to the other.
         let (in_a, lane_rx_a) = mpsc::unbounded_channel::<LaneInput>();
         let (in_b, lane_rx_b) = mpsc::unbounded_channel::<LaneInput>();
-        let to_b = Lane::new(&self.name, self.b.clone(), self.a.clone());
-        let to_a = Lane::new(&self.name, self.a.clone(), self.b.clone());
+        let mut to_b = Lane::new(&self.name, self.b.clone(), self.a.clone());
+        let mut to_a = Lane::new(&self.name, self.a.clone(), self.b.clone());
+        if let Some(store) = &self.store {
+            for lane in [&mut to_a, &mut to_b] {
+                lane.set_store(store.clone());
+                lane.restore_inflight();
+            }
+        }
         let mut lane_b = tokio::spawn(
             run_lane(to_b, lane_rx_b, in_a.clone(), shutdown.clone()).in_current_span(),
         );

@@ -216,6 +216,7 @@ async fn packets_timed_out_on_the_destination_are_timed_out_on_their_source() {
         b: side(&b, "channel-1"),
         clear_interval: Duration::from_secs(3600),
         filter: Default::default(),
+        store: None,
     };
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(worker.run(shutdown));
@@ -254,6 +255,7 @@ async fn a_stalled_destination_does_not_delay_the_other_direction() {
         b: side(&b, "channel-1"),
         clear_interval: Duration::from_secs(3600),
         filter: Default::default(),
+        store: None,
     };
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(worker.run(shutdown));
@@ -361,6 +363,7 @@ async fn a_chain_down_at_start_is_asked_again_never_scanned_from_height_one() {
         b: side(&b, "channel-1"),
         clear_interval: Duration::from_secs(3600),
         filter: Default::default(),
+        store: None,
     };
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(worker.run(shutdown));
@@ -372,4 +375,111 @@ async fn a_chain_down_at_start_is_asked_again_never_scanned_from_height_one() {
     stop.send(true).unwrap();
     task.await.unwrap();
     assert_eq!(a.with(|s| s.subscribed_from.clone()), vec![100]);
+}
+
+/// A crash at each step of relaying, then a restart (a new lane on the same chains and store):
+/// no packet lost, none sent twice, each counted once.
+mod crash_and_restart {
+    use super::*;
+    use crate::store::{MemoryStore, Store};
+
+    fn lane_with(
+        store: &Arc<MemoryStore>,
+        tag: &str,
+        a: &Arc<FakeChain>,
+        b: &Arc<FakeChain>,
+    ) -> Lane {
+        let mut lane = new_lane(tag, side(b, "channel-1"), side(a, "channel-0"));
+        lane.set_store(store.clone());
+        lane.restore_inflight();
+        lane
+    }
+
+    fn chains(tag: &str, n: u64) -> (Arc<FakeChain>, Arc<FakeChain>) {
+        let a = FakeChain::new(&format!("{tag}-a"));
+        let b = FakeChain::new(&format!("{tag}-b"));
+        a.with(|s| s.commitments.extend(1..=n));
+        (a, b)
+    }
+
+    fn relayed(tag: &str) -> f64 {
+        metric_line(&format!(
+            r#"ferry_packets_relayed_total{{chain="{tag}-b",channel="channel-1",counterparty="{tag}-a",kind="recv"}}"#
+        ))
+        .unwrap_or(0.0)
+    }
+
+    #[tokio::test]
+    async fn before_broadcast() {
+        let (a, b) = chains("cr1", 3);
+        let store = Arc::new(MemoryStore::default());
+        {
+            let mut lane = lane_with(&store, "cr1", &a, &b);
+            for s in 1..=3 {
+                lane.add_recv(send_event(s, 10, 0));
+            }
+            // Crash: dropped before its first flush.
+        }
+        let mut lane = lane_with(&store, "cr1", &a, &b);
+        for s in 1..=3 {
+            lane.add_recv(send_event(s, 10, 0)); // what clearing finds again
+        }
+        assert_eq!(lane.flush().await.relayed, 3);
+        assert_eq!(b.with(|s| s.sent.len()), 1);
+        assert!(store.inflight("cr1", "cr1-b").unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn after_broadcast_before_confirmation() {
+        let (a, b) = chains("cr2", 3);
+        let store = Arc::new(MemoryStore::default());
+        b.with(|s| s.confirm_delay = Duration::from_secs(5));
+        {
+            let mut lane = lane_with(&store, "cr2", &a, &b);
+            for s in 1..=3 {
+                lane.add_recv(send_event(s, 10, 0));
+            }
+            // Crash while the confirmation is awaited: the flush is dropped mid-way.
+            let cut = tokio::time::timeout(Duration::from_millis(200), lane.flush()).await;
+            assert!(cut.is_err(), "the flush should still be confirming");
+        }
+        assert_eq!(b.with(|s| s.sent.len()), 1, "broadcast once");
+        assert_eq!(store.inflight("cr2", "cr2-b").unwrap().len(), 1, "recorded");
+        b.with(|s| s.confirm_delay = Duration::ZERO);
+        // Restart: the tx is looked up (the fake mines it now), nothing is sent again.
+        let mut lane = lane_with(&store, "cr2", &a, &b);
+        for s in 1..=3 {
+            lane.add_recv(send_event(s, 10, 0)); // clearing finds the packets again
+        }
+        let report = lane.flush().await;
+        assert_eq!(report.relayed, 3, "counted once, when found on chain");
+        assert_eq!(b.with(|s| s.sent.len()), 1, "never resent");
+        assert_eq!(b.with(|s| s.received.clone()), [1, 2, 3].into());
+        assert!(lane.is_empty());
+        assert!(store.inflight("cr2", "cr2-b").unwrap().is_empty());
+        assert_eq!(relayed("cr2"), 3.0);
+    }
+
+    #[tokio::test]
+    async fn after_confirmation() {
+        let (a, b) = chains("cr3", 3);
+        let store = Arc::new(MemoryStore::default());
+        {
+            let mut lane = lane_with(&store, "cr3", &a, &b);
+            for s in 1..=3 {
+                lane.add_recv(send_event(s, 10, 0));
+            }
+            assert_eq!(lane.flush().await.relayed, 3);
+            // Crash right after: the store holds nothing in flight.
+        }
+        assert!(store.inflight("cr3", "cr3-b").unwrap().is_empty());
+        let mut lane = lane_with(&store, "cr3", &a, &b);
+        for s in 1..=3 {
+            lane.add_recv(send_event(s, 10, 0));
+        }
+        assert_eq!(lane.flush().await.relayed, 0);
+        assert!(lane.is_empty(), "found delivered, skipped");
+        assert_eq!(b.with(|s| s.sent.len()), 1, "never resent");
+        assert_eq!(relayed("cr3"), 3.0);
+    }
 }

@@ -1,0 +1,124 @@
+//! What survives a restart. The embedded default is a SQLite file in Ferry's home (no server to
+//! run): the transactions each lane has in flight, with the packets they carry, so that after a
+//! crash `ferry start` looks them up before anything is resent and counts their packets once.
+//!
+//! The store is behind a small trait: the router sees [`Store`], the daemon opens [`SqliteStore`],
+//! and unit tests use [`MemoryStore`].
+
+mod sqlite;
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::ibc::Packet;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("state store {path}: {reason}")]
+    Open { path: String, reason: String },
+    /// A database that is not Ferry's (another application's, or a file that is not SQLite):
+    /// refused, never reset.
+    #[error("state store {path} is not a Ferry store ({reason}); move it away or set [store] path to another file")]
+    Foreign { path: String, reason: String },
+    #[error("state store {path} has format version {found}; this Ferry reads version {supported} (an older Ferry cannot read a newer store)")]
+    Version {
+        path: String,
+        found: i64,
+        supported: i64,
+    },
+    #[error("state store: {0}")]
+    Io(String),
+}
+
+/// Test hook: when `FERRY_TEST_FAILPOINT` names this point, the process aborts here (as if
+/// killed), so the crash-recovery tests can stop Ferry at an exact step. Unset in production.
+pub fn failpoint(point: &str) {
+    static SET: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let set = SET.get_or_init(|| std::env::var("FERRY_TEST_FAILPOINT").ok());
+    if set.as_deref() == Some(point) {
+        eprintln!("failpoint {point}: aborting as asked by FERRY_TEST_FAILPOINT");
+        std::process::abort();
+    }
+}
+
+/// What one packet message in a tx carries, enough to rebuild the lane's item after a restart.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredItem {
+    /// recv | ack | timeout
+    pub kind: String,
+    pub packet: Packet,
+    /// Height of the event it needs proven (0 for timeouts).
+    pub height: u64,
+    #[serde(with = "hex_vec")]
+    pub ack: Vec<u8>,
+}
+
+/// A tx a lane broadcast and has not seen final.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InFlight {
+    pub path: String,
+    /// The lane's destination chain (where the tx was sent).
+    pub dst_chain: String,
+    pub hash: String,
+    pub packets: usize,
+    pub fee: u128,
+    pub items: Vec<StoredItem>,
+}
+
+/// Where a lane keeps what it has in flight.
+pub trait Store: Send + Sync {
+    /// Record `tx` (durably) before its confirmation is awaited.
+    fn put_inflight(&self, tx: &InFlight) -> Result<(), StoreError>;
+    /// Forget tx `hash`: settled (confirmed, failed, or given up on).
+    fn remove_inflight(&self, hash: &str) -> Result<(), StoreError>;
+    /// What lane (`path`, `dst_chain`) had in flight, oldest first.
+    fn inflight(&self, path: &str, dst_chain: &str) -> Result<Vec<InFlight>, StoreError>;
+}
+
+/// In memory: for tests, and for `[store] enabled = false`.
+#[derive(Default)]
+pub struct MemoryStore {
+    txs: Mutex<BTreeMap<u64, InFlight>>,
+}
+
+impl Store for MemoryStore {
+    fn put_inflight(&self, tx: &InFlight) -> Result<(), StoreError> {
+        let mut txs = self.txs.lock().expect("not poisoned");
+        let next = txs.keys().next_back().map_or(0, |k| k + 1);
+        txs.retain(|_, t| t.hash != tx.hash);
+        txs.insert(next, tx.clone());
+        Ok(())
+    }
+    fn remove_inflight(&self, hash: &str) -> Result<(), StoreError> {
+        self.txs
+            .lock()
+            .expect("not poisoned")
+            .retain(|_, t| t.hash != hash);
+        Ok(())
+    }
+    fn inflight(&self, path: &str, dst_chain: &str) -> Result<Vec<InFlight>, StoreError> {
+        Ok(self
+            .txs
+            .lock()
+            .expect("not poisoned")
+            .values()
+            .filter(|t| t.path == path && t.dst_chain == dst_chain)
+            .cloned()
+            .collect())
+    }
+}
+
+mod hex_vec {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(v))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        hex::decode(s).map_err(serde::de::Error::custom)
+    }
+}
