@@ -248,3 +248,85 @@ async fn evm_transfers_acks_refunds_and_tampering() {
     assert_eq!(state(&v), "timed_out_refunded", "{v}");
     assert_eq!(net.erc20_balance(l3, token, user).await, before);
 }
+
+/// `ferry_packets_{relayed,skipped}_total` of receives on `chain`.
+fn recv_count(metrics: &str, family: &str, chain: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&format!("{family}{{")))
+        .filter(|l| l.contains(&format!("chain=\"{chain}\"")) && l.contains("kind=\"recv\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_after_broadcast_the_evm_tx_is_looked_up_not_resent() {
+    use ethers::providers::Middleware;
+    let net = TestNet::start("evm-failpoint").await;
+    let cfg = net.evm_config("config-evm.toml", &[]);
+    let (l3, st) = ("evm-l3", "evm-settlement");
+    let token = net.evm_node(l3).token;
+    let user_hex = format!("{:?}", net.evm_address("user"));
+    let relayer_addr = net.evm_address("relayer");
+    let nonce0 = net
+        .provider(st)
+        .get_transaction_count(relayer_addr, None)
+        .await
+        .unwrap();
+    let sent = net.evm_transfer(&cfg, l3, "10", token, &user_hex, &[]);
+    let hash = sent["tx_hash"].as_str().unwrap().to_string();
+
+    // Dies right after broadcasting the receive on evm-settlement (recorded in the store).
+    let mut first = net.start_relayer_env(
+        "relayer-evm-failpoint.log",
+        &cfg,
+        &[("FERRY_TEST_FAILPOINT", "after-broadcast")],
+    );
+    let status = first
+        .wait_exit(Duration::from_secs(120))
+        .unwrap_or_else(|| panic!("did not stop at the failpoint:\n{}", first.log_text()));
+    assert!(!status.success());
+    let store = ferry::store::SqliteStore::open(&net.home().join("state.db")).unwrap();
+    let recorded = ferry::store::Store::inflight(&store, ferry_tests::evm::PATH, st).unwrap();
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    drop(store);
+
+    // Restart: the tx is looked up by its hash (this run never sent it), its packet counted once
+    // as relayed, and nothing is sent to evm-settlement again.
+    let cfg_s = cfg.to_str().unwrap().to_string();
+    let mut second = net.start_relayer_with("relayer-evm-after-failpoint.log", &cfg);
+    let out = net.ferry_ok(&[
+        "--json", "--config", &cfg_s, "query", "transfer", l3, &hash, "--wait",
+    ]);
+    let done = ferry_tests::last_json(&out);
+    assert_eq!(state(&done), "acknowledged", "{done}");
+    assert!(second.log_text().contains("restored an in-flight tx"));
+    let nonce1 = net
+        .provider(st)
+        .get_transaction_count(relayer_addr, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        nonce1 - nonce0,
+        U256::from(1),
+        "one tx on evm-settlement, paid once"
+    );
+    let listen = ferry::config::load(&cfg).unwrap().0.telemetry.listen;
+    let metrics = reqwest::get(format!("http://{listen}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        recv_count(&metrics, "ferry_packets_relayed_total", st),
+        1,
+        "{metrics}"
+    );
+    assert_eq!(
+        recv_count(&metrics, "ferry_packets_skipped_total", st),
+        0,
+        "{metrics}"
+    );
+    assert!(second.signal(SIGTERM).success(), "{}", second.log_text());
+}

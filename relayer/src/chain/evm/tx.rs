@@ -84,6 +84,9 @@ pub struct Sent {
     /// fault if it reverts.
     msgs: Vec<Msg>,
     after: Vec<Msg>,
+    /// Known only by its hash (sent by an earlier run of Ferry, restored from the store): looked
+    /// up, never replaced, since its nonce and calldata are not at hand.
+    resumed: bool,
 }
 
 impl EvmChain {
@@ -332,6 +335,7 @@ impl EvmChain {
                             packets,
                             msgs,
                             after,
+                            resumed: false,
                         },
                     );
                     return Ok(PendingTx {
@@ -458,13 +462,19 @@ impl Submit for EvmChain {
             .hash
             .parse()
             .map_err(|_| ChainError::Other(format!("bad tx hash {}", pending.hash)))?;
-        let mut sent = self
-            .sent
-            .lock()
-            .expect("not poisoned")
-            .get(&first)
-            .cloned()
-            .ok_or_else(|| ChainError::Other(format!("unknown transaction {first:?}")))?;
+        let known = self.sent.lock().expect("not poisoned").get(&first).cloned();
+        let mut sent = known.unwrap_or_else(|| Sent {
+            nonce: 0,
+            to_data: Bytes::default(),
+            gas: U256::zero(),
+            max_fee: 0,
+            tip: 0,
+            hashes: vec![first],
+            packets: pending.packets,
+            msgs: Vec::new(),
+            after: Vec::new(),
+            resumed: true,
+        });
         let started = Instant::now();
         let limit = self.config.tx_confirm_timeout;
         let mut replaced_at = Instant::now();
@@ -483,7 +493,7 @@ impl Submit for EvmChain {
                 if head >= mined.saturating_add(self.evm.confirmations) {
                     break r;
                 }
-            } else if replaced_at.elapsed() > limit / 3 {
+            } else if !sent.resumed && replaced_at.elapsed() > limit / 3 {
                 // Not mined for a third of the budget: outbid ourselves (and remember the
                 // replacement, for a later lookup of this tx).
                 self.replace(&mut sent).await?;
