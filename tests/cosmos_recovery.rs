@@ -1,12 +1,14 @@
 //! Recovery against a live devnet: a transfer with a short timeout sent while the relayer is stopped is
 //! timed out and refunded once it starts; a relayer killed with SIGKILL in the middle of relaying a
 //! batch, then restarted, delivers every packet exactly once; a relayer that dies right after a
-//! broadcast looks that tx up after the restart, never resends it, and counts its packets once.
+//! broadcast looks that tx up after the restart, never resends it, and counts its packets once; a
+//! destination node frozen (SIGSTOP) for 30 s with a batch in its mempool: every packet delivered
+//! once, counted once, and no tx failed for it.
 
 use std::time::Duration;
 
 use ferry::chain::cosmos::CosmosChain;
-use ferry_tests::{eventually, TestNet, SIGKILL, SIGTERM};
+use ferry_tests::{eventually, signal_pid, TestNet, SIGCONT, SIGKILL, SIGSTOP, SIGTERM};
 use tendermint_rpc::query::Query;
 
 /// How many messages of type `action` all committed txs on `chain` carried.
@@ -223,4 +225,94 @@ async fn killed_after_broadcast_the_tx_is_looked_up_not_resent() {
         "settled and forgotten"
     );
     assert!(second.signal(SIGTERM).success(), "{}", second.log_text());
+}
+
+/// Sum of `family` samples on settlement-1 whose labels contain `label`.
+fn hub_sum(metrics: &str, family: &str, label: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&format!("{family}{{")))
+        .filter(|l| l.contains("chain=\"settlement-1\"") && l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn destination_frozen_with_a_batch_in_flight() {
+    let net = TestNet::start("recovery-frozen").await;
+    net.ferry_ok(&["create", "path", "l3-settlement"]);
+    let user = net.address("user");
+    let (l3, hub) = (net.chain("l3-appchain-1"), net.chain("settlement-1"));
+    let mut relayer = net.start_relayer("relayer-frozen.log");
+    assert!(relayer.wait_log("relaying path", Duration::from_secs(60)));
+    let node = net.state.node("settlement-1").unwrap().clone();
+    let mempool = format!("{}/num_unconfirmed_txs", node.rpc.trim_end_matches('/'));
+    let http = reqwest::Client::new();
+
+    const N: usize = 50;
+    net.transfer(
+        "l3-appchain-1",
+        "1samoleans",
+        &user,
+        &["--key", "user", "--count", &N.to_string()],
+    );
+    // Freeze settlement-1's node as soon as the relayer's batch is in its mempool.
+    let t = std::time::Instant::now();
+    loop {
+        let n = async {
+            let v: serde_json::Value = http.get(&mempool).send().await.ok()?.json().await.ok()?;
+            v["result"]["n_txs"].as_str()?.parse::<u64>().ok()
+        }
+        .await
+        .unwrap_or(0);
+        if n > 0 {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "no relayer tx reached settlement-1's mempool"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    signal_pid(node.pid, SIGSTOP);
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    signal_pid(node.pid, SIGCONT);
+
+    ferry_tests::wait_no_commitments(&l3, Duration::from_secs(180)).await;
+    // Every packet received exactly once ...
+    assert_eq!(
+        count_msgs(&hub, "/ibc.core.channel.v1.MsgRecvPacket").await,
+        N,
+        "MsgRecvPacket count"
+    );
+    // ... counted once as relayed, never as skipped, and no tx to settlement-1 failed on chain
+    // (a confirmation that took longer than tx_confirm_timeout is looked up again, not failed).
+    let metrics = reqwest::get(net.metrics_url())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        hub_sum(&metrics, "ferry_packets_relayed_total", "kind=\"recv\""),
+        N as u64,
+        "{metrics}"
+    );
+    assert_eq!(
+        hub_sum(&metrics, "ferry_packets_skipped_total", "kind=\"recv\""),
+        0,
+        "{metrics}"
+    );
+    for kind in ["out_of_gas", "timeout", "sequence_mismatch", "rejected"] {
+        assert_eq!(
+            hub_sum(
+                &metrics,
+                "ferry_txs_failed_total",
+                &format!("error=\"{kind}\"")
+            ),
+            0,
+            "{kind}: {metrics}"
+        );
+    }
+    assert!(relayer.signal(SIGTERM).success(), "{}", relayer.log_text());
 }

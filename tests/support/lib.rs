@@ -294,6 +294,14 @@ extern "C" {
 
 pub const SIGKILL: i32 = 9;
 pub const SIGTERM: i32 = 15;
+pub const SIGCONT: i32 = 18;
+pub const SIGSTOP: i32 = 19;
+
+/// Send `sig` to a process this test started (a devnet node, by the pid the devnet recorded).
+pub fn signal_pid(pid: u32, sig: i32) {
+    let r = unsafe { libc_kill(pid as i32, sig) };
+    assert_eq!(r, 0, "kill({pid}, {sig}) failed");
+}
 
 /// Poll `f` until it returns Some, or panic after `timeout`.
 pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
