@@ -177,6 +177,12 @@ pub async fn run(
             Chain::Evm(_) => ferry_light_client_ethereum::Error::REASONS,
         };
         metrics().init_verification(id.as_str(), reasons);
+        if let Some(c) = cfg.chain(&id) {
+            if !c.attestors().0.is_empty() {
+                metrics()
+                    .init_attestation(id.as_str(), &crate::chain::evm::collect::Outcome::LABELS);
+            }
+        }
     }
     // Each path resolves on its own (a path not ready yet never stops the others), then its
     // worker runs under `supervise`, which restarts it if it panics or returns.

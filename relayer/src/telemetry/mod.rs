@@ -460,6 +460,12 @@ impl Metrics {
             .with_label_values(&[chain, reason])
             .inc();
     }
+    /// Create `chain`'s attestation series at zero, one per outcome.
+    pub fn init_attestation(&self, chain: &str, outcomes: &[&str]) {
+        for o in outcomes {
+            self.attestation_signatures.with_label_values(&[chain, o]);
+        }
+    }
     /// One attestor's answer for `chain` (the attested chain): accepted, or why it was discarded.
     pub fn attestation_signature(&self, chain: &str, outcome: &'static str) {
         self.attestation_signatures

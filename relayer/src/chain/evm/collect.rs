@@ -29,6 +29,16 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome's label (the metric's series are created at zero from these).
+    pub const LABELS: [&'static str; 6] = [
+        "accepted",
+        "not_member",
+        "data_mismatch",
+        "bad_signature",
+        "duplicate",
+        "unavailable",
+    ];
+
     pub fn label(self) -> &'static str {
         match self {
             Outcome::Accepted => "accepted",
@@ -177,6 +187,21 @@ pub async fn collect(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_outcome_label_is_listed() {
+        use super::Outcome::*;
+        let all = [
+            Accepted,
+            NotMember,
+            DataMismatch,
+            BadSignature,
+            Duplicate,
+            Unavailable,
+        ];
+        let labels: Vec<_> = all.iter().map(|o| o.label()).collect();
+        assert_eq!(labels, super::Outcome::LABELS);
+    }
+
     use super::*;
     use crate::chain::evm::attestation::Domain;
     use ethers::signers::{LocalWallet, Signer};
