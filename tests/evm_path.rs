@@ -328,5 +328,16 @@ async fn killed_after_broadcast_the_evm_tx_is_looked_up_not_resent() {
         0,
         "{metrics}"
     );
+    // ... and evm-l3's verified header chain goes on from the anchor the first run stored (its
+    // next packet needs an evm-l3 proof).
+    let next = net.evm_transfer(&cfg, l3, "1", token, &user_hex, &["--wait"]);
+    assert_eq!(state(&next), "acknowledged", "{next}");
+    assert!(
+        second
+            .log_text()
+            .contains("resuming the verified header chain from the stored anchor"),
+        "{}",
+        second.log_text()
+    );
     assert!(second.signal(SIGTERM).success(), "{}", second.log_text());
 }

@@ -165,6 +165,13 @@ pub async fn run(
     metrics().set_up(true);
     let chains = open_chains(&cfg, home)?;
     let store = open_store(&cfg, home)?;
+    if let Some(store) = &store {
+        for chain in chains.values() {
+            if let Chain::Evm(e) = chain {
+                e.set_store(store.clone());
+            }
+        }
+    }
     for chain in chains.values() {
         let id = chain.relay().id().clone();
         // A chain unreachable now is not fatal: its paths wait for it below.

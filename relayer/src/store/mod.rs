@@ -69,7 +69,16 @@ pub struct InFlight {
     pub items: Vec<StoredItem>,
 }
 
-/// Where a lane keeps what it has in flight.
+/// The newest EVM block whose header chain Ferry verified from its checkpoint: a restart goes on
+/// from here instead of walking the headers from the checkpoint again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Anchor {
+    pub number: u64,
+    pub hash: [u8; 32],
+    pub timestamp: u64,
+}
+
+/// Where a lane keeps what it has in flight, and a chain its verified anchor.
 pub trait Store: Send + Sync {
     /// Record `tx` (durably) before its confirmation is awaited.
     fn put_inflight(&self, tx: &InFlight) -> Result<(), StoreError>;
@@ -77,12 +86,16 @@ pub trait Store: Send + Sync {
     fn remove_inflight(&self, hash: &str) -> Result<(), StoreError>;
     /// What lane (`path`, `dst_chain`) had in flight, oldest first.
     fn inflight(&self, path: &str, dst_chain: &str) -> Result<Vec<InFlight>, StoreError>;
+    /// `chain`'s verified anchor, if one was stored.
+    fn anchor(&self, chain: &str) -> Result<Option<Anchor>, StoreError>;
+    fn put_anchor(&self, chain: &str, anchor: &Anchor) -> Result<(), StoreError>;
 }
 
 /// In memory: for tests, and for `[store] enabled = false`.
 #[derive(Default)]
 pub struct MemoryStore {
     txs: Mutex<BTreeMap<u64, InFlight>>,
+    anchors: Mutex<BTreeMap<String, Anchor>>,
 }
 
 impl Store for MemoryStore {
@@ -109,6 +122,21 @@ impl Store for MemoryStore {
             .filter(|t| t.path == path && t.dst_chain == dst_chain)
             .cloned()
             .collect())
+    }
+    fn anchor(&self, chain: &str) -> Result<Option<Anchor>, StoreError> {
+        Ok(self
+            .anchors
+            .lock()
+            .expect("not poisoned")
+            .get(chain)
+            .copied())
+    }
+    fn put_anchor(&self, chain: &str, anchor: &Anchor) -> Result<(), StoreError> {
+        self.anchors
+            .lock()
+            .expect("not poisoned")
+            .insert(chain.into(), *anchor);
+        Ok(())
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{InFlight, Store, StoreError, StoredItem};
+use super::{Anchor, InFlight, Store, StoreError, StoredItem};
 
 /// SQLite `application_id` of a Ferry store ("FERY").
 const APPLICATION_ID: i64 = 0x4645_5259;
@@ -85,6 +85,12 @@ impl SqliteStore {
                  packets   INTEGER NOT NULL,
                  fee       TEXT NOT NULL,
                  items     TEXT NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS anchors (
+                 chain     TEXT PRIMARY KEY,
+                 number    INTEGER NOT NULL,
+                 hash      TEXT NOT NULL,
+                 timestamp INTEGER NOT NULL
              );",
         )
         .map_err(|e| open_err(e.to_string()))?;
@@ -171,6 +177,56 @@ impl Store for SqliteStore {
         }
         Ok(out)
     }
+
+    fn anchor(&self, chain: &str) -> Result<Option<Anchor>, StoreError> {
+        let row = self
+            .db
+            .lock()
+            .expect("not poisoned")
+            .query_row(
+                "SELECT number, hash, timestamp FROM anchors WHERE chain = ?1",
+                params![chain],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(io)?;
+        let Some((number, hash, timestamp)) = row else {
+            return Ok(None);
+        };
+        let bytes = hex::decode(&hash).map_err(io)?;
+        let hash: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| StoreError::Io(format!("anchor of {chain}: hash is not 32 bytes")))?;
+        Ok(Some(Anchor {
+            number: number.max(0) as u64,
+            hash,
+            timestamp: timestamp.max(0) as u64,
+        }))
+    }
+
+    fn put_anchor(&self, chain: &str, a: &Anchor) -> Result<(), StoreError> {
+        self.db
+            .lock()
+            .expect("not poisoned")
+            .execute(
+                "INSERT OR REPLACE INTO anchors (chain, number, hash, timestamp)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    chain,
+                    a.number as i64,
+                    hex::encode(a.hash),
+                    a.timestamp as i64
+                ],
+            )
+            .map_err(io)?;
+        Ok(())
+    }
 }
 
 impl SqliteStore {
@@ -235,6 +291,16 @@ mod tests {
         assert_eq!(s.inflight("p", "b").unwrap(), vec![tx("0x02")]);
         assert!(s.inflight("p", "a").unwrap().is_empty());
         assert!(s.has("0x02").unwrap() && !s.has("0x01").unwrap());
+        let a = Anchor {
+            number: 1234,
+            hash: [7; 32],
+            timestamp: 1_700_000_000,
+        };
+        s.put_anchor("evm-1", &a).unwrap();
+        drop(s);
+        let s = SqliteStore::open(&f).unwrap();
+        assert_eq!(s.anchor("evm-1").unwrap(), Some(a));
+        assert_eq!(s.anchor("evm-2").unwrap(), None);
         let _ = std::fs::remove_dir_all(d);
     }
 

@@ -146,10 +146,60 @@ impl EvmChain {
         Ok(header)
     }
 
+    /// Keep the verified anchor in `store`, and go on from the one stored there.
+    pub fn set_store(&self, store: std::sync::Arc<dyn crate::store::Store>) {
+        let _ = self.store.set(store);
+    }
+
+    /// The anchor stored by an earlier run, if it is at or past the checkpoint and the node's
+    /// header at that number still hashes to it.
+    async fn stored_anchor(&self) -> Option<(lc::Checkpoint, lc::Header)> {
+        let store = self.store.get()?;
+        let a = match store.anchor(self.id.as_str()) {
+            Ok(a) => a?,
+            Err(e) => {
+                tracing::warn!(chain = %self.id, error = %e, "cannot read the stored anchor; verifying from the checkpoint");
+                return None;
+            }
+        };
+        let from = self.evm.checkpoint.map_or(0, |(n, _)| n);
+        if a.number < from {
+            return None;
+        }
+        let h = self.header(a.number).await.ok()?;
+        let cp = lc::Checkpoint::of(&h);
+        if cp.hash != H256::from(a.hash) {
+            tracing::warn!(chain = %self.id, number = a.number, "the node's block differs from the stored anchor (a reorg, or another chain); verifying from the checkpoint");
+            return None;
+        }
+        tracing::info!(chain = %self.id, number = a.number, "resuming the verified header chain from the stored anchor");
+        Some((cp, h))
+    }
+
+    fn save_anchor(&self, tip: &lc::Checkpoint) {
+        let Some(store) = self.store.get() else {
+            return;
+        };
+        let a = crate::store::Anchor {
+            number: tip.number,
+            hash: tip.hash.0,
+            timestamp: tip.timestamp,
+        };
+        if let Err(e) = store.put_anchor(self.id.as_str(), &a) {
+            tracing::warn!(chain = %self.id, error = %e, "cannot store the verified anchor");
+        }
+    }
+
     /// Verify the header chain up to block `n` (which must be final) and return its state root and
     /// timestamp.
     pub async fn verify_to(&self, n: u64) -> Result<(H256, u64)> {
         let mut v = self.verified.lock().await;
+        if v.tip.is_none() {
+            if let Some((cp, h)) = self.stored_anchor().await {
+                v.roots.insert(cp.number, (h.state_root, h.timestamp));
+                v.tip = Some(cp);
+            }
+        }
         if v.tip.is_none() {
             let (number, expect) = match self.evm.checkpoint {
                 Some(c) => c,
@@ -201,6 +251,7 @@ impl EvmChain {
             v.roots.pop_first();
         }
         v.tip = Some(new_tip);
+        self.save_anchor(&new_tip);
         Ok(v.roots[&n])
     }
 

@@ -54,6 +54,8 @@ pub struct EvmChain {
     /// Per client: every send below this sequence has no commitment left (acked or timed out,
     /// never to return), so scans for commitments start here.
     low_water: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+    /// Where the verified anchor is kept across restarts (set by the daemon).
+    store: std::sync::OnceLock<Arc<dyn crate::store::Store>>,
     /// Light-client address per client id: the router sets it once, so it is read once.
     light_clients: std::sync::Mutex<std::collections::HashMap<String, Address>>,
 }
@@ -88,6 +90,7 @@ impl EvmChain {
             sent: Default::default(),
             light_clients: Default::default(),
             low_water: Default::default(),
+            store: Default::default(),
             providers,
             preferred: Default::default(),
             config,
