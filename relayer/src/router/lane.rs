@@ -77,9 +77,16 @@ pub struct Lane {
     /// again before this lane sends anything, so what they carry is neither resent nor counted
     /// before it is known to be on chain.
     unconfirmed: Vec<(PendingTx, Chunk, u32)>,
-    /// Where the txs in flight are recorded, to survive a crash.
+    /// Where the txs in flight and the quarantine are recorded, to survive a crash.
     store: Option<std::sync::Arc<dyn crate::store::Store>>,
+    /// Quarantine entries restored from the store whose packets are not queued again yet (clearing
+    /// re-finds them); each joins the quarantine when its packet does, and is dropped unseen
+    /// after [`PARKED_GRACE`].
+    parked: BTreeMap<(PacketKind, u64), (Quarantined, Instant)>,
 }
+
+/// How long a restored quarantine entry waits for its packet to be queued again.
+const PARKED_GRACE: Duration = Duration::from_secs(600);
 
 /// Lookups of an unconfirmed tx before the lane gives up on it (each waits the chain's
 /// `tx_confirm_timeout`); its packets then go again, unless found delivered.
@@ -146,6 +153,7 @@ impl Lane {
             chunk_cap: None,
             unconfirmed: Vec::new(),
             store: None,
+            parked: BTreeMap::new(),
         };
         lane.publish_quarantine();
         lane
@@ -234,12 +242,14 @@ impl Lane {
             reason,
             "packet quarantined: its message makes the batch fail; the rest goes without it"
         );
+        self.persist_held(item.key());
     }
 
     /// Take `key` out of quarantine (delivered, delivered by someone else, or moved to the other
     /// lane as a timeout).
     fn release(&mut self, key: (PacketKind, u64), why: &str) {
         if let Some(q) = self.quarantine.remove(&key) {
+            self.forget_held(key);
             let id = self
                 .queued(key.0, key.1)
                 .map(|p| self.packet_id(key.0, &p.packet))
@@ -439,6 +449,7 @@ impl Lane {
         // 0. What an earlier flush left unconfirmed is looked up first: never resent while it may
         //    still land.
         self.settle_unconfirmed(report).await?;
+        self.adopt_parked();
         let (dst_id, src_id, channel) = self.labels();
         //    Nothing to do while everything queued waits out its quarantine.
         if !self.any_ready(Instant::now()) {

@@ -106,7 +106,7 @@ impl PathWorker {
         if let Some(store) = &self.store {
             for lane in [&mut to_a, &mut to_b] {
                 lane.set_store(store.clone());
-                lane.restore_inflight();
+                lane.restore();
             }
         }
         let mut lane_b = tokio::spawn(

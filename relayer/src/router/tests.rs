@@ -391,7 +391,7 @@ mod crash_and_restart {
     ) -> Lane {
         let mut lane = new_lane(tag, side(b, "channel-1"), side(a, "channel-0"));
         lane.set_store(store.clone());
-        lane.restore_inflight();
+        lane.restore();
         lane
     }
 
@@ -481,5 +481,40 @@ mod crash_and_restart {
         assert!(lane.is_empty(), "found delivered, skipped");
         assert_eq!(b.with(|s| s.sent.len()), 1, "never resent");
         assert_eq!(relayed("cr3"), 3.0);
+    }
+
+    #[tokio::test]
+    async fn a_quarantined_packet_stays_held_back_after_a_restart() {
+        let (a, b) = chains("cr4", 3);
+        let store = Arc::new(MemoryStore::default());
+        b.with(|s| {
+            s.always_fail.insert((PacketKind::Recv, 2));
+        });
+        {
+            let mut lane = lane_with(&store, "cr4", &a, &b);
+            for s in 1..=3 {
+                lane.add_recv(send_event(s, 10, 0));
+            }
+            assert_eq!(lane.flush().await.relayed, 2);
+        }
+        let held = store.held("cr4", "cr4-b").unwrap();
+        assert_eq!(held.len(), 1, "{held:?}");
+        assert_eq!((held[0].sequence, held[0].attempts), (2, 1));
+        let simulations = b.with(|s| s.simulations);
+        // Restart: clearing queues packet 2 again; it is still held back (its retry is not due),
+        // so no simulation, no tx.
+        let mut lane = lane_with(&store, "cr4", &a, &b);
+        lane.add_recv(send_event(2, 10, 0));
+        lane.flush().await;
+        assert_eq!(
+            b.with(|s| s.simulations),
+            simulations,
+            "tried again at once"
+        );
+        assert_eq!(b.with(|s| s.sent.len()), 1);
+        let q = quarantined("cr4");
+        assert_eq!(q.len(), 1, "{q:?}");
+        assert_eq!((q[0].sequence, q[0].attempts), (2, 1));
+        assert_eq!(store.held("cr4", "cr4-b").unwrap().len(), 1);
     }
 }

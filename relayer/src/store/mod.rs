@@ -78,7 +78,20 @@ pub struct Anchor {
     pub timestamp: u64,
 }
 
-/// Where a lane keeps what it has in flight, and a chain its verified anchor.
+/// A packet message a lane holds back (quarantine), as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldBack {
+    /// recv | ack | timeout
+    pub kind: String,
+    pub sequence: u64,
+    pub reason: String,
+    /// Unix seconds.
+    pub since: u64,
+    pub attempts: u32,
+    pub paid: u32,
+}
+
+/// Where a lane keeps what it has in flight and holds back, and a chain its verified anchor.
 pub trait Store: Send + Sync {
     /// Record `tx` (durably) before its confirmation is awaited.
     fn put_inflight(&self, tx: &InFlight) -> Result<(), StoreError>;
@@ -89,6 +102,16 @@ pub trait Store: Send + Sync {
     /// `chain`'s verified anchor, if one was stored.
     fn anchor(&self, chain: &str) -> Result<Option<Anchor>, StoreError>;
     fn put_anchor(&self, chain: &str, anchor: &Anchor) -> Result<(), StoreError>;
+    /// Record (or update) a packet lane (`path`, `dst_chain`) holds back.
+    fn put_held(&self, path: &str, dst_chain: &str, held: &HeldBack) -> Result<(), StoreError>;
+    fn remove_held(
+        &self,
+        path: &str,
+        dst_chain: &str,
+        kind: &str,
+        sequence: u64,
+    ) -> Result<(), StoreError>;
+    fn held(&self, path: &str, dst_chain: &str) -> Result<Vec<HeldBack>, StoreError>;
 }
 
 /// In memory: for tests, and for `[store] enabled = false`.
@@ -96,6 +119,7 @@ pub trait Store: Send + Sync {
 pub struct MemoryStore {
     txs: Mutex<BTreeMap<u64, InFlight>>,
     anchors: Mutex<BTreeMap<String, Anchor>>,
+    held: Mutex<BTreeMap<(String, String, String, u64), HeldBack>>,
 }
 
 impl Store for MemoryStore {
@@ -137,6 +161,38 @@ impl Store for MemoryStore {
             .expect("not poisoned")
             .insert(chain.into(), *anchor);
         Ok(())
+    }
+    fn put_held(&self, path: &str, dst_chain: &str, h: &HeldBack) -> Result<(), StoreError> {
+        self.held.lock().expect("not poisoned").insert(
+            (path.into(), dst_chain.into(), h.kind.clone(), h.sequence),
+            h.clone(),
+        );
+        Ok(())
+    }
+    fn remove_held(
+        &self,
+        path: &str,
+        dst_chain: &str,
+        kind: &str,
+        sequence: u64,
+    ) -> Result<(), StoreError> {
+        self.held.lock().expect("not poisoned").remove(&(
+            path.into(),
+            dst_chain.into(),
+            kind.into(),
+            sequence,
+        ));
+        Ok(())
+    }
+    fn held(&self, path: &str, dst_chain: &str) -> Result<Vec<HeldBack>, StoreError> {
+        Ok(self
+            .held
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .filter(|((p, d, _, _), _)| p == path && d == dst_chain)
+            .map(|(_, h)| h.clone())
+            .collect())
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{Anchor, InFlight, Store, StoreError, StoredItem};
+use super::{Anchor, HeldBack, InFlight, Store, StoreError, StoredItem};
 
 /// SQLite `application_id` of a Ferry store ("FERY").
 const APPLICATION_ID: i64 = 0x4645_5259;
@@ -85,6 +85,17 @@ impl SqliteStore {
                  packets   INTEGER NOT NULL,
                  fee       TEXT NOT NULL,
                  items     TEXT NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS held (
+                 path      TEXT NOT NULL,
+                 dst_chain TEXT NOT NULL,
+                 kind      TEXT NOT NULL,
+                 sequence  INTEGER NOT NULL,
+                 reason    TEXT NOT NULL,
+                 since     INTEGER NOT NULL,
+                 attempts  INTEGER NOT NULL,
+                 paid      INTEGER NOT NULL,
+                 PRIMARY KEY (path, dst_chain, kind, sequence)
              );
              CREATE TABLE IF NOT EXISTS anchors (
                  chain     TEXT PRIMARY KEY,
@@ -210,6 +221,51 @@ impl Store for SqliteStore {
         }))
     }
 
+    fn put_held(&self, path: &str, dst_chain: &str, h: &HeldBack) -> Result<(), StoreError> {
+        self.db
+            .lock()
+            .expect("not poisoned")
+            .execute(
+                "INSERT OR REPLACE INTO held
+                 (path, dst_chain, kind, sequence, reason, since, attempts, paid)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    path,
+                    dst_chain,
+                    h.kind,
+                    h.sequence as i64,
+                    h.reason,
+                    h.since as i64,
+                    h.attempts as i64,
+                    h.paid as i64
+                ],
+            )
+            .map_err(io)?;
+        Ok(())
+    }
+
+    fn remove_held(
+        &self,
+        path: &str,
+        dst_chain: &str,
+        kind: &str,
+        sequence: u64,
+    ) -> Result<(), StoreError> {
+        self.db
+            .lock()
+            .expect("not poisoned")
+            .execute(
+                "DELETE FROM held WHERE path = ?1 AND dst_chain = ?2 AND kind = ?3 AND sequence = ?4",
+                params![path, dst_chain, kind, sequence as i64],
+            )
+            .map_err(io)?;
+        Ok(())
+    }
+
+    fn held(&self, path: &str, dst_chain: &str) -> Result<Vec<HeldBack>, StoreError> {
+        self.held_rows(path, dst_chain).map_err(io)
+    }
+
     fn put_anchor(&self, chain: &str, a: &Anchor) -> Result<(), StoreError> {
         self.db
             .lock()
@@ -230,6 +286,25 @@ impl Store for SqliteStore {
 }
 
 impl SqliteStore {
+    fn held_rows(&self, path: &str, dst_chain: &str) -> rusqlite::Result<Vec<HeldBack>> {
+        let db = self.db.lock().expect("not poisoned");
+        let mut q = db.prepare(
+            "SELECT kind, sequence, reason, since, attempts, paid FROM held
+             WHERE path = ?1 AND dst_chain = ?2 ORDER BY kind, sequence",
+        )?;
+        let rows = q.query_map(params![path, dst_chain], |r| {
+            Ok(HeldBack {
+                kind: r.get(0)?,
+                sequence: r.get::<_, i64>(1)?.max(0) as u64,
+                reason: r.get(2)?,
+                since: r.get::<_, i64>(3)?.max(0) as u64,
+                attempts: r.get::<_, i64>(4)?.clamp(0, u32::MAX as i64) as u32,
+                paid: r.get::<_, i64>(5)?.clamp(0, u32::MAX as i64) as u32,
+            })
+        })?;
+        rows.collect()
+    }
+
     /// Whether tx `hash` is recorded (for tests and `ferry status`).
     pub fn has(&self, hash: &str) -> Result<bool, StoreError> {
         self.db
@@ -301,6 +376,33 @@ mod tests {
         let s = SqliteStore::open(&f).unwrap();
         assert_eq!(s.anchor("evm-1").unwrap(), Some(a));
         assert_eq!(s.anchor("evm-2").unwrap(), None);
+        let h = HeldBack {
+            kind: "recv".into(),
+            sequence: 9,
+            reason: "reverts".into(),
+            since: 1_700_000_000,
+            attempts: 3,
+            paid: 1,
+        };
+        s.put_held("p", "b", &h).unwrap();
+        s.put_held(
+            "p",
+            "b",
+            &HeldBack {
+                attempts: 4,
+                ..h.clone()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            s.held("p", "b").unwrap(),
+            vec![HeldBack {
+                attempts: 4,
+                ..h.clone()
+            }]
+        );
+        s.remove_held("p", "b", "recv", 9).unwrap();
+        assert!(s.held("p", "b").unwrap().is_empty());
         let _ = std::fs::remove_dir_all(d);
     }
 
