@@ -9,6 +9,8 @@
 //! the lane, and a packet that always fails in simulation is never paid for.
 
 mod inflight;
+mod quarantine;
+mod settle;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -16,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::Side;
 use crate::chain::{ChainError, Msg, PendingTx, Proof, ProofKind, ProofRequest};
 use crate::ibc::{Height, Packet, PacketEvent, PacketEventKind};
-use crate::telemetry::{metrics, quarantine, PacketKind, QuarantineEntry};
+use crate::telemetry::{metrics, PacketKind};
 
 /// Longest one flush may take before it is abandoned.
 const FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
@@ -205,99 +207,6 @@ impl Lane {
         ready(PacketKind::Recv, &self.recv)
             || ready(PacketKind::Ack, &self.acks)
             || ready(PacketKind::Timeout, &self.timeouts)
-    }
-
-    /// Hold `item` back: it made its batch fail for `reason`. `paid`: a mined transaction
-    /// reverted because of it.
-    fn quarantine_item(&mut self, item: &Item, reason: &str, paid: bool) {
-        let (dst_id, src_id, channel) = self.labels();
-        let kind = item.kind();
-        let p = &item.pending().packet;
-        let id = self.packet_id(kind, p);
-        let (first, max) = (self.quarantine_first, self.quarantine_max);
-        let q = self.quarantine.entry(item.key()).or_insert_with(|| {
-            metrics().quarantine_entered(&dst_id, &src_id, &channel, kind);
-            Quarantined {
-                reason: String::new(),
-                since: SystemTime::now(),
-                retry_at: Instant::now(),
-                attempts: 0,
-                paid: 0,
-            }
-        });
-        q.attempts = q.attempts.saturating_add(1);
-        q.paid = q.paid.saturating_add(paid as u32);
-        q.reason = reason.to_string();
-        let wait = first
-            .saturating_mul(1u32 << (q.attempts - 1).min(16))
-            .min(max);
-        q.retry_at = Instant::now() + wait;
-        tracing::warn!(
-            packet = %id,
-            kind = kind.label(),
-            dst = %dst_id,
-            attempts = q.attempts,
-            paid_failures = q.paid,
-            retry_in_secs = wait.as_secs_f64(),
-            reason,
-            "packet quarantined: its message makes the batch fail; the rest goes without it"
-        );
-        self.persist_held(item.key());
-    }
-
-    /// Take `key` out of quarantine (delivered, delivered by someone else, or moved to the other
-    /// lane as a timeout).
-    fn release(&mut self, key: (PacketKind, u64), why: &str) {
-        if let Some(q) = self.quarantine.remove(&key) {
-            self.forget_held(key);
-            let id = self
-                .queued(key.0, key.1)
-                .map(|p| self.packet_id(key.0, &p.packet))
-                .unwrap_or_else(|| key.1.to_string());
-            tracing::info!(packet = %id, kind = key.0.label(), attempts = q.attempts, "packet left quarantine: {why}");
-        }
-    }
-
-    /// Publish this lane's quarantine (gauge and `/v1/quarantine`).
-    fn publish_quarantine(&self) {
-        let (dst_id, src_id, channel) = self.labels();
-        let direction = self.direction();
-        let mut counts = [0usize; 3];
-        let mut entries = Vec::new();
-        for (&(kind, seq), q) in &self.quarantine {
-            counts[kind as usize] += 1;
-            let Some(p) = self.queued(kind, seq) else {
-                continue;
-            };
-            let (since_unix, since) = wall(q.since);
-            let next = SystemTime::now() + q.retry_at.saturating_duration_since(Instant::now());
-            let (next_retry_unix, next_retry) = wall(next);
-            let source_chain = match kind {
-                PacketKind::Recv => src_id.clone(),
-                _ => dst_id.clone(),
-            };
-            entries.push(QuarantineEntry {
-                path: self.path.clone(),
-                direction: direction.clone(),
-                chain: dst_id.clone(),
-                packet: self.packet_id(kind, &p.packet),
-                source_chain,
-                source_channel: p.packet.source_channel.to_string(),
-                sequence: seq,
-                kind: kind.label().to_string(),
-                reason: q.reason.clone(),
-                since,
-                since_unix,
-                next_retry,
-                next_retry_unix,
-                attempts: q.attempts,
-                paid_failures: q.paid,
-            });
-        }
-        for kind in [PacketKind::Recv, PacketKind::Ack, PacketKind::Timeout] {
-            metrics().quarantined(&dst_id, &src_id, &channel, kind, counts[kind as usize]);
-        }
-        quarantine().publish(&self.path, &direction, entries);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -672,66 +581,6 @@ impl Lane {
         match failure {
             Some(e) => Err(e),
             None => Ok(()),
-        }
-    }
-
-    /// Confirm one tx of this lane (`lookups` earlier attempts): count its packets when it is
-    /// final; hold back the packets at fault when it reverted; keep it for another lookup when it
-    /// is not final yet. An error means the lane backs off.
-    async fn settle(
-        &mut self,
-        tx: PendingTx,
-        chunk: Chunk,
-        lookups: u32,
-        report: &mut LaneReport,
-    ) -> Option<ChainError> {
-        let dst_id = self.dst.id().to_string();
-        let n = chunk.items.len();
-        let result = self.dst.chain.confirm(tx.clone()).await;
-        if !matches!(result, Err(ChainError::Unconfirmed { .. })) || lookups + 1 >= MAX_LOOKUPS {
-            self.forget_inflight(&tx.hash);
-        }
-        match result {
-            Ok(out) => {
-                tracing::info!(tx = %out.hash, height = out.height, packets = n, "relayed batch to {dst_id}");
-                self.finish(chunk.items.into_iter().map(|(i, _)| i).collect(), report);
-                None
-            }
-            Err(e @ ChainError::Unconfirmed { .. }) => {
-                if lookups + 1 < MAX_LOOKUPS {
-                    tracing::warn!(error = %e, packets = n, "batch not final yet; looked up again before anything is resent");
-                    self.unconfirmed.push((tx, chunk, lookups + 1));
-                } else {
-                    tracing::warn!(error = %e, packets = n, lookups = lookups + 1, "batch still not final; its packets go again unless found delivered");
-                }
-                Some(e)
-            }
-            Err(e) => {
-                // Mined and failed or reverted: paid for. The packets at fault are held back;
-                // the lane backs off before the rest goes again.
-                for (i, reason) in blamed(&e, chunk.head, n).unwrap_or_default() {
-                    let item = chunk.items[i].0.clone();
-                    self.quarantine_item(&item, &reason, true);
-                }
-                tracing::warn!(error = %e, packets = n, "batch failed; its packets stay queued; backing off");
-                Some(e)
-            }
-        }
-    }
-
-    /// Look up the txs not seen final last time. `Err` while any is still unknown: nothing else
-    /// goes out until then.
-    async fn settle_unconfirmed(&mut self, report: &mut LaneReport) -> Result<(), ChainError> {
-        let mut failure = None;
-        for (tx, chunk, lookups) in std::mem::take(&mut self.unconfirmed) {
-            if let Some(e) = self.settle(tx, chunk, lookups, report).await {
-                failure.get_or_insert(e);
-            }
-        }
-        match failure {
-            Some(e) if !self.unconfirmed.is_empty() => Err(e),
-            // Settled (confirmed, failed, or given up on): the normal flow takes it from here.
-            _ => Ok(()),
         }
     }
 
