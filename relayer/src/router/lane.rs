@@ -72,6 +72,8 @@ pub struct Lane {
     /// After a failed flush, the next one waits until then (exponential backoff).
     retry_at: Option<Instant>,
     failures: u32,
+    /// When this lane last warned that someone else delivers its packets.
+    warned_other_relayer: Option<Instant>,
     /// Messages per transaction after a batch needed more than the gas cap as a whole (halved
     /// each time; doubles back after each successful flush).
     chunk_cap: Option<usize>,
@@ -156,6 +158,7 @@ impl Lane {
             unconfirmed: Vec::new(),
             store: None,
             parked: BTreeMap::new(),
+            warned_other_relayer: None,
         };
         lane.publish_quarantine();
         lane
@@ -265,6 +268,24 @@ impl Lane {
         }
     }
 
+    /// Packets this lane queued were delivered by someone else: another relayer works this path.
+    /// Said at most every ten minutes.
+    fn warn_other_relayer(&mut self, packets: usize) {
+        if packets == 0
+            || self
+                .warned_other_relayer
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(600))
+        {
+            return;
+        }
+        self.warned_other_relayer = Some(Instant::now());
+        tracing::warn!(
+            dst = %self.dst.id(),
+            packets,
+            "packets found already delivered by another relayer on this path (skipped, not paid for); if it is a second Ferry, give each its own paths: two on one path race for the same packets"
+        );
+    }
+
     /// Oldest item waiting in this lane, for the backlog age gauge.
     fn oldest_age(&self) -> f64 {
         self.recv
@@ -371,12 +392,15 @@ impl Lane {
             .chain
             .unreceived(&self.dst.port, &self.dst.channel, &seqs)
             .await?;
+        let mut by_others = 0;
         for s in seqs.iter().filter(|s| !unreceived.contains(s)) {
             self.release((PacketKind::Recv, *s), "delivered (found received)");
             self.recv.remove(s);
             self.mark_done(PacketKind::Recv, *s);
             metrics().packet_skipped(&dst_id, &src_id, &channel, PacketKind::Recv);
+            by_others += 1;
         }
+        self.warn_other_relayer(by_others);
         let ack_seqs: Vec<u64> = self
             .acks
             .keys()
