@@ -27,6 +27,9 @@ const SIMULATION_FEE: u128 = 1;
 /// more, each charged `tx_size_cost_per_byte` (x/auth's default, 10).
 const SIGNED_SIZE_SLACK_BYTES: u64 = 16;
 const TX_SIZE_COST_PER_BYTE: u64 = 10;
+/// Tries of one tx when the account sequence does not match, and the pause between them.
+const ATTEMPTS: usize = 5;
+const MISMATCH_PAUSE: Duration = Duration::from_millis(250);
 
 #[derive(Default)]
 pub struct SignerState {
@@ -77,6 +80,18 @@ fn self_send(address: &str, denom: &str) -> Msg {
     Msg {
         type_url: "/cosmos.bank.v1beta1.MsgSend".into(),
         value: m.encode_to_vec(),
+    }
+}
+
+/// Our account view after the node said "expected `expected`" to a tx signed with `account`: a
+/// node ahead of us is believed (txs of ours in its mempool, or someone else's); a node behind us
+/// is most likely re-checking its mempool after a block, so the first time we keep our view and
+/// wait, and after that we believe it (a tx of ours was dropped). Unreadable: read the chain.
+fn next_view(account: (u64, u64), expected: Option<u64>, attempt: usize) -> Option<(u64, u64)> {
+    match expected {
+        Some(n) if n > account.1 || attempt > 0 => Some((account.0, n)),
+        Some(_) => Some(account),
+        None => None,
     }
 }
 
@@ -247,7 +262,7 @@ impl CosmosChain {
         after: &[Msg],
     ) -> Result<PendingTx> {
         let mut signer = self.signer.lock().await;
-        for attempt in 0..3 {
+        for attempt in 0..ATTEMPTS {
             let account = match signer.account {
                 Some(a) => a,
                 None => {
@@ -263,9 +278,14 @@ impl CosmosChain {
                 Ok(g) => g,
                 Err(ChainError::Tx {
                     kind: TxErrorKind::SequenceMismatch,
+                    log,
                     ..
-                }) if attempt < 2 => {
-                    signer.account = None;
+                }) if attempt + 1 < ATTEMPTS => {
+                    // The simulation ran against the node's check state. Ahead of us: our view is
+                    // stale (txs of ours in the mempool, or someone else's), take its number.
+                    // Behind us: the node is re-checking its mempool after a block; wait.
+                    signer.account = next_view(account, expected_sequence(&log), attempt);
+                    tokio::time::sleep(MISMATCH_PAUSE).await;
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -305,9 +325,10 @@ impl CosmosChain {
             }
             let kind = classify(&res.codespace, res.code.value(), &res.log);
             metrics().tx_failed(self.id.as_str(), kind);
-            if kind == TxErrorKind::SequenceMismatch && attempt < 2 {
+            if kind == TxErrorKind::SequenceMismatch && attempt + 1 < ATTEMPTS {
                 tracing::warn!(chain = %self.id, log = %res.log, "account sequence mismatch; recovering");
-                signer.account = expected_sequence(&res.log).map(|s| (account.0, s));
+                signer.account = next_view(account, expected_sequence(&res.log), attempt);
+                tokio::time::sleep(MISMATCH_PAUSE).await;
                 continue;
             }
             return Err(ChainError::Tx {
@@ -429,6 +450,14 @@ mod tests {
         assert_eq!(gas_limit(100_000, 1.0, 10_000_000), 100_160);
         assert_eq!(gas_limit(100_000, 1.5, 10_000_000), 150_240);
         assert_eq!(gas_limit(100_000, 1.5, 120_000), 120_000);
+    }
+
+    #[test]
+    fn a_node_ahead_is_believed_a_node_behind_once_waited_for() {
+        assert_eq!(next_view((1, 5), Some(7), 0), Some((1, 7)));
+        assert_eq!(next_view((1, 5), Some(3), 0), Some((1, 5)));
+        assert_eq!(next_view((1, 5), Some(3), 1), Some((1, 3)));
+        assert_eq!(next_view((1, 5), None, 0), None);
     }
 
     #[test]
