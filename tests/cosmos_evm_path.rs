@@ -20,7 +20,7 @@ use ethers::types::{Address, U256};
 use ferry::chain::evm::abi::Ics20Transfer;
 use ferry::devnet::evm::{V2_COSMOS_CLIENT, V2_EVM_CLIENT};
 use ferry::devnet::{V2_CHAIN_ID, V2_PATH};
-use ferry_tests::{eventually, last_json, TestNet};
+use ferry_tests::{eventually, last_json, metric_sum, TestNet};
 use sha2::{Digest, Sha256};
 
 const EVM: &str = "evm-settlement";
@@ -75,20 +75,6 @@ async fn metrics_text(cfg: &std::path::Path) -> String {
         .text()
         .await
         .unwrap()
-}
-
-/// `ferry_packets_relayed_total` of `kind` delivered to `chain` on `channel` (0 if absent).
-fn relayed(metrics: &str, chain: &str, channel: &str, kind: &str) -> u64 {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with("ferry_packets_relayed_total{"))
-        .filter(|l| {
-            l.contains(&format!("chain=\"{chain}\""))
-                && l.contains(&format!("channel=\"{channel}\""))
-                && l.contains(&format!("kind=\"{kind}\""))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
 }
 
 /// ibc-go's denom of a voucher: `ibc/` + upper-case hex sha256 of the trace.
@@ -470,12 +456,24 @@ async fn cosmos_evm_round_trips_error_ack_and_timeout() {
     // and the appchain committee's signatures as accepted.
     let metrics = metrics_text(&cfg).await;
     assert_eq!(
-        relayed(&metrics, EVM, V2_EVM_CLIENT, "recv"),
+        metric_sum(
+            &metrics,
+            "ferry_packets_relayed_total",
+            &[("chain", EVM), ("channel", V2_EVM_CLIENT), ("kind", "recv")]
+        ),
         3,
         "{metrics}"
     );
     assert_eq!(
-        relayed(&metrics, V2_CHAIN_ID, V2_COSMOS_CLIENT, "recv"),
+        metric_sum(
+            &metrics,
+            "ferry_packets_relayed_total",
+            &[
+                ("chain", V2_CHAIN_ID),
+                ("channel", V2_COSMOS_CLIENT),
+                ("kind", "recv")
+            ]
+        ),
         2,
         "{metrics}"
     );

@@ -8,7 +8,12 @@
 use std::time::Duration;
 
 use ferry::chain::cosmos::CosmosChain;
-use ferry_tests::{eventually, signal_pid, TestNet, SIGCONT, SIGKILL, SIGSTOP, SIGTERM};
+use ferry_tests::{
+    eventually, metric_sum, signal_pid, TestNet, SIGCONT, SIGKILL, SIGSTOP, SIGTERM,
+};
+
+/// Receives on settlement-1, as metric labels.
+const HUB_RECV: &[(&str, &str)] = &[("chain", "settlement-1"), ("kind", "recv")];
 use tendermint_rpc::query::Query;
 
 /// How many messages of type `action` all committed txs on `chain` carried.
@@ -138,16 +143,6 @@ async fn timeout_while_stopped_and_sigkill_mid_batch() {
     assert!(status.success(), "{}", second.log_text());
 }
 
-/// `ferry_packets_{relayed,skipped}_total` of receives on settlement-1, from a metrics page.
-fn recv_count(metrics: &str, family: &str) -> u64 {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with(&format!("{family}{{")))
-        .filter(|l| l.contains("chain=\"settlement-1\"") && l.contains("kind=\"recv\""))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn killed_after_broadcast_the_tx_is_looked_up_not_resent() {
     let net = TestNet::start("recovery-inflight").await;
@@ -210,12 +205,12 @@ async fn killed_after_broadcast_the_tx_is_looked_up_not_resent() {
         .await
         .unwrap();
     assert_eq!(
-        recv_count(&metrics, "ferry_packets_relayed_total"),
+        metric_sum(&metrics, "ferry_packets_relayed_total", HUB_RECV),
         N as u64,
         "{metrics}"
     );
     assert_eq!(
-        recv_count(&metrics, "ferry_packets_skipped_total"),
+        metric_sum(&metrics, "ferry_packets_skipped_total", HUB_RECV),
         0,
         "{metrics}"
     );
@@ -225,16 +220,6 @@ async fn killed_after_broadcast_the_tx_is_looked_up_not_resent() {
         "settled and forgotten"
     );
     assert!(second.signal(SIGTERM).success(), "{}", second.log_text());
-}
-
-/// Sum of `family` samples on settlement-1 whose labels contain `label`.
-fn hub_sum(metrics: &str, family: &str, label: &str) -> u64 {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with(&format!("{family}{{")))
-        .filter(|l| l.contains("chain=\"settlement-1\"") && l.contains(label))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -294,21 +279,21 @@ async fn destination_frozen_with_a_batch_in_flight() {
         .await
         .unwrap();
     assert_eq!(
-        hub_sum(&metrics, "ferry_packets_relayed_total", "kind=\"recv\""),
+        metric_sum(&metrics, "ferry_packets_relayed_total", HUB_RECV),
         N as u64,
         "{metrics}"
     );
     assert_eq!(
-        hub_sum(&metrics, "ferry_packets_skipped_total", "kind=\"recv\""),
+        metric_sum(&metrics, "ferry_packets_skipped_total", HUB_RECV),
         0,
         "{metrics}"
     );
     for kind in ["out_of_gas", "timeout", "sequence_mismatch", "rejected"] {
         assert_eq!(
-            hub_sum(
+            metric_sum(
                 &metrics,
                 "ferry_txs_failed_total",
-                &format!("error=\"{kind}\"")
+                &[("chain", "settlement-1"), ("error", kind)]
             ),
             0,
             "{kind}: {metrics}"

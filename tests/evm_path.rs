@@ -18,7 +18,7 @@ use ethers::types::U256;
 use ferry::chain::{ChainError, Heights, PacketProofs, PacketQueries};
 use ferry::ibc::{ChannelId, PortId};
 use ferry_tests::evm::{flip_hex, tampering_proxy, CLIENT};
-use ferry_tests::{eventually, TestNet, SIGTERM};
+use ferry_tests::{eventually, metric_sum, TestNet, SIGTERM};
 use serde_json::Value;
 
 fn state(v: &Value) -> &str {
@@ -249,16 +249,6 @@ async fn evm_transfers_acks_refunds_and_tampering() {
     assert_eq!(net.erc20_balance(l3, token, user).await, before);
 }
 
-/// `ferry_packets_{relayed,skipped}_total` of receives on `chain`.
-fn recv_count(metrics: &str, family: &str, chain: &str) -> u64 {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with(&format!("{family}{{")))
-        .filter(|l| l.contains(&format!("chain=\"{chain}\"")) && l.contains("kind=\"recv\""))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killed_after_broadcast_the_evm_tx_is_looked_up_not_resent() {
     use ethers::providers::Middleware;
@@ -319,12 +309,20 @@ async fn killed_after_broadcast_the_evm_tx_is_looked_up_not_resent() {
         .await
         .unwrap();
     assert_eq!(
-        recv_count(&metrics, "ferry_packets_relayed_total", st),
+        metric_sum(
+            &metrics,
+            "ferry_packets_relayed_total",
+            &[("chain", st), ("kind", "recv")]
+        ),
         1,
         "{metrics}"
     );
     assert_eq!(
-        recv_count(&metrics, "ferry_packets_skipped_total", st),
+        metric_sum(
+            &metrics,
+            "ferry_packets_skipped_total",
+            &[("chain", st), ("kind", "recv")]
+        ),
         0,
         "{metrics}"
     );

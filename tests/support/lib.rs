@@ -353,6 +353,22 @@ pub async fn search_txs(
     out
 }
 
+/// Sum of the samples of metric `family` in a Prometheus text page whose labels include every
+/// `(name, value)` of `labels` (0 when none does).
+pub fn metric_sum(metrics: &str, family: &str, labels: &[(&str, &str)]) -> u64 {
+    let prefix = format!("{family}{{");
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .filter(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
 /// The last line of a `--json` command's output, parsed.
 pub fn last_json(out: &str) -> serde_json::Value {
     serde_json::from_str(out.lines().last().expect("output")).expect("JSON output")
