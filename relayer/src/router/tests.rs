@@ -22,6 +22,18 @@ fn setup(tag: &str, n: u64) -> (Arc<FakeChain>, Arc<FakeChain>, Lane) {
     (a, b, lane)
 }
 
+/// Path `name` from a (channel-0) to b (channel-1), clearing only at start, no store.
+fn worker(name: &str, a: &Arc<FakeChain>, b: &Arc<FakeChain>) -> PathWorker {
+    PathWorker {
+        name: name.into(),
+        a: side(a, "channel-0"),
+        b: side(b, "channel-1"),
+        clear_interval: Duration::from_secs(3600),
+        filter: Default::default(),
+        store: None,
+    }
+}
+
 fn new_lane(path: &str, dst: Side, src: Side) -> Lane {
     let mut lane = Lane::new(path, dst, src);
     lane.set_quarantine_backoff(Duration::from_secs(600), Duration::from_secs(600));
@@ -210,14 +222,7 @@ async fn packets_timed_out_on_the_destination_are_timed_out_on_their_source() {
         s.events.push(send_event(7, 10, 500));
         s.events.push(send_event(8, 10, 0));
     });
-    let worker = PathWorker {
-        name: "q6".into(),
-        a: side(&a, "channel-0"),
-        b: side(&b, "channel-1"),
-        clear_interval: Duration::from_secs(3600),
-        filter: Default::default(),
-        store: None,
-    };
+    let worker = worker("q6", &a, &b);
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(worker.run(shutdown));
     let t = std::time::Instant::now();
@@ -249,14 +254,7 @@ async fn a_stalled_destination_does_not_delay_the_other_direction() {
         s.commitments.insert(2);
         s.events.push(reverse_send_event(2, 10));
     });
-    let worker = PathWorker {
-        name: "q7".into(),
-        a: side(&a, "channel-0"),
-        b: side(&b, "channel-1"),
-        clear_interval: Duration::from_secs(3600),
-        filter: Default::default(),
-        store: None,
-    };
+    let worker = worker("q7", &a, &b);
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(worker.run(shutdown));
     let t = std::time::Instant::now();
@@ -357,14 +355,7 @@ async fn a_chain_down_at_start_is_asked_again_never_scanned_from_height_one() {
         s.commitments.insert(1);
         s.events.push(send_event(1, 10, 0));
     });
-    let worker = PathWorker {
-        name: "q10".into(),
-        a: side(&a, "channel-0"),
-        b: side(&b, "channel-1"),
-        clear_interval: Duration::from_secs(3600),
-        filter: Default::default(),
-        store: None,
-    };
+    let worker = worker("q10", &a, &b);
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(worker.run(shutdown));
     let t = std::time::Instant::now();
