@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Ferry's devnet and tests need on a fresh Debian machine, and nothing when it is
 # already there: Go (builds ibc-go's simd from Go modules), promtool/prometheus (alert rules and
-# the live Prometheus test), Node.js/npm (anvil for the EVM tests), a C toolchain for cargo.
+# the live Prometheus test), Node.js/npm (anvil for the EVM tests), PostgreSQL (initdb/postgres/psql
+# for the tests' throwaway database server), a C toolchain for cargo.
 set -euo pipefail
 
 need_apt=()
@@ -10,6 +11,9 @@ command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
+# Debian keeps initdb/postgres off PATH, in /usr/lib/postgresql/<version>/bin.
+command -v initdb >/dev/null 2>&1 || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null ||
+    need_apt+=(postgresql)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "install-deps: installing ${need_apt[*]} (apt)"

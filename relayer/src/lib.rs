@@ -12,6 +12,7 @@ pub mod config;
 pub mod devnet;
 pub mod ibc;
 pub mod keys;
+pub mod lease;
 pub mod router;
 pub mod store;
 pub mod supervisor;

@@ -164,7 +164,10 @@ pub async fn run(
     }
     metrics().set_up(true);
     let chains = open_chains(&cfg, home)?;
-    let store = open_store(&cfg, home)?;
+    let (store, leases) = open_store(&cfg, home)?;
+    if let Some(m) = &leases {
+        tokio::spawn(m.clone().run(shutdown.clone()));
+    }
     if let Some(store) = &store {
         for chain in chains.values() {
             if let Chain::Evm(e) = chain {
@@ -201,6 +204,7 @@ pub async fn run(
             a,
             b,
             store.clone(),
+            leases.clone(),
             ready.clone(),
             shutdown.clone(),
         )));
@@ -235,20 +239,36 @@ pub async fn run(
     Ok(())
 }
 
-/// The state store `[store]` names (under `home` when relative); `None` when disabled. A foreign,
-/// corrupt or newer file stops Ferry with the reason: it is never reset.
-fn open_store(
-    cfg: &Config,
-    home: &Path,
-) -> Result<Option<Arc<dyn crate::store::Store>>, SupervisorError> {
+/// What `[store]` gives the lanes and chains to keep state in.
+type Stores = (
+    Option<Arc<dyn crate::store::Store>>,
+    Option<Arc<crate::lease::LeaseManager>>,
+);
+
+/// The state store `[store]` names: the file (under `home` when relative), or the PostgreSQL at
+/// `url` shared with other instances, with the lease manager that spreads lanes among them;
+/// nothing when disabled. A foreign, corrupt or newer store stops Ferry with the reason: it is
+/// never reset.
+fn open_store(cfg: &Config, home: &Path) -> Result<Stores, SupervisorError> {
     if !cfg.store.enabled {
         tracing::warn!("[store] enabled = false: txs in flight are not kept across restarts");
-        return Ok(None);
+        return Ok((None, None));
+    }
+    if let Some(url) = &cfg.store.url {
+        let store = Arc::new(crate::store::PgStore::open(url)?);
+        let instance = cfg
+            .store
+            .instance
+            .clone()
+            .unwrap_or_else(crate::lease::default_instance);
+        tracing::info!(store = %store.shown(), %instance, lease_ttl_secs = cfg.store.lease_ttl.as_secs_f64(), "shared state store open; lanes are leased");
+        let manager = crate::lease::LeaseManager::new(store.clone(), instance, cfg.store.lease_ttl);
+        return Ok((Some(store), Some(manager)));
     }
     let path = home.join(&cfg.store.path);
     let store = crate::store::SqliteStore::open(&path)?;
     tracing::info!(path = %path.display(), "state store open");
-    Ok(Some(Arc::new(store)))
+    Ok((Some(Arc::new(store)), None))
 }
 
 /// Both sides of `path`, resolved from the chains (its open channel, or the v2 clients).
@@ -279,6 +299,7 @@ async fn start_path(
     a: Chain,
     b: Chain,
     store: Option<Arc<dyn crate::store::Store>>,
+    leases: Option<Arc<crate::lease::LeaseManager>>,
     ready: Readiness,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -311,6 +332,7 @@ async fn start_path(
         clear_interval: path.clear_interval,
         filter: path.filter.clone(),
         store,
+        leases,
     };
     supervise(worker, ready, shutdown).await
 }
@@ -535,6 +557,7 @@ mod tests {
             clear_interval: Duration::from_secs(3600),
             filter: Default::default(),
             store: None,
+            leases: None,
         };
         let ready = Readiness::default();
         ready.set(true);

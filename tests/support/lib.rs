@@ -11,6 +11,7 @@ use ferry::devnet::{Devnet, DevnetState};
 pub mod anvil;
 pub mod bench;
 pub mod evm;
+pub mod postgres;
 
 /// The `ferry` binary: `$FERRY_BIN`, else `<target>/debug/ferry` (built by `make test` first).
 pub fn ferry_bin() -> PathBuf {

@@ -34,6 +34,10 @@ pub struct StoreConfig {
     pub enabled: bool,
     /// Relative paths are under Ferry's home.
     pub path: std::path::PathBuf,
+    /// A PostgreSQL store shared by several instances, instead of the file at `path`.
+    pub url: Option<String>,
+    pub instance: Option<String>,
+    pub lease_ttl: std::time::Duration,
 }
 
 #[derive(Clone, Debug)]

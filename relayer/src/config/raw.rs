@@ -26,14 +26,29 @@ pub struct RawStore {
     /// Relative to Ferry's home.
     #[serde(default = "d_store_path")]
     pub path: String,
+    /// `postgres://…`: a store shared by several instances (leases spread the lanes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// This instance's name among those sharing `url` (default: HOST-PID).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// How long a lane's lease lasts without renewal: a dead owner's lanes move after this.
+    #[serde(default = "d_lease_ttl")]
+    pub lease_ttl: String,
 }
 impl Default for RawStore {
     fn default() -> Self {
         RawStore {
             enabled: true,
             path: d_store_path(),
+            url: None,
+            instance: None,
+            lease_ttl: d_lease_ttl(),
         }
     }
+}
+fn d_lease_ttl() -> String {
+    "10s".into()
 }
 fn d_store_path() -> String {
     "state.db".into()

@@ -3,13 +3,15 @@
 //! round (so live traffic keeps flowing), the next round going on where the last stopped; while a
 //! backlog remains, rounds follow each other after a short pause instead of the full interval.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{stream, StreamExt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
 
 use super::Side;
 use crate::ibc::PacketEvent;
+use crate::lease::LaneGate;
 
 /// Sequences looked up per direction per round.
 const MAX_PER_ROUND: usize = 500;
@@ -17,17 +19,35 @@ const MAX_PER_ROUND: usize = 500;
 const BACKLOG_PAUSE: Duration = Duration::from_secs(1);
 const LOOKUP_CONCURRENCY: usize = 8;
 
+/// When clearing runs besides its interval, and whether it runs at all.
+pub struct Trigger {
+    /// A lane that starts relaying (it took its lease) asks for a round at once, from the start.
+    pub wake: Arc<Notify>,
+    /// With leases: the path's lanes; clearing runs only while this instance holds one of them.
+    /// Empty: always.
+    pub gates: Vec<LaneGate>,
+}
+
 pub async fn run(
     a: Side,
     b: Side,
     tx_a: mpsc::Sender<PacketEvent>,
     tx_b: mpsc::Sender<PacketEvent>,
     interval: Duration,
+    trigger: Trigger,
     mut shutdown: watch::Receiver<bool>,
 ) {
     // Per direction: clearing goes on after this sequence next round.
     let mut cursors = [0u64; 2];
     loop {
+        if !trigger.gates.is_empty() && !trigger.gates.iter().any(|g| g.owned()) {
+            // Standby: another instance relays this path. Wait to be woken by a lane.
+            tokio::select! {
+                _ = trigger.wake.notified() => cursors = [0, 0],
+                _ = shutdown.changed() => if *shutdown.borrow() { return },
+            }
+            continue;
+        }
         let mut more = false;
         let directions = [(&a, &b, &tx_a, &tx_b), (&b, &a, &tx_b, &tx_a)];
         for ((src, dst, src_tx, dst_tx), cursor) in directions.into_iter().zip(cursors.iter_mut()) {
@@ -47,6 +67,7 @@ pub async fn run(
         let pause = if more { BACKLOG_PAUSE } else { interval };
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
+            _ = trigger.wake.notified() => cursors = [0, 0],
             _ = shutdown.changed() => if *shutdown.borrow() { return },
         }
     }

@@ -64,6 +64,8 @@ pub struct State {
     pub unconfirmed_answers: u32,
     /// Broadcasts from this many on (counting every broadcast) fail as an RPC error.
     pub broadcasts_until_rpc_down: Option<usize>,
+    /// Clearing finds the send of each packet committed here (as `send_event`, at height 10).
+    pub sends_findable: bool,
     /// Txs mined while their confirmation was not seen.
     landed: BTreeMap<String, TxOutcome>,
     pending: BTreeMap<String, Vec<Msg>>,
@@ -239,8 +241,15 @@ impl PacketEvents for FakeChain {
             }
         });
     }
-    async fn sent_packet(&self, _: &PortId, _: &ChannelId, _: u64) -> Result<Option<PacketEvent>> {
-        Ok(None)
+    async fn sent_packet(
+        &self,
+        _: &PortId,
+        _: &ChannelId,
+        seq: u64,
+    ) -> Result<Option<PacketEvent>> {
+        Ok(self.with(|s| {
+            (s.sends_findable && s.commitments.contains(&seq)).then(|| send_event(seq, 10, 0))
+        }))
     }
     async fn written_ack(&self, _: &PortId, _: &ChannelId, _: u64) -> Result<Option<PacketEvent>> {
         Ok(None)

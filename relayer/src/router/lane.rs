@@ -87,6 +87,8 @@ pub struct Lane {
     /// re-finds them); each joins the quarantine when its packet does, and is dropped unseen
     /// after [`PARKED_GRACE`].
     parked: BTreeMap<(PacketKind, u64), (Quarantined, Instant)>,
+    /// With a shared store: the lease checked before every broadcast.
+    gate: Option<crate::lease::LaneGate>,
 }
 
 /// How long a restored quarantine entry waits for its packet to be queued again.
@@ -159,9 +161,15 @@ impl Lane {
             store: None,
             parked: BTreeMap::new(),
             warned_other_relayer: None,
+            gate: None,
         };
         lane.publish_quarantine();
         lane
+    }
+
+    /// Broadcast only while `gate`'s lease is held (checked in the store before each broadcast).
+    pub fn set_gate(&mut self, gate: crate::lease::LaneGate) {
+        self.gate = Some(gate);
     }
 
     /// How long a quarantined packet waits before it is tried again: `first`, doubling up to
@@ -546,6 +554,11 @@ impl Lane {
             );
             let after: &[Msg] = if first { &[] } else { &updates };
             let n = chunk.items.len();
+            if self.gate.as_ref().is_some_and(|g| !g.fence()) {
+                // Another instance owns the lane now (or the store cannot say): what is queued
+                // stays queued, and the lane stops once the lease manager sees it too.
+                break;
+            }
             match self.dst.chain.broadcast(chunk.msgs.clone(), n, after).await {
                 Ok(tx) => {
                     self.record_inflight(&tx, &chunk);

@@ -48,6 +48,8 @@ pub struct PathWorker {
     pub filter: ChannelFilter,
     /// Where lanes record their txs in flight (none: kept in memory only).
     pub store: Option<Arc<dyn crate::store::Store>>,
+    /// With a shared store: each lane relays only while this instance holds its lease.
+    pub leases: Option<Arc<crate::lease::LeaseManager>>,
 }
 
 impl PathWorker {
@@ -88,12 +90,28 @@ impl PathWorker {
             .chain
             .clone()
             .subscribe(start_b, tx_b.clone(), shutdown.clone());
+        // With leases, a lane that becomes owned asks for a clearing round at once: what the
+        // last owner left is found without waiting for the interval.
+        let gates = self.leases.as_ref().map(|m| {
+            (
+                m.gate(&self.name, self.a.id()),
+                m.gate(&self.name, self.b.id()),
+            )
+        });
+        let wake = Arc::new(tokio::sync::Notify::new());
         let clearer = tokio::spawn(clear::run(
             self.a.clone(),
             self.b.clone(),
             tx_a,
             tx_b,
             self.clear_interval,
+            clear::Trigger {
+                wake: wake.clone(),
+                gates: gates
+                    .iter()
+                    .flat_map(|(a, b)| [a.clone(), b.clone()])
+                    .collect(),
+            },
             shutdown.clone(),
         ));
 
@@ -101,14 +119,20 @@ impl PathWorker {
         // in backoff) never delays the other direction. Timeouts found by one lane go to the other.
         let (in_a, lane_rx_a) = mpsc::unbounded_channel::<LaneInput>();
         let (in_b, lane_rx_b) = mpsc::unbounded_channel::<LaneInput>();
-        let mut to_b = Lane::new(&self.name, self.b.clone(), self.a.clone());
-        let mut to_a = Lane::new(&self.name, self.a.clone(), self.b.clone());
-        if let Some(store) = &self.store {
-            for lane in [&mut to_a, &mut to_b] {
-                lane.set_store(store.clone());
-                lane.restore();
-            }
-        }
+        let spec = |dst: &Side, src: &Side, gate: Option<crate::lease::LaneGate>| LaneSpec {
+            path: self.name.clone(),
+            dst: dst.clone(),
+            src: src.clone(),
+            store: self.store.clone(),
+            gate,
+            wake: wake.clone(),
+        };
+        let (gate_a, gate_b) = match gates {
+            Some((a, b)) => (Some(a), Some(b)),
+            None => (None, None),
+        };
+        let to_b = spec(&self.b, &self.a, gate_b);
+        let to_a = spec(&self.a, &self.b, gate_a);
         let mut lane_b = tokio::spawn(
             run_lane(to_b, lane_rx_b, in_a.clone(), shutdown.clone()).in_current_span(),
         );
@@ -174,14 +198,80 @@ enum LaneInput {
     Timeouts(Vec<lane::Pending>),
 }
 
-/// One direction: collect what arrives, flush whenever something is waiting (and every 200 ms,
-/// for retries and quarantine releases), hand timed-out packets to the other lane.
+/// What a lane is built from, each time it (re)starts relaying.
+struct LaneSpec {
+    path: String,
+    dst: Side,
+    src: Side,
+    store: Option<Arc<dyn crate::store::Store>>,
+    gate: Option<crate::lease::LaneGate>,
+    wake: Arc<tokio::sync::Notify>,
+}
+
+impl LaneSpec {
+    /// A fresh lane with what the store says was in flight and held back (by this instance
+    /// before a restart, or by the last owner of the lease).
+    fn build(&self) -> Lane {
+        let mut lane = Lane::new(&self.path, self.dst.clone(), self.src.clone());
+        if let Some(store) = &self.store {
+            lane.set_store(store.clone());
+            lane.restore();
+        }
+        if let Some(gate) = &self.gate {
+            lane.set_gate(gate.clone());
+        }
+        lane
+    }
+}
+
+/// One direction. Without leases it relays until shutdown; with them, only while this instance
+/// holds the lane's lease: until then what arrives is dropped (clearing finds it again when the
+/// lease comes), and a lane that loses its lease stops after the flush under way.
 async fn run_lane(
-    mut lane: Lane,
+    spec: LaneSpec,
     mut input: mpsc::UnboundedReceiver<LaneInput>,
     other: mpsc::UnboundedSender<LaneInput>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut gate = spec.gate.clone();
+    loop {
+        if let Some(g) = &mut gate {
+            tokio::select! {
+                owned = g.wait_owned(&mut shutdown) => if owned.is_none() { return },
+                _ = drain(&mut input) => return,
+            }
+            g.set_running(true);
+            spec.wake.notify_one();
+            tracing::info!(lane = %g.lane(), "relaying the lane (lease held)");
+        }
+        let lane = spec.build();
+        let stopped = relay_lane(lane, &mut input, &other, &mut shutdown, gate.as_mut()).await;
+        match &gate {
+            Some(g) if !stopped => {
+                g.set_running(false);
+                tracing::info!(lane = %g.lane(), "lane stopped: its lease is held elsewhere now");
+            }
+            _ => return,
+        }
+    }
+}
+
+/// Drop what arrives for a lane this instance does not relay; ends when the senders are gone.
+async fn drain(input: &mut mpsc::UnboundedReceiver<LaneInput>) {
+    while input.recv().await.is_some() {}
+    std::future::pending::<()>().await
+}
+
+/// Collect what arrives, flush whenever something is waiting (and every 200 ms, for retries and
+/// quarantine releases), hand timed-out packets to the other lane. True at shutdown; false when
+/// the lease was lost.
+async fn relay_lane(
+    mut lane: Lane,
+    input: &mut mpsc::UnboundedReceiver<LaneInput>,
+    other: &mpsc::UnboundedSender<LaneInput>,
+    shutdown: &mut watch::Receiver<bool>,
+    mut gate: Option<&mut crate::lease::LaneGate>,
+) -> bool {
     let take = |lane: &mut Lane, i: LaneInput| match i {
         LaneInput::Recv(ev) => lane.add_recv(ev),
         LaneInput::Ack(ev) => lane.add_ack(ev),
@@ -190,9 +280,16 @@ async fn run_lane(
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let lost = async {
+            match gate.as_deref_mut() {
+                Some(g) => g.lost().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             biased;
-            _ = shutdown.changed() => if *shutdown.borrow() { break },
+            _ = shutdown.changed() => if *shutdown.borrow() { return true },
+            _ = lost => return false,
             Some(i) = input.recv() => take(&mut lane, i),
             _ = tick.tick() => {}
         }

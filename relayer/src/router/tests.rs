@@ -31,6 +31,7 @@ fn worker(name: &str, a: &Arc<FakeChain>, b: &Arc<FakeChain>) -> PathWorker {
         clear_interval: Duration::from_secs(3600),
         filter: Default::default(),
         store: None,
+        leases: None,
     }
 }
 
@@ -507,5 +508,72 @@ mod crash_and_restart {
         assert_eq!(q.len(), 1, "{q:?}");
         assert_eq!((q[0].sequence, q[0].attempts), (2, 1));
         assert_eq!(store.held("cr4", "cr4-b").unwrap().len(), 1);
+    }
+}
+
+/// Two instances on one path sharing a store and leases (in memory, on a clock the test moves).
+mod shared_store {
+    use super::*;
+    use crate::lease::{LeaseManager, MemoryLeases};
+    use crate::store::MemoryStore;
+
+    const TTL: Duration = Duration::from_secs(9);
+
+    async fn wait_received(b: &Arc<FakeChain>, upto: u64, managers: &[&Arc<LeaseManager>]) {
+        let t = std::time::Instant::now();
+        while b.with(|s| s.received.len() as u64) < upto {
+            assert!(t.elapsed() < Duration::from_secs(10), "packets not relayed");
+            for m in managers {
+                m.tick();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_the_lease_holder_relays_and_another_instance_takes_over_when_it_dies() {
+        let a = FakeChain::new("ha-a");
+        let b = FakeChain::new("ha-b");
+        a.with(|s| {
+            s.commitments.extend(1..=5);
+            s.sends_findable = true;
+        });
+        let store = Arc::new(MemoryStore::default());
+        let leases = Arc::new(MemoryLeases::default());
+        let one = LeaseManager::new(leases.clone(), "one".into(), TTL);
+        let two = LeaseManager::new(leases.clone(), "two".into(), TTL);
+        let instance = |m: &Arc<LeaseManager>| {
+            let mut w = worker("ha", &a, &b);
+            w.store = Some(store.clone());
+            w.leases = Some(m.clone());
+            let (stop, shutdown) = tokio::sync::watch::channel(false);
+            (stop, tokio::spawn(w.run(shutdown)))
+        };
+        let (_stop1, task1) = instance(&one);
+        let (stop2, task2) = instance(&two);
+        // Only "one" has been seen alive: it takes both lanes; "two" stands by and sends nothing.
+        wait_received(&b, 5, &[&one]).await;
+        assert_eq!(b.sent_seqs("recv"), vec![1, 2, 3, 4, 5], "each packet once");
+        assert_eq!(leases.owner("ha/ha-b").as_deref(), Some("one"));
+        // "one" dies (no clean stop: its leases are left to expire) and new packets come.
+        task1.abort();
+        a.with(|s| s.commitments.extend(6..=8));
+        two.tick();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            b.with(|s| s.received.len()),
+            5,
+            "nothing moves before expiry"
+        );
+        leases.advance(TTL + Duration::from_secs(1));
+        wait_received(&b, 8, &[&two]).await;
+        assert_eq!(leases.owner("ha/ha-b").as_deref(), Some("two"));
+        assert_eq!(
+            b.sent_seqs("recv"),
+            vec![1, 2, 3, 4, 5, 6, 7, 8],
+            "the new owner cleared what was left, and nothing twice"
+        );
+        stop2.send(true).unwrap();
+        task2.await.unwrap();
     }
 }

@@ -5,6 +5,7 @@
 //! The store is behind a small trait: the router sees [`Store`], the daemon opens [`SqliteStore`],
 //! and unit tests use [`MemoryStore`].
 
+mod postgres;
 mod sqlite;
 
 use std::collections::BTreeMap;
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::ibc::Packet;
+pub use postgres::{redact, PgStore};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, Error)]

@@ -2,6 +2,7 @@
 //! never writes a label string by hand. Label values come from bounded sets: chain, channel and client
 //! ids from config or the chain, and the enums in this module. The list is in `docs/METRICS.md`.
 
+mod lease;
 mod quarantine;
 mod server;
 
@@ -107,6 +108,7 @@ pub struct Metrics {
     packets_unrelayable: IntCounterVec,
     worker_restarts: IntCounterVec,
     path_ready: IntGaugeVec,
+    lease: lease::LeaseMetrics,
 }
 
 /// Build and register a metric family (shared with the attestor's own registry).
@@ -358,6 +360,7 @@ impl Metrics {
                 "1 while the path is resolved and relayed; 0 while Ferry waits for it (no open channel or client yet, a chain unreachable at start)",
                 &["path"],
             ),
+            lease: lease::LeaseMetrics::new(&r),
             registry: r,
         }
     }
