@@ -9,6 +9,7 @@ pub use devnet::voucher_denom;
 mod keys;
 mod query;
 mod start;
+mod status;
 mod transfer;
 
 use std::path::PathBuf;
@@ -63,6 +64,8 @@ enum Command {
     Create(create::CreateCmd),
     /// Run the relayer daemon for every configured path.
     Start,
+    /// Who relays what: with a shared store, each lane's owner and the instances seen.
+    Status,
     /// Send an ICS-20 transfer.
     Transfer(transfer::TransferArgs),
     /// Query transfers, pending packets and balances.
@@ -186,6 +189,8 @@ fn init_tracing(level: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        // Colours only on a terminal: files and journald get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
@@ -233,6 +238,7 @@ async fn run(cmd: Command, ctx: &Ctx) -> Result<()> {
         Command::Keys(c) => keys::run(c, ctx),
         Command::Create(c) => create::run(c, ctx).await,
         Command::Start => start::run(ctx).await,
+        Command::Status => status::run(ctx),
         Command::Transfer(a) => transfer::run(a, ctx).await,
         Command::Query(c) => query::run(c, ctx).await,
         Command::Attestor(c) => attestor::run(c, ctx).await,

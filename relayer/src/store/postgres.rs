@@ -42,7 +42,13 @@ impl Conn {
         if r.is_err() && client.is_closed() {
             self.client = None;
         }
-        r.map_err(|e| e.to_string())
+        r.map_err(|e| {
+            // The driver's message alone can be vague ("error serializing parameter 0").
+            match std::error::Error::source(&e) {
+                Some(cause) => format!("{e}: {cause}"),
+                None => e.to_string(),
+            }
+        })
     }
 }
 
@@ -390,7 +396,7 @@ impl Leases for PgStore {
             let live: i64 = c
                 .query_one(
                     "SELECT count(*) FROM ferry_instances
-                     WHERE seen_at > now() - make_interval(secs => $1 / 1000.0)",
+                     WHERE seen_at > now() - make_interval(secs => $1::float8 / 1000.0)",
                     &[&ms(ttl)],
                 )?
                 .get(0);
@@ -412,7 +418,7 @@ impl Leases for PgStore {
             // Free, expired or already ours: taken, with a new epoch so the last owner's fence fails.
             let row = c.query_opt(
                 "UPDATE ferry_leases SET owner = $2, epoch = epoch + 1, acquired_at = now(),
-                     expires_at = now() + make_interval(secs => $3 / 1000.0)
+                     expires_at = now() + make_interval(secs => $3::float8 / 1000.0)
                  WHERE lane = $1 AND (owner IS NULL OR owner = $2 OR expires_at < now())
                  RETURNING epoch",
                 &[&lane, &id, &ms(ttl)],
@@ -431,7 +437,7 @@ impl Leases for PgStore {
         let (lane, id) = (lane.to_string(), instance.to_string());
         self.call(move |c| {
             let n = c.execute(
-                "UPDATE ferry_leases SET expires_at = now() + make_interval(secs => $4 / 1000.0)
+                "UPDATE ferry_leases SET expires_at = now() + make_interval(secs => $4::float8 / 1000.0)
                  WHERE lane = $1 AND owner = $2 AND epoch = $3 AND expires_at > now()",
                 &[&lane, &id, &(epoch as i64), &ms(ttl)],
             )?;
@@ -450,7 +456,7 @@ impl Leases for PgStore {
         self.call(move |c| {
             let row = c.query_opt(
                 "SELECT 1 FROM ferry_leases WHERE lane = $1 AND owner = $2 AND epoch = $3
-                     AND expires_at > now() + make_interval(secs => $4 / 1000.0)",
+                     AND expires_at > now() + make_interval(secs => $4::float8 / 1000.0)",
                 &[&lane, &id, &(epoch as i64), &ms(margin)],
             )?;
             Ok(row.is_some())
@@ -498,7 +504,7 @@ impl Leases for PgStore {
             let instances = c
                 .query(
                     "SELECT id, (extract(epoch FROM (now() - seen_at)) * 1000)::float8,
-                         seen_at > now() - make_interval(secs => $1 / 1000.0)
+                         seen_at > now() - make_interval(secs => $1::float8 / 1000.0)
                      FROM ferry_instances ORDER BY id",
                     &[&ms(ttl)],
                 )?
