@@ -108,6 +108,17 @@ pub(crate) const METRICS: &[(&str, &str, &[&str])] = &[
     ("ferry_packets_unrelayable_total", "counter", &["chain"]),
     ("ferry_worker_restarts_total", "counter", &["path"]),
     ("ferry_path_ready", "gauge", &["path"]),
+    ("ferry_lane_owned", "gauge", &["path", "dst_chain"]),
+    (
+        "ferry_lease_events_total",
+        "counter",
+        &["path", "dst_chain", "event"],
+    ),
+    (
+        "ferry_broadcasts_fenced_total",
+        "counter",
+        &["path", "dst_chain"],
+    ),
 ];
 
 /// The contract family a sample name belongs to (histogram `_bucket/_sum/_count` included).

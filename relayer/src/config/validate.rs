@@ -424,6 +424,55 @@ pub(super) fn parse_fraction(s: &str) -> Result<(u64, u64), String> {
     Ok((n, d))
 }
 
+/// `[store] url`, `instance` and `lease_ttl`; the lease lifetime when it is valid.
+fn check_shared_store(c: &mut Checker, store: &super::raw::RawStore) -> Option<Duration> {
+    let ttl = match humantime::parse_duration(&store.lease_ttl) {
+        Ok(d) if (Duration::from_secs(3)..=Duration::from_secs(300)).contains(&d) => Some(d),
+        Ok(_) => {
+            c.error("store.lease_ttl", "must be between 3s and 300s");
+            None
+        }
+        Err(e) => {
+            c.error(
+                "store.lease_ttl",
+                format!("not a duration like \"10s\": {e}"),
+            );
+            None
+        }
+    };
+    if let Some(url) = &store.url {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            c.error(
+                "store.url",
+                "must be a PostgreSQL URL: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE",
+            );
+        } else {
+            let host = url
+                .split_once("://")
+                .map(|(_, r)| r.rsplit_once('@').map_or(r, |(_, h)| h))
+                .unwrap_or("");
+            let local = ["127.0.0.1", "localhost", "[::1]", "/"]
+                .iter()
+                .any(|l| host.starts_with(l));
+            if !local {
+                c.warn(
+                    "store.url",
+                    "the connection to a non-local PostgreSQL is not encrypted (Ferry connects without TLS); keep it on a private network",
+                );
+            }
+        }
+        if !store.enabled {
+            c.error("store.url", "set, but [store] enabled = false");
+        }
+    }
+    if let Some(name) = &store.instance {
+        if name.trim().is_empty() || name.len() > 100 {
+            c.error("store.instance", "must be 1 to 100 characters");
+        }
+    }
+    ttl
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -508,6 +557,32 @@ b = { chain = "b-1" }
     }
 
     #[test]
+    fn shared_store_keys_are_checked() {
+        let with = |store: &str| issues(&format!("{GOOD}\n[store]\n{store}\n"));
+        let found = with("url = \"mysql://x\"\nlease_ttl = \"1s\"");
+        for key in ["store.url", "store.lease_ttl"] {
+            assert!(
+                found
+                    .iter()
+                    .any(|i| i.key == key && i.severity == Severity::Error),
+                "{key}: {found:?}"
+            );
+        }
+        let remote = with("url = \"postgres://ferry:secret@db.internal:5432/ferry\"");
+        assert!(
+            remote
+                .iter()
+                .any(|i| i.key == "store.url" && i.severity == Severity::Warning),
+            "{remote:?}"
+        );
+        assert!(
+            !remote.iter().any(|i| format!("{i}").contains("secret")),
+            "the password is never repeated: {remote:?}"
+        );
+        assert!(with("url = \"postgres://ferry@127.0.0.1/ferry\"").is_empty());
+    }
+
+    #[test]
     fn public_listener_is_a_warning() {
         let found = issues(&format!("[telemetry]\nlisten = \"0.0.0.0:9464\"\n{GOOD}"));
         assert_eq!(found.len(), 1);
@@ -526,51 +601,3 @@ b = { chain = "b-1" }
     }
 }
 
-/// `[store] url`, `instance` and `lease_ttl`; the lease lifetime when it is valid.
-fn check_shared_store(c: &mut Checker, store: &super::raw::RawStore) -> Option<Duration> {
-    let ttl = match humantime::parse_duration(&store.lease_ttl) {
-        Ok(d) if (Duration::from_secs(3)..=Duration::from_secs(300)).contains(&d) => Some(d),
-        Ok(_) => {
-            c.error("store.lease_ttl", "must be between 3s and 300s");
-            None
-        }
-        Err(e) => {
-            c.error(
-                "store.lease_ttl",
-                &format!("not a duration like \"10s\": {e}"),
-            );
-            None
-        }
-    };
-    if let Some(url) = &store.url {
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            c.error(
-                "store.url",
-                "must be a PostgreSQL URL: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE",
-            );
-        } else {
-            let host = url
-                .split_once("://")
-                .map(|(_, r)| r.rsplit_once('@').map_or(r, |(_, h)| h))
-                .unwrap_or("");
-            let local = ["127.0.0.1", "localhost", "[::1]", "/"]
-                .iter()
-                .any(|l| host.starts_with(l));
-            if !local {
-                c.warn(
-                    "store.url",
-                    "the connection to a non-local PostgreSQL is not encrypted (Ferry connects without TLS); keep it on a private network",
-                );
-            }
-        }
-        if !store.enabled {
-            c.error("store.url", "set, but [store] enabled = false");
-        }
-    }
-    if let Some(name) = &store.instance {
-        if name.trim().is_empty() || name.len() > 100 {
-            c.error("store.instance", "must be 1 to 100 characters");
-        }
-    }
-    ttl
-}
