@@ -338,4 +338,65 @@ async fn killed_after_broadcast_the_evm_tx_is_looked_up_not_resent() {
         second.log_text()
     );
     assert!(second.signal(SIGTERM).success(), "{}", second.log_text());
+
+    // 2. A tx that stays stuck after the crash: evm-settlement stops mining, the relayer dies
+    //    right after broadcasting; the restarted relayer takes the tx's nonce, calldata and fees
+    //    from the node and replaces it with a higher fee, never leaving the nonce behind.
+    let mining = |on: u64| {
+        let p = net.provider(st);
+        async move {
+            let _: serde_json::Value = p.request("evm_setIntervalMining", [on]).await.unwrap();
+        }
+    };
+    mining(0).await;
+    let stuck_nonce = net
+        .provider(st)
+        .get_transaction_count(relayer_addr, None)
+        .await
+        .unwrap();
+    let sent = net.evm_transfer(&cfg, l3, "3", token, &user_hex, &[]);
+    let hash = sent["tx_hash"].as_str().unwrap().to_string();
+    let mut third = net.start_relayer_env(
+        "relayer-evm-stuck.log",
+        &cfg,
+        &[("FERRY_TEST_FAILPOINT", "after-broadcast")],
+    );
+    third
+        .wait_exit(Duration::from_secs(120))
+        .unwrap_or_else(|| panic!("did not stop at the failpoint:\n{}", third.log_text()));
+    let store = ferry::store::SqliteStore::open(&net.home().join("state.db")).unwrap();
+    let recorded = ferry::store::Store::inflight(&store, ferry_tests::evm::PATH, st).unwrap();
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    drop(store);
+    let original: ethers::types::H256 = recorded[0].hash.parse().unwrap();
+    let mut fourth = net.start_relayer_with("relayer-evm-unstuck.log", &cfg);
+    // The confirmation budget is 30 s: a replacement goes out after a third of it.
+    assert!(
+        fourth.wait_log(
+            "replaced a stuck transaction with a higher fee",
+            Duration::from_secs(60)
+        ),
+        "{}",
+        fourth.log_text()
+    );
+    mining(1).await;
+    let out = net.ferry_ok(&[
+        "--json", "--config", &cfg_s, "query", "transfer", l3, &hash, "--wait",
+    ]);
+    assert_eq!(
+        state(&ferry_tests::last_json(&out)),
+        "acknowledged",
+        "{out}"
+    );
+    let p = net.provider(st);
+    assert!(
+        p.get_transaction_receipt(original).await.unwrap().is_none(),
+        "the stuck original was mined, not its replacement"
+    );
+    let nonce_after = p.get_transaction_count(relayer_addr, None).await.unwrap();
+    assert!(
+        nonce_after > stuck_nonce,
+        "the stuck nonce {stuck_nonce} was left behind"
+    );
+    assert!(fourth.signal(SIGTERM).success(), "{}", fourth.log_text());
 }

@@ -392,6 +392,44 @@ impl EvmChain {
         }
     }
 
+    /// A tx an earlier run sent (restored from the store by its hash). The node's copy, while it
+    /// has one, gives its nonce, calldata and fees, so a stuck one is replaced like any other;
+    /// without it (mined, or dropped from the mempool) it is only looked up.
+    async fn resumed(&self, hash: H256, packets: usize) -> Sent {
+        let node = self
+            .rpc("eth_getTransactionByHash", |p| async move {
+                p.get_transaction(hash).await.map_err(|e| e.to_string())
+            })
+            .await;
+        let mut sent = Sent {
+            nonce: 0,
+            to_data: Bytes::default(),
+            gas: U256::zero(),
+            max_fee: 0,
+            tip: 0,
+            hashes: vec![hash],
+            packets,
+            msgs: Vec::new(),
+            after: Vec::new(),
+            resumed: true,
+        };
+        if let Ok(Some(tx)) = node {
+            // Replaced only as what Ferry sends: from its key, to the router.
+            let mine = tx.from == self.address && tx.to == Some(self.evm.router);
+            let fees = (tx.max_fee_per_gas, tx.max_priority_fee_per_gas);
+            if let (true, None, (Some(max_fee), Some(tip))) = (mine, tx.block_number, fees) {
+                sent.nonce = tx.nonce.low_u64();
+                sent.to_data = tx.input;
+                sent.gas = tx.gas;
+                sent.max_fee = max_fee.low_u128();
+                sent.tip = tip.low_u128();
+                sent.resumed = false;
+                tracing::info!(chain = %self.id, tx = ?hash, nonce = sent.nonce, "an earlier run's tx is still pending; it is replaced if it stays stuck");
+            }
+        }
+        sent
+    }
+
     async fn receipt(&self, hash: H256) -> Result<Option<TransactionReceipt>> {
         self.rpc("eth_getTransactionReceipt", |p| async move {
             p.get_transaction_receipt(hash)
@@ -463,18 +501,10 @@ impl Submit for EvmChain {
             .parse()
             .map_err(|_| ChainError::Other(format!("bad tx hash {}", pending.hash)))?;
         let known = self.sent.lock().expect("not poisoned").get(&first).cloned();
-        let mut sent = known.unwrap_or_else(|| Sent {
-            nonce: 0,
-            to_data: Bytes::default(),
-            gas: U256::zero(),
-            max_fee: 0,
-            tip: 0,
-            hashes: vec![first],
-            packets: pending.packets,
-            msgs: Vec::new(),
-            after: Vec::new(),
-            resumed: true,
-        });
+        let mut sent = match known {
+            Some(s) => s,
+            None => self.resumed(first, pending.packets).await,
+        };
         let started = Instant::now();
         let limit = self.config.tx_confirm_timeout;
         let mut replaced_at = Instant::now();
@@ -563,57 +593,5 @@ impl Submit for EvmChain {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::chain::evm::abi;
-    use crate::chain::evm::packets::router_call;
-
-    #[test]
-    fn numbers_from_the_node_that_do_not_fit_are_malformed_not_a_panic() {
-        let chain: ChainId = "evm-l3".parse().unwrap();
-        assert_eq!(to_u64(&chain, "m", "x", U256::from(7)).unwrap(), 7);
-        assert_eq!(
-            to_u128(&chain, "m", "x", U256::from(u128::MAX)).unwrap(),
-            u128::MAX
-        );
-        for v in [U256::MAX, U256::from(u64::MAX) + 1] {
-            assert!(matches!(
-                to_u64(&chain, "eth_getTransactionReceipt", "gas used", v),
-                Err(ChainError::Malformed {
-                    method: "eth_getTransactionReceipt",
-                    ..
-                })
-            ));
-        }
-        assert!(matches!(
-            to_u128(&chain, "m", "x", U256::MAX),
-            Err(ChainError::Malformed { .. })
-        ));
-    }
-
-    #[test]
-    fn client_updates_are_told_from_packet_calls() {
-        let update = router_call(UpdateClientCall {
-            client_id: "attestations-0".into(),
-            update_msg: vec![1, 2].into(),
-        });
-        let timeout = router_call(abi::TimeoutPacketCall {
-            packet: crate::chain::evm::packets::to_sol(&crate::ibc::Packet {
-                sequence: 1,
-                source_port: "transfer".parse().unwrap(),
-                source_channel: "attestations-0".parse().unwrap(),
-                destination_port: "transfer".parse().unwrap(),
-                destination_channel: "attestations-1".parse().unwrap(),
-                data: vec![],
-                timeout_height: Default::default(),
-                timeout_timestamp: 0,
-                version: String::new(),
-                encoding: String::new(),
-            }),
-            proof: vec![].into(),
-            proof_height: 1,
-        });
-        assert!(is_update(&update));
-        assert!(!is_update(&timeout));
-    }
-}
+#[path = "tx_tests.rs"]
+mod tests;
