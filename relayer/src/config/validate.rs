@@ -600,4 +600,3 @@ b = { chain = "b-1" }
         assert!(err.contains("gas_prize"), "{err}");
     }
 }
-

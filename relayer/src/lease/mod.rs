@@ -177,6 +177,11 @@ impl LeaseManager {
             .and_then(|()| self.leases.heartbeat(&self.instance, self.ttl));
         let (live, total) = match counts {
             Ok(c) => c,
+            Err(e @ StoreError::InstanceInUse { .. }) => {
+                tracing::warn!(error = %e, "taking no lane");
+                self.drop_all();
+                return;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "lease store unreachable; lanes pause before their leases could expire");
                 self.drop_stale();
@@ -265,6 +270,16 @@ impl LeaseManager {
                 .is_some_and(|t| t.elapsed() + FENCE_MARGIN >= self.ttl);
             if stale && slot.epoch.borrow().is_some() {
                 tracing::warn!(lane = %lane, "lease not renewed in time; the lane pauses");
+                set_owned(lane, slot, None, "lost");
+            }
+        }
+    }
+
+    /// Stop relaying every lane at once (this process may not hold leases under its name).
+    fn drop_all(&self) {
+        let mut slots = self.slots.lock().expect("not poisoned");
+        for (lane, slot) in slots.iter_mut() {
+            if slot.epoch.borrow().is_some() {
                 set_owned(lane, slot, None, "lost");
             }
         }

@@ -34,6 +34,9 @@ pub enum StoreError {
     },
     #[error("state store: {0}")]
     Io(String),
+    /// Another live process uses this `[store] instance` name: this one takes no lease.
+    #[error("another live Ferry process runs as instance `{instance}` on this store (or this one restarted less than lease_ttl ago; it waits until then); give each instance its own [store] instance name")]
+    InstanceInUse { instance: String },
 }
 
 /// Test hook: when `FERRY_TEST_FAILPOINT` names this point, the process aborts here (as if

@@ -55,6 +55,9 @@ impl Conn {
 pub struct PgStore {
     /// The URL without its password, for messages.
     shown: String,
+    /// This process's mark on its heartbeat row: another live process under the same instance
+    /// name is refused instead of sharing its leases.
+    token: String,
     jobs: mpsc::Sender<Job>,
 }
 
@@ -102,8 +105,17 @@ impl PgStore {
                 }
             })
             .map_err(|e| open_err(e.to_string()))?;
+        let token = format!(
+            "{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        );
         let store = PgStore {
             shown: shown.clone(),
+            token,
             jobs,
         };
         let found = store
@@ -197,6 +209,7 @@ CREATE TABLE IF NOT EXISTS ferry_leases (
 );
 CREATE TABLE IF NOT EXISTS ferry_instances (
     id         TEXT PRIMARY KEY,
+    token      TEXT NOT NULL,
     started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     seen_at    TIMESTAMPTZ NOT NULL
 );
@@ -386,13 +399,20 @@ impl Leases for PgStore {
     }
 
     fn heartbeat(&self, instance: &str, ttl: Duration) -> Result<(usize, usize), StoreError> {
-        let id = instance.to_string();
-        self.call(move |c| {
-            c.execute(
-                "INSERT INTO ferry_instances (id, seen_at) VALUES ($1, now())
-                 ON CONFLICT (id) DO UPDATE SET seen_at = now()",
-                &[&id],
+        let (id, token) = (instance.to_string(), self.token.clone());
+        let (live, lanes) = self.call(move |c| {
+            // The row is ours (same token), or its last holder is gone: otherwise another live
+            // process runs under this name.
+            let mine = c.execute(
+                "INSERT INTO ferry_instances (id, token, seen_at) VALUES ($1, $2, now())
+                 ON CONFLICT (id) DO UPDATE SET seen_at = now(), token = $2
+                 WHERE ferry_instances.token = $2
+                    OR ferry_instances.seen_at < now() - make_interval(secs => $3::float8 / 1000.0)",
+                &[&id, &token, &ms(ttl)],
             )?;
+            if mine == 0 {
+                return Ok((0, 0));
+            }
             let live: i64 = c
                 .query_one(
                     "SELECT count(*) FROM ferry_instances
@@ -404,7 +424,13 @@ impl Leases for PgStore {
                 .query_one("SELECT count(*) FROM ferry_leases", &[])?
                 .get(0);
             Ok((live.max(1) as usize, lanes.max(0) as usize))
-        })
+        })?;
+        if live == 0 {
+            return Err(StoreError::InstanceInUse {
+                instance: instance.to_string(),
+            });
+        }
+        Ok((live, lanes))
     }
 
     fn try_acquire(
