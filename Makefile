@@ -5,7 +5,7 @@ CARGO ?= cargo
 SHELL := /bin/bash
 TEST_LOG := $(CARGO_TARGET_DIR)/ferry-test.log
 
-.PHONY: demo test deps build lint bench bench-evm bench-v2 bench-light-client devnet-up devnet-down
+.PHONY: demo test deps build lint bench bench-evm bench-v2 bench-takeover bench-light-client devnet-up devnet-down
 
 ## The main job: devnet up, path opened, relayer started, one transfer each way, balances and metrics.
 demo: deps
@@ -43,6 +43,12 @@ bench-evm: deps build
 ## (writes bench-results/v2-500.json; FERRY_BENCH_N=… for another count).
 bench-v2: deps build
 	FERRY_BIN=$(CARGO_TARGET_DIR)/release/ferry $(CARGO) run --release -p ferry-tests --bin v2-bench -- bench-results/v2-500.json
+
+## Takeover: three instances on one PostgreSQL, the lane owner killed in each of three rounds of 300
+## transfers (writes bench-results/takeover.json). `FERRY_BENCH_POSTGRES=1 make bench`: the 1,000-transfer
+## bench with its state in PostgreSQL.
+bench-takeover: deps build
+	FERRY_BIN=$(CARGO_TARGET_DIR)/release/ferry $(CARGO) run --release -p ferry-tests --bin takeover-bench -- bench-results/takeover.json
 
 bench-light-client:
 	light-clients/tendermint/bench.sh

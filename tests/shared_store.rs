@@ -6,103 +6,14 @@
 
 use std::time::{Duration, Instant};
 
+use ferry_tests::instances::{
+    failed_txs, metrics, owner_of, owners, recv_msgs, shared_config, start_instance, Instance,
+};
 use ferry_tests::postgres::Postgres;
-use ferry_tests::{eventually, last_json, metric_sum, Relayer, TestNet, SIGCONT, SIGKILL, SIGSTOP};
-use tendermint_rpc::query::Query;
+use ferry_tests::{eventually, metric_sum, TestNet, SIGCONT, SIGKILL, SIGSTOP};
 
 /// The lane that receives packets on settlement-1 (l3-appchain-1 → settlement-1).
 const TO_HUB: &str = "l3-settlement/settlement-1";
-
-struct Instance {
-    name: String,
-    metrics: String,
-    relayer: Relayer,
-}
-
-/// The devnet's config with `[store] url` pointing at `pg`: what every instance runs with.
-fn shared_config(net: &TestNet, pg: &Postgres) -> std::path::PathBuf {
-    let path = net.home().join("shared.toml");
-    let text = std::fs::read_to_string(net.home().join("config.toml")).unwrap();
-    let url = format!("url = \"{}\"", pg.url());
-    let text = match text.contains("\n[store]\n") {
-        true => text.replace("\n[store]\n", &format!("\n[store]\n{url}\n")),
-        false => format!("{text}\n[store]\n{url}\n"),
-    };
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn start(net: &TestNet, config: &std::path::Path, n: usize) -> Instance {
-    let name = format!("ferry-{n}");
-    let port = ferry::devnet::free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let relayer = net.start_relayer_env(
-        &format!("{name}.log"),
-        config,
-        &[
-            ("FERRY_STORE__INSTANCE", &name),
-            ("FERRY_TELEMETRY__LISTEN", &listen),
-        ],
-    );
-    Instance {
-        name,
-        metrics: format!("http://{listen}/metrics"),
-        relayer,
-    }
-}
-
-/// `ferry --json status`: lane → live owner (an owner whose lease has time left).
-fn owners(net: &TestNet) -> Vec<(String, Option<String>)> {
-    let config = net.home().join("shared.toml");
-    let v = last_json(&net.ferry_ok(&["--config", config.to_str().unwrap(), "--json", "status"]));
-    assert_eq!(v["shared"], true, "{v}");
-    v["lanes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| {
-            let live = l["expires_in_ms"].as_i64().is_some_and(|ms| ms > 0);
-            let owner = l["owner"].as_str().filter(|_| live).map(str::to_string);
-            (l["lane"].as_str().unwrap().to_string(), owner)
-        })
-        .collect()
-}
-
-fn owner_of(net: &TestNet, lane: &str) -> Option<String> {
-    owners(net).into_iter().find(|(l, _)| l == lane)?.1
-}
-
-/// Txs on `chain` that failed (any signer; users send only from l3-appchain-1, and their txs
-/// succeed).
-async fn failed_txs(chain: &ferry::chain::cosmos::CosmosChain) -> usize {
-    ferry_tests::search_txs(chain, Query::gt("tx.height", 0u64))
-        .await
-        .iter()
-        .filter(|t| t.tx_result.code.is_err())
-        .count()
-}
-
-/// How many `MsgRecvPacket` committed txs on `chain` carried.
-async fn recv_msgs(chain: &ferry::chain::cosmos::CosmosChain) -> usize {
-    let action = "/ibc.core.channel.v1.MsgRecvPacket";
-    ferry_tests::search_txs(chain, Query::eq("message.action", action))
-        .await
-        .iter()
-        .filter(|tx| tx.tx_result.code.is_ok())
-        .map(|tx| {
-            ferry::chain::cosmos::flatten_events(&tx.tx_result.events)
-                .iter()
-                .filter(|(k, a)| {
-                    k == "message" && a.iter().any(|(x, v)| x == "action" && v == action)
-                })
-                .count()
-        })
-        .sum()
-}
-
-async fn metrics(url: &str) -> String {
-    reqwest::get(url).await.unwrap().text().await.unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn three_instances_share_the_path_through_postgres() {
@@ -121,7 +32,7 @@ async fn three_instances_share_the_path_through_postgres() {
     // 1. Three instances on the devnet's two paths (Cosmos, EVM: four lanes): every lane gets
     //    one owner, and no instance more than its share (two).
     let config = shared_config(&net, &pg);
-    let mut instances: Vec<Instance> = (1..=3).map(|n| start(&net, &config, n)).collect();
+    let mut instances: Vec<Instance> = (1..=3).map(|n| start_instance(&net, &config, n)).collect();
     let spread = eventually(
         "every lane owned, at most two per instance",
         Duration::from_secs(60),

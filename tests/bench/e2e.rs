@@ -4,6 +4,9 @@
 //!
 //! Latencies come from the chains (block times of the send and the receive); txs, gas and RPC counts
 //! from the relayer's own /metrics; peak RSS from /proc.
+//!
+//! `FERRY_BENCH_POSTGRES=1`: the relayer keeps its state in a PostgreSQL started for the run
+//! (`[store] url`, one instance holding every lane's lease) instead of the embedded file.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -38,7 +41,19 @@ async fn main() {
         .unwrap_or_else(|| "bench-results/e2e-1000.json".into());
     let net = TestNet::start("bench").await;
     net.ferry_ok(&["create", "path", "l3-settlement"]);
-    let relayer = net.start_relayer("relayer.log");
+    let pg = std::env::var_os("FERRY_BENCH_POSTGRES")
+        .map(|_| ferry_tests::postgres::Postgres::start("bench"));
+    let store = match &pg {
+        Some(pg) => format!("postgres ({})", pg.url()),
+        None if std::env::var("FERRY_STORE__ENABLED").as_deref() == Ok("false") => "none".into(),
+        None => "sqlite".into(),
+    };
+    let url_env = pg.as_ref().map(|p| p.url());
+    let envs: Vec<(&str, &str)> = url_env
+        .iter()
+        .map(|u| ("FERRY_STORE__URL", u.as_str()))
+        .collect();
+    let relayer = net.start_relayer_env("relayer.log", &net.home().join("config.toml"), &envs);
     assert!(
         relayer.wait_log("relaying path", Duration::from_secs(30)),
         "{}",
@@ -102,6 +117,7 @@ async fn main() {
     let recv_relayed = delta("ferry_packets_relayed_total");
     let result = serde_json::json!({
         "transfers": N,
+        "store": store,
         "send_seconds": sent_in.as_secs_f64(),
         "seconds_until_all_acknowledged": all_acked.as_secs_f64(),
         "packets_per_second": N as f64 / all_acked.as_secs_f64(),
