@@ -11,7 +11,9 @@ use ferry::devnet::{Devnet, DevnetState};
 pub mod anvil;
 pub mod bench;
 pub mod evm;
+pub mod instances;
 pub mod postgres;
+pub mod proxy;
 
 /// The `ferry` binary: `$FERRY_BIN`, else `<target>/debug/ferry` (built by `make test` first).
 pub fn ferry_bin() -> PathBuf {

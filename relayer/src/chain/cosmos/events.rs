@@ -223,7 +223,7 @@ impl CosmosChain {
         let url = crate::chain::cosmos::headers::ws_url(self.rpc.active_url());
         let (client, driver) = WebSocketClient::new(url.as_str())
             .await
-            .map_err(|e| (next, e.to_string()))?;
+            .map_err(|e| (next, super::rpc::reason(&e)))?;
         let driver_task = tokio::spawn(async move { driver.run().await });
         let t = std::time::Instant::now();
         let txs = client.subscribe(Query::from(EventType::Tx)).await;
@@ -238,7 +238,7 @@ impl CosmosChain {
             (Ok(a), Ok(b)) => (a, b),
             (Err(e), _) | (_, Err(e)) => {
                 driver_task.abort();
-                return Err((next, e.to_string()));
+                return Err((next, super::rpc::reason(&e)));
             }
         };
         // Catch up on what happened before the subscription started.
@@ -260,7 +260,7 @@ impl CosmosChain {
                             if sink.send(pe).await.is_err() { break; }
                         }
                     },
-                    Some(Err(e)) => break Err((next, e.to_string())),
+                    Some(Err(e)) => break Err((next, super::rpc::reason(&e))),
                     None => break Err((next, "subscription closed".into())),
                 },
                 ev = blocks.next() => match ev {
@@ -273,7 +273,7 @@ impl CosmosChain {
                         }
                         next = next.max(h);
                     },
-                    Some(Err(e)) => break Err((next, e.to_string())),
+                    Some(Err(e)) => break Err((next, super::rpc::reason(&e))),
                     None => break Err((next, "subscription closed".into())),
                 },
             }
@@ -301,6 +301,12 @@ impl CosmosChain {
                     metrics().ws_reconnect(self.id.as_str());
                     tracing::warn!(chain = %self.id, %reason, resume_height = next, "WebSocket lost; reconnecting, gap filled from block_results");
                     tokio::time::sleep(backoff).await;
+                    // The WebSocket follows the active RPC endpoint: one RPC call fails over to
+                    // the next endpoint when the active one is gone, so the reconnect goes there.
+                    let _ = self
+                        .rpc
+                        .call("status", |c| tendermint_rpc::Client::status(c))
+                        .await;
                     backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
             }

@@ -94,11 +94,11 @@ impl Rpc {
                         return Err(ChainError::Rpc {
                             chain: self.chain.clone(),
                             method,
-                            reason: e.to_string(),
+                            reason: reason(&e),
                         });
                     }
-                    tracing::debug!(chain = %self.chain, url = %self.urls[idx], method, error = %e, "RPC transport error");
-                    last = e.to_string();
+                    last = reason(&e);
+                    tracing::debug!(chain = %self.chain, url = %self.urls[idx], method, error = %last, "RPC transport error");
                 }
             }
         }
@@ -109,6 +109,12 @@ impl Rpc {
             reason: last,
         })
     }
+}
+
+/// What went wrong, without the error's trace: with `RUST_BACKTRACE` set, the full error of
+/// `tendermint-rpc` carries a backtrace of a hundred lines or more, which has no place in a log line.
+pub fn reason(e: &tendermint_rpc::Error) -> String {
+    e.detail().to_string()
 }
 
 /// True when the node itself answered with an error (as opposed to being unreachable).
