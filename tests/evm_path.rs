@@ -56,7 +56,7 @@ async fn evm_transfers_acks_refunds_and_tampering() {
     );
 
     // Someone else spends from the relayer's account on evm-settlement: Ferry's cached nonce goes
-    // stale, and its next transaction there (the ack of step 2) must recover from "nonce too low".
+    // stale, and its next transaction there (the ack of step 2) must recover (the chain is past it).
     {
         use ethers::middleware::SignerMiddleware;
         use ethers::providers::Middleware;
@@ -99,7 +99,7 @@ async fn evm_transfers_acks_refunds_and_tampering() {
     assert!(
         relayer
             .log_text()
-            .contains("nonce too low; re-reading it from the chain"),
+            .contains("the chain is past the local nonce; sending again under its nonce"),
         "no nonce recovery seen:\n{}",
         relayer.log_text()
     );

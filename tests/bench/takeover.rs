@@ -40,9 +40,9 @@ async fn main() {
     let (hub, l3) = (net.chain("settlement-1"), net.chain("l3-appchain-1"));
     let user = net.address("user");
     let mut instances: Vec<_> = (1..=3).map(|n| start_instance(&net, &config, n)).collect();
-    let mut next = 4;
     let mut rounds = Vec::new();
-    for round in 1..=ROUNDS {
+    // A fresh instance (ferry-4, ferry-5, ...) replaces each one killed.
+    for (round, next) in (1..=ROUNDS).zip(4..) {
         let owner = eventually("the lane to the hub owned", Duration::from_secs(60), || {
             let o = owner_of(&net, TO_HUB);
             async move { o }
@@ -95,7 +95,6 @@ async fn main() {
             "packets_received_twice": received.saturating_sub(N),
         }));
         instances.push(start_instance(&net, &config, next));
-        next += 1;
     }
     let takeovers: Vec<f64> = rounds
         .iter()

@@ -305,7 +305,7 @@ impl CosmosChain {
                     // the next endpoint when the active one is gone, so the reconnect goes there.
                     let _ = self
                         .rpc
-                        .call("status", |c| tendermint_rpc::Client::status(c))
+                        .call("status", tendermint_rpc::Client::status)
                         .await;
                     backoff = (backoff * 2).min(Duration::from_secs(10));
                 }

@@ -118,6 +118,6 @@ pub fn reason(e: &tendermint_rpc::Error) -> String {
 }
 
 /// True when the node itself answered with an error (as opposed to being unreachable).
-fn is_answer_error(e: &tendermint_rpc::Error) -> bool {
+pub fn is_answer_error(e: &tendermint_rpc::Error) -> bool {
     matches!(e.detail(), tendermint_rpc::error::ErrorDetail::Response(_))
 }

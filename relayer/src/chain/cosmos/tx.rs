@@ -47,12 +47,11 @@ fn to_cosmrs_any(m: &Msg) -> cosmrs::Any {
     }
 }
 
-pub fn classify(codespace: &str, code: u32, log: &str) -> TxErrorKind {
+pub fn classify(codespace: &str, code: u32) -> TxErrorKind {
     match (codespace, code) {
         ("sdk", CODE_WRONG_SEQUENCE) => TxErrorKind::SequenceMismatch,
         ("sdk", CODE_OUT_OF_GAS) => TxErrorKind::OutOfGas,
         ("sdk", CODE_INSUFFICIENT_FEE) => TxErrorKind::InsufficientFee,
-        _ if log.contains("account sequence mismatch") => TxErrorKind::SequenceMismatch,
         _ => TxErrorKind::Rejected,
     }
 }
@@ -323,7 +322,7 @@ impl CosmosChain {
                     fee,
                 });
             }
-            let kind = classify(&res.codespace, res.code.value(), &res.log);
+            let kind = classify(&res.codespace, res.code.value());
             metrics().tx_failed(self.id.as_str(), kind);
             if kind == TxErrorKind::SequenceMismatch && attempt + 1 < ATTEMPTS {
                 tracing::warn!(chain = %self.id, log = %res.log, "account sequence mismatch; recovering");
@@ -358,7 +357,9 @@ impl CosmosChain {
                 .call_expecting(
                     "tx",
                     |c| tendermint_rpc::Client::tx(c, hash, false),
-                    |e| e.to_string().contains("not found"),
+                    // The node answers "not found" until the tx is in a block: an answer, not
+                    // an RPC failure (an unreachable node still counts as one).
+                    super::rpc::is_answer_error,
                 )
                 .await
             {
@@ -366,7 +367,7 @@ impl CosmosChain {
                     let r = res.tx_result;
                     let events = super::events::flatten(&r.events);
                     if r.code.is_err() {
-                        let kind = classify(&r.codespace, r.code.value(), &r.log);
+                        let kind = classify(&r.codespace, r.code.value());
                         metrics().tx_failed(self.id.as_str(), kind);
                         // The sequence was consumed, but a failed tx can hint at a stale local view.
                         return Err(ChainError::Tx {
@@ -462,9 +463,9 @@ mod tests {
 
     #[test]
     fn classifies_sdk_codes() {
-        assert_eq!(classify("sdk", 32, ""), TxErrorKind::SequenceMismatch);
-        assert_eq!(classify("sdk", 11, ""), TxErrorKind::OutOfGas);
-        assert_eq!(classify("sdk", 13, ""), TxErrorKind::InsufficientFee);
-        assert_eq!(classify("ibc", 2, "whatever"), TxErrorKind::Rejected);
+        assert_eq!(classify("sdk", 32), TxErrorKind::SequenceMismatch);
+        assert_eq!(classify("sdk", 11), TxErrorKind::OutOfGas);
+        assert_eq!(classify("sdk", 13), TxErrorKind::InsufficientFee);
+        assert_eq!(classify("ibc", 2), TxErrorKind::Rejected);
     }
 }

@@ -295,7 +295,9 @@ impl EvmChain {
         Ok(pending.tx_hash())
     }
 
-    /// Sign and send under the next nonce; on "nonce too low" re-read the nonce once and retry.
+    /// Sign and send under the next nonce. A refused send is judged by the chain's state, not the
+    /// node's wording: when the chain's pending nonce has moved past the one used (another sender
+    /// of this key, or a restart), the nonce is re-read once and the tx sent again.
     async fn send(
         &self,
         data: Bytes,
@@ -344,8 +346,13 @@ impl EvmChain {
                         fee: u128::from(gas).saturating_mul(max_fee),
                     });
                 }
-                Err(e) if e.to_ascii_lowercase().contains("nonce too low") && !refresh => {
-                    tracing::warn!(chain = %self.id, nonce, "nonce too low; re-reading it from the chain");
+                Err(e) if !refresh => {
+                    let mut fresh = super::tx::NonceState::default();
+                    let chain_next = self.next_nonce(&mut fresh, true).await?;
+                    if chain_next <= nonce {
+                        return Err(self.tx_err(TxErrorKind::Rpc, e));
+                    }
+                    tracing::warn!(chain = %self.id, nonce, chain_next, "the chain is past the local nonce; sending again under its nonce");
                     metrics().tx_failed(self.id.as_str(), TxErrorKind::SequenceMismatch);
                     refresh = true;
                 }
@@ -386,9 +393,15 @@ impl EvmChain {
                 sent.tip = tip;
                 Ok(())
             }
-            // Mined meanwhile: the receipt loop will find it.
-            Err(e) if e.to_ascii_lowercase().contains("nonce too low") => Ok(()),
-            Err(e) => Err(self.tx_err(TxErrorKind::Rpc, e)),
+            Err(e) => {
+                // Refused because a tx under this nonce was mined meanwhile: the receipt loop
+                // finds it. Judged by the chain's nonce, not the node's wording.
+                let mut fresh = super::tx::NonceState::default();
+                if self.next_nonce(&mut fresh, true).await? > sent.nonce {
+                    return Ok(());
+                }
+                Err(self.tx_err(TxErrorKind::Rpc, e))
+            }
         }
     }
 
