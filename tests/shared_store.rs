@@ -1,8 +1,9 @@
-//! Three Ferry instances sharing one real PostgreSQL on the devnet's Cosmos path: each lane has one
-//! owner at a time and the lanes are spread; the owner killed (SIGKILL) in mid-batch → another
-//! takes over within 15 s, every packet acknowledged, none delivered twice, at most one failed tx;
-//! an owner frozen (SIGSTOP) past its lease → the lane moves, and once resumed the old owner
-//! submits nothing; PostgreSQL restarted in mid-run → submission pauses and resumes.
+//! Three Ferry instances sharing one real PostgreSQL on the devnet's Cosmos and EVM paths: each
+//! lane has one owner at a time and the lanes are spread; Cosmos and EVM transfers all arrive. The
+//! owner killed (SIGKILL) in mid-batch → another takes over within 15 s, every packet
+//! acknowledged, none delivered twice, at most one failed tx; an owner frozen (SIGSTOP) past its
+//! lease → the lane moves, and once resumed the old owner submits nothing under it; PostgreSQL
+//! restarted in mid-run → submission pauses and resumes.
 
 use std::time::{Duration, Instant};
 
@@ -60,6 +61,15 @@ async fn three_instances_share_the_path_through_postgres() {
         &user,
         &["--key", "user", "--count", &N.to_string()],
     );
+    // And on the EVM path, whose lanes are leased the same way.
+    let token = net.evm_node("evm-l3").token;
+    let evm_user = format!("{:?}", net.evm_address("user"));
+    let evm_sends: Vec<String> = (0..3)
+        .map(|_| {
+            let v = net.evm_transfer(&config, "evm-l3", "5", token, &evm_user, &[]);
+            v["tx_hash"].as_str().unwrap().to_string()
+        })
+        .collect();
     let victim = owner_of(&net, TO_HUB).expect("lane owned");
     let i = instances.iter().position(|x| x.name == victim).unwrap();
     assert!(
@@ -88,6 +98,14 @@ async fn three_instances_share_the_path_through_postgres() {
         "takeover took {takeover:?}"
     );
     ferry_tests::wait_no_commitments(&l3, Duration::from_secs(180)).await;
+    let config_s = config.to_str().unwrap();
+    for hash in &evm_sends {
+        let out = net.ferry_ok(&[
+            "--json", "--config", config_s, "query", "transfer", "evm-l3", hash, "--wait",
+        ]);
+        let v = ferry_tests::last_json(&out);
+        assert_eq!(v["state"], "acknowledged", "EVM transfer {hash}: {v}");
+    }
     assert_eq!(
         recv_msgs(&hub).await,
         N,

@@ -107,6 +107,8 @@ pub struct LeaseManager {
     instance: String,
     ttl: Duration,
     slots: Mutex<BTreeMap<String, Slot>>,
+    /// A lane registered since the last round: the next round comes at once, not a period later.
+    kick: tokio::sync::Notify,
 }
 
 impl LeaseManager {
@@ -116,6 +118,7 @@ impl LeaseManager {
             instance,
             ttl,
             slots: Mutex::new(BTreeMap::new()),
+            kick: tokio::sync::Notify::new(),
         })
     }
 
@@ -134,6 +137,7 @@ impl LeaseManager {
             handing_over: None,
         });
         metrics().lane_owned(path, dst_chain, false);
+        self.kick.notify_one();
         LaneGate {
             path: path.into(),
             dst: dst_chain.into(),
@@ -154,6 +158,7 @@ impl LeaseManager {
             let _ = tokio::task::spawn_blocking(move || me.tick()).await;
             tokio::select! {
                 _ = tokio::time::sleep(period) => {}
+                _ = self.kick.notified() => {}
                 _ = shutdown.changed() => if *shutdown.borrow() { break },
             }
         }

@@ -225,8 +225,9 @@ impl LaneSpec {
 }
 
 /// One direction. Without leases it relays until shutdown; with them, only while this instance
-/// holds the lane's lease: until then what arrives is dropped (clearing finds it again when the
-/// lease comes), and a lane that loses its lease stops after the flush under way.
+/// holds the lane's lease. Until then it keeps the latest [`STANDBY_EVENTS`] of what arrives (a
+/// lane taken over starts from them; clearing finds anything older), and a lane that loses its
+/// lease stops after the flush under way.
 async fn run_lane(
     spec: LaneSpec,
     mut input: mpsc::UnboundedReceiver<LaneInput>,
@@ -235,16 +236,23 @@ async fn run_lane(
 ) {
     let mut gate = spec.gate.clone();
     loop {
+        let mut held_back = std::collections::VecDeque::new();
         if let Some(g) = &mut gate {
-            tokio::select! {
-                owned = g.wait_owned(&mut shutdown) => if owned.is_none() { return },
-                _ = drain(&mut input) => return,
+            let owned = tokio::select! {
+                owned = g.wait_owned(&mut shutdown) => owned.is_some(),
+                _ = keep_latest(&mut input, &mut held_back) => false,
+            };
+            if !owned {
+                return;
             }
             g.set_running(true);
             spec.wake.notify_one();
-            tracing::info!(lane = %g.lane(), "relaying the lane (lease held)");
+            tracing::info!(lane = %g.lane(), waiting = held_back.len(), "relaying the lane (lease held)");
         }
-        let lane = spec.build();
+        let mut lane = spec.build();
+        for i in held_back {
+            take(&mut lane, i);
+        }
         let stopped = relay_lane(lane, &mut input, &other, &mut shutdown, gate.as_mut()).await;
         match &gate {
             Some(g) if !stopped => {
@@ -256,10 +264,29 @@ async fn run_lane(
     }
 }
 
-/// Drop what arrives for a lane this instance does not relay; ends when the senders are gone.
-async fn drain(input: &mut mpsc::UnboundedReceiver<LaneInput>) {
-    while input.recv().await.is_some() {}
-    std::future::pending::<()>().await
+/// Events a lane without its lease keeps: enough for a takeover to start at once (what the last
+/// owner left is then mostly here), bounded so a standby instance's memory stays small.
+const STANDBY_EVENTS: usize = 5_000;
+
+/// Keep the latest [`STANDBY_EVENTS`] inputs; ends when the senders are gone.
+async fn keep_latest(
+    input: &mut mpsc::UnboundedReceiver<LaneInput>,
+    kept: &mut std::collections::VecDeque<LaneInput>,
+) {
+    while let Some(i) = input.recv().await {
+        if kept.len() == STANDBY_EVENTS {
+            kept.pop_front();
+        }
+        kept.push_back(i);
+    }
+}
+
+fn take(lane: &mut Lane, i: LaneInput) {
+    match i {
+        LaneInput::Recv(ev) => lane.add_recv(ev),
+        LaneInput::Ack(ev) => lane.add_ack(ev),
+        LaneInput::Timeouts(items) => lane.add_timeouts(items),
+    }
 }
 
 /// Collect what arrives, flush whenever something is waiting (and every 200 ms, for retries and
@@ -272,11 +299,6 @@ async fn relay_lane(
     shutdown: &mut watch::Receiver<bool>,
     mut gate: Option<&mut crate::lease::LaneGate>,
 ) -> bool {
-    let take = |lane: &mut Lane, i: LaneInput| match i {
-        LaneInput::Recv(ev) => lane.add_recv(ev),
-        LaneInput::Ack(ev) => lane.add_ack(ev),
-        LaneInput::Timeouts(items) => lane.add_timeouts(items),
-    };
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
