@@ -1,6 +1,8 @@
 # Ferry: `make demo` runs the main job on the local devnet; `make test` runs every test.
 # Compiled artefacts are cached outside the checkout so a fresh clone reuses them.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/ferry/target
+# Tools built for the tests (helm) live in Ferry's cache, outside the checkout.
+export PATH := $(HOME)/.cache/ferry/bin:$(PATH)
 CARGO ?= cargo
 SHELL := /bin/bash
 TEST_LOG := $(CARGO_TARGET_DIR)/ferry-test.log
@@ -12,11 +14,13 @@ demo: deps
 	$(CARGO) run --release -p ferry --bin ferry -- devnet demo
 
 ## Every test: unit, light client, live-devnet integration, dashboards and alert rules.
+## `deps` installs every deployment tool (promtool, systemd-analyze, helm), so FERRY_REQUIRE_TOOLS=1:
+## a missing one fails the tests instead of leaving a NOT RUN note.
 test: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) build -p ferry --bin ferry
 	mkdir -p $(CARGO_TARGET_DIR)
-	set -o pipefail; $(CARGO) test --workspace --lib --bins --tests 2>&1 | tee $(TEST_LOG)
+	set -o pipefail; FERRY_REQUIRE_TOOLS=1 $(CARGO) test --workspace --lib --bins --tests 2>&1 | tee $(TEST_LOG)
 	dashboards/check.sh
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' $(TEST_LOG)
 

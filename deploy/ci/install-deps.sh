@@ -2,7 +2,8 @@
 # Installs what Ferry's devnet and tests need on a fresh Debian machine, and nothing when it is
 # already there: Go (builds ibc-go's simd from Go modules), promtool/prometheus (alert rules and
 # the live Prometheus test), Node.js/npm (anvil for the EVM tests), PostgreSQL (initdb/postgres/psql
-# for the tests' throwaway database server), a C toolchain for cargo.
+# for the tests' throwaway database server), a C toolchain for cargo, and helm (built from Go
+# modules into ~/.cache/ferry/bin).
 set -euo pipefail
 
 need_apt=()
@@ -29,4 +30,13 @@ fi
 # Go from Debian may be older than the go.mod asks for; let Go fetch a matching toolchain only
 # through the module proxy (GOTOOLCHAIN=auto is Go's default).
 go version
+
+# helm, built once from Go modules into Ferry's cache (the Makefile puts it on PATH): the
+# deployment tests run `helm lint` and `helm template` on deploy/helm/ferry.
+FERRY_BIN_CACHE="${HOME}/.cache/ferry/bin"
+if ! command -v helm >/dev/null 2>&1 && [ ! -x "${FERRY_BIN_CACHE}/helm" ]; then
+    echo "install-deps: building helm v3.22.0 from Go modules into ${FERRY_BIN_CACHE}"
+    mkdir -p "${FERRY_BIN_CACHE}"
+    GOBIN="${FERRY_BIN_CACHE}" go install helm.sh/helm/v3/cmd/helm@v3.22.0
+fi
 echo "install-deps: ok"
