@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use ferry::chain::cosmos::CosmosChain;
 use ferry_tests::{
     eventually, metric_sum, signal_pid, TestNet, SIGCONT, SIGKILL, SIGSTOP, SIGTERM,
 };
@@ -15,22 +14,6 @@ use ferry_tests::{
 /// Receives on settlement-1, as metric labels.
 const HUB_RECV: &[(&str, &str)] = &[("chain", "settlement-1"), ("kind", "recv")];
 use tendermint_rpc::query::Query;
-
-/// How many messages of type `action` all committed txs on `chain` carried.
-async fn count_msgs(chain: &CosmosChain, action: &str) -> usize {
-    let txs = ferry_tests::search_txs(chain, Query::eq("message.action", action)).await;
-    txs.iter()
-        .filter(|tx| tx.tx_result.code.is_ok())
-        .map(|tx| {
-            ferry::chain::cosmos::flatten_events(&tx.tx_result.events)
-                .iter()
-                .filter(|(k, attrs)| {
-                    k == "message" && attrs.iter().any(|(a, v)| a == "action" && v == action)
-                })
-                .count()
-        })
-        .sum()
-}
 
 fn state_of(net: &TestNet, chain: &str, hash: &str) -> String {
     let out = net.ferry_ok(&["--json", "query", "transfer", chain, hash]);
@@ -124,17 +107,17 @@ async fn timeout_while_stopped_and_sigkill_mid_batch() {
 
     // Exactly once: no packet message was ever submitted twice, across the kill and restart.
     assert_eq!(
-        count_msgs(&hub, "/ibc.core.channel.v1.MsgRecvPacket").await,
+        ferry_tests::count_msgs(&hub, "/ibc.core.channel.v1.MsgRecvPacket").await,
         N,
         "MsgRecvPacket count"
     );
     assert_eq!(
-        count_msgs(&l3, "/ibc.core.channel.v1.MsgAcknowledgement").await,
+        ferry_tests::count_msgs(&l3, "/ibc.core.channel.v1.MsgAcknowledgement").await,
         N,
         "MsgAcknowledgement count"
     );
     assert_eq!(
-        count_msgs(&l3, "/ibc.core.channel.v1.MsgTimeout").await,
+        ferry_tests::count_msgs(&l3, "/ibc.core.channel.v1.MsgTimeout").await,
         1,
         "MsgTimeout count"
     );
@@ -188,7 +171,7 @@ async fn killed_after_broadcast_the_tx_is_looked_up_not_resent() {
     );
     ferry_tests::wait_no_commitments(&l3, Duration::from_secs(120)).await;
     assert_eq!(
-        count_msgs(&hub, "/ibc.core.channel.v1.MsgRecvPacket").await,
+        ferry_tests::count_msgs(&hub, "/ibc.core.channel.v1.MsgRecvPacket").await,
         N,
         "MsgRecvPacket count"
     );
@@ -266,7 +249,7 @@ async fn destination_frozen_with_a_batch_in_flight() {
     ferry_tests::wait_no_commitments(&l3, Duration::from_secs(180)).await;
     // Every packet received exactly once ...
     assert_eq!(
-        count_msgs(&hub, "/ibc.core.channel.v1.MsgRecvPacket").await,
+        ferry_tests::count_msgs(&hub, "/ibc.core.channel.v1.MsgRecvPacket").await,
         N,
         "MsgRecvPacket count"
     );

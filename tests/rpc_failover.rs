@@ -8,10 +8,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use ferry::chain::cosmos::CosmosChain;
 use ferry_tests::proxy::Proxy;
 use ferry_tests::{eventually, metric_sum, wait_no_commitments, Relayer, TestNet, SIGTERM};
-use tendermint_rpc::query::Query;
 
 const L3: &str = "l3-appchain-1";
 const HUB: &str = "settlement-1";
@@ -50,22 +48,6 @@ async fn wait_log_line(relayer: &Relayer, from: usize, needles: &[&str], timeout
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-/// How many messages of type `action` all committed txs on `chain` carried.
-async fn count_msgs(chain: &CosmosChain, action: &str) -> usize {
-    let txs = ferry_tests::search_txs(chain, Query::eq("message.action", action)).await;
-    txs.iter()
-        .filter(|tx| tx.tx_result.code.is_ok())
-        .map(|tx| {
-            ferry::chain::cosmos::flatten_events(&tx.tx_result.events)
-                .iter()
-                .filter(|(k, attrs)| {
-                    k == "message" && attrs.iter().any(|(a, v)| a == "action" && v == action)
-                })
-                .count()
-        })
-        .sum()
 }
 
 async fn metrics(net: &TestNet) -> String {
@@ -240,12 +222,12 @@ async fn websocket_cut_and_dead_endpoint() {
         "{m}"
     );
     assert_eq!(
-        count_msgs(&hub, "/ibc.core.channel.v1.MsgRecvPacket").await,
+        ferry_tests::count_msgs(&hub, "/ibc.core.channel.v1.MsgRecvPacket").await,
         total,
         "MsgRecvPacket count on settlement-1"
     );
     assert_eq!(
-        count_msgs(&l3, "/ibc.core.channel.v1.MsgAcknowledgement").await,
+        ferry_tests::count_msgs(&l3, "/ibc.core.channel.v1.MsgAcknowledgement").await,
         total,
         "MsgAcknowledgement count on l3-appchain-1"
     );

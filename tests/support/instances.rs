@@ -84,20 +84,7 @@ pub async fn failed_txs(chain: &ferry::chain::cosmos::CosmosChain) -> usize {
 
 /// How many `MsgRecvPacket` committed txs on `chain` carried.
 pub async fn recv_msgs(chain: &ferry::chain::cosmos::CosmosChain) -> usize {
-    let action = "/ibc.core.channel.v1.MsgRecvPacket";
-    crate::search_txs(chain, Query::eq("message.action", action))
-        .await
-        .iter()
-        .filter(|tx| tx.tx_result.code.is_ok())
-        .map(|tx| {
-            ferry::chain::cosmos::flatten_events(&tx.tx_result.events)
-                .iter()
-                .filter(|(k, a)| {
-                    k == "message" && a.iter().any(|(x, v)| x == "action" && v == action)
-                })
-                .count()
-        })
-        .sum()
+    crate::count_msgs(chain, "/ibc.core.channel.v1.MsgRecvPacket").await
 }
 
 pub async fn metrics(url: &str) -> String {

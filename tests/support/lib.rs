@@ -356,6 +356,25 @@ pub async fn search_txs(
     out
 }
 
+/// How many messages of type `action` (e.g. `/ibc.core.channel.v1.MsgRecvPacket`) all committed
+/// txs on `chain` carried.
+pub async fn count_msgs(chain: &ferry::chain::cosmos::CosmosChain, action: &str) -> usize {
+    let query = tendermint_rpc::query::Query::eq("message.action", action);
+    search_txs(chain, query)
+        .await
+        .iter()
+        .filter(|tx| tx.tx_result.code.is_ok())
+        .map(|tx| {
+            ferry::chain::cosmos::flatten_events(&tx.tx_result.events)
+                .iter()
+                .filter(|(k, attrs)| {
+                    k == "message" && attrs.iter().any(|(a, v)| a == "action" && v == action)
+                })
+                .count()
+        })
+        .sum()
+}
+
 /// Sum of the samples of metric `family` in a Prometheus text page whose labels include every
 /// `(name, value)` of `labels` (0 when none does).
 pub fn metric_sum(metrics: &str, family: &str, labels: &[(&str, &str)]) -> u64 {
