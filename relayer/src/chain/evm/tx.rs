@@ -268,17 +268,22 @@ impl EvmChain {
 
     async fn next_nonce(&self, state: &mut super::tx::NonceState, refresh: bool) -> Result<u64> {
         if refresh || state.next.is_none() {
-            let addr = self.address;
-            let n = self
-                .rpc("eth_getTransactionCount", |p| async move {
-                    p.get_transaction_count(addr, Some(ethers::types::BlockNumber::Pending.into()))
-                        .await
-                        .map_err(|e| e.to_string())
-                })
-                .await?;
-            state.next = Some(to_u64(&self.id, "eth_getTransactionCount", "nonce", n)?);
+            state.next = Some(self.chain_nonce().await?);
         }
         Ok(state.next.expect("set above"))
+    }
+
+    /// The next nonce of Ferry's key as the chain sees it (pending txs included).
+    async fn chain_nonce(&self) -> Result<u64> {
+        let addr = self.address;
+        let n = self
+            .rpc("eth_getTransactionCount", |p| async move {
+                p.get_transaction_count(addr, Some(ethers::types::BlockNumber::Pending.into()))
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .await?;
+        to_u64(&self.id, "eth_getTransactionCount", "nonce", n)
     }
 
     async fn send_signed(&self, tx: &TypedTransaction) -> std::result::Result<H256, String> {
@@ -347,8 +352,7 @@ impl EvmChain {
                     });
                 }
                 Err(e) if !refresh => {
-                    let mut fresh = super::tx::NonceState::default();
-                    let chain_next = self.next_nonce(&mut fresh, true).await?;
+                    let chain_next = self.chain_nonce().await?;
                     if chain_next <= nonce {
                         return Err(self.tx_err(TxErrorKind::Rpc, e));
                     }
@@ -396,8 +400,7 @@ impl EvmChain {
             Err(e) => {
                 // Refused because a tx under this nonce was mined meanwhile: the receipt loop
                 // finds it. Judged by the chain's nonce, not the node's wording.
-                let mut fresh = super::tx::NonceState::default();
-                if self.next_nonce(&mut fresh, true).await? > sent.nonce {
+                if self.chain_nonce().await? > sent.nonce {
                     return Ok(());
                 }
                 Err(self.tx_err(TxErrorKind::Rpc, e))
