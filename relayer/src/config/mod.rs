@@ -4,6 +4,7 @@
 
 mod evm;
 pub mod raw;
+mod store;
 mod validate;
 
 use std::net::SocketAddr;

@@ -102,7 +102,7 @@ pub fn validate(raw: &RawConfig) -> (Option<Config>, Vec<Issue>) {
             "false: txs in flight are kept in memory only; after a crash their packets may be paid for twice",
         );
     }
-    let lease_ttl = check_shared_store(&mut c, &raw.store);
+    let lease_ttl = super::store::check_shared_store(&mut c, &raw.store);
     if raw.chains.is_empty() {
         c.error("chains", "at least one [[chains]] entry is required");
     }
@@ -422,55 +422,6 @@ pub(super) fn parse_fraction(s: &str) -> Result<(u64, u64), String> {
         return Err(bad());
     }
     Ok((n, d))
-}
-
-/// `[store] url`, `instance` and `lease_ttl`; the lease lifetime when it is valid.
-fn check_shared_store(c: &mut Checker, store: &super::raw::RawStore) -> Option<Duration> {
-    let ttl = match humantime::parse_duration(&store.lease_ttl) {
-        Ok(d) if (Duration::from_secs(3)..=Duration::from_secs(300)).contains(&d) => Some(d),
-        Ok(_) => {
-            c.error("store.lease_ttl", "must be between 3s and 300s");
-            None
-        }
-        Err(e) => {
-            c.error(
-                "store.lease_ttl",
-                format!("not a duration like \"10s\": {e}"),
-            );
-            None
-        }
-    };
-    if let Some(url) = &store.url {
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            c.error(
-                "store.url",
-                "must be a PostgreSQL URL: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE",
-            );
-        } else {
-            let host = url
-                .split_once("://")
-                .map(|(_, r)| r.rsplit_once('@').map_or(r, |(_, h)| h))
-                .unwrap_or("");
-            let local = ["127.0.0.1", "localhost", "[::1]", "/"]
-                .iter()
-                .any(|l| host.starts_with(l));
-            if !local {
-                c.warn(
-                    "store.url",
-                    "the connection to a non-local PostgreSQL is not encrypted (Ferry connects without TLS); keep it on a private network",
-                );
-            }
-        }
-        if !store.enabled {
-            c.error("store.url", "set, but [store] enabled = false");
-        }
-    }
-    if let Some(name) = &store.instance {
-        if name.trim().is_empty() || name.len() > 100 {
-            c.error("store.instance", "must be 1 to 100 characters");
-        }
-    }
-    ttl
 }
 
 #[cfg(test)]
