@@ -25,11 +25,7 @@ fn state_of(net: &TestNet, chain: &str, hash: &str) -> String {
 async fn timeout_while_stopped_and_sigkill_mid_batch() {
     let net = TestNet::start("recovery").await;
     // Small batches, so one relay round spans several txs and a kill lands between them.
-    let cfg = net.home().join("config.toml");
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("max_msgs_per_tx = 50", "max_msgs_per_tx = 10");
-    std::fs::write(&cfg, text).unwrap();
+    net.set_max_msgs_per_tx(10);
     net.ferry_ok(&["create", "path", "l3-settlement"]);
     let user = net.address("user");
     let l3 = net.chain("l3-appchain-1");

@@ -19,11 +19,7 @@ const TO_HUB: &str = "l3-settlement/settlement-1";
 #[tokio::test(flavor = "multi_thread")]
 async fn three_instances_share_the_path_through_postgres() {
     let net = TestNet::start("shared-store").await;
-    let cfg = net.home().join("config.toml");
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("max_msgs_per_tx = 50", "max_msgs_per_tx = 10");
-    std::fs::write(&cfg, text).unwrap();
+    net.set_max_msgs_per_tx(10);
     net.ferry_ok(&["create", "path", "l3-settlement"]);
     let mut pg = Postgres::start("shared-store");
     let hub = net.chain("settlement-1");

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use ferry_tests::bench::write_result;
+use ferry_tests::bench::{percentile, write_result};
 use ferry_tests::instances::{failed_txs, owner_of, recv_msgs, shared_config, start_instance};
 use ferry_tests::postgres::Postgres;
 use ferry_tests::{eventually, TestNet, SIGKILL, SIGTERM};
@@ -17,23 +17,13 @@ const N: usize = 300;
 const ROUNDS: usize = 3;
 const TO_HUB: &str = "l3-settlement/settlement-1";
 
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
 #[tokio::main]
 async fn main() {
     let out_path = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "bench-results/takeover.json".into());
     let net = TestNet::start("takeover").await;
-    let cfg = net.home().join("config.toml");
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("max_msgs_per_tx = 50", "max_msgs_per_tx = 10");
-    std::fs::write(&cfg, text).unwrap();
+    net.set_max_msgs_per_tx(10);
     net.ferry_ok(&["create", "path", "l3-settlement"]);
     let pg = Postgres::start("takeover");
     let config = shared_config(&net, &pg);
@@ -96,18 +86,19 @@ async fn main() {
         }));
         instances.push(start_instance(&net, &config, next));
     }
-    let takeovers: Vec<f64> = rounds
+    let mut takeovers: Vec<f64> = rounds
         .iter()
         .map(|r| r["takeover_seconds"].as_f64().unwrap())
         .collect();
+    takeovers.sort_by(f64::total_cmp);
     let result = serde_json::json!({
         "transfers_per_round": N,
         "instances": 3,
         "lease_ttl_seconds": 10,
         "takeover_seconds": {
-            "median": median(&takeovers),
-            "min": takeovers.iter().cloned().fold(f64::MAX, f64::min),
-            "max": takeovers.iter().cloned().fold(0.0, f64::max),
+            "median": percentile(&takeovers, 0.5),
+            "min": takeovers[0],
+            "max": takeovers[takeovers.len() - 1],
         },
         "failed_txs_per_kill": rounds.iter().map(|r| r["failed_txs"].as_u64().unwrap()).collect::<Vec<_>>(),
         "packets_received_twice": rounds.iter().map(|r| r["packets_received_twice"].as_u64().unwrap()).sum::<u64>(),

@@ -138,6 +138,19 @@ impl TestNet {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// At most `n` packet messages per relayer tx (the devnet's default is 50): a relay round then
+    /// spans several txs, so a kill can land between them.
+    pub fn set_max_msgs_per_tx(&self, n: usize) {
+        let cfg = self.home().join("config.toml");
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        assert!(
+            text.contains("max_msgs_per_tx = 50"),
+            "devnet config changed"
+        );
+        let text = text.replace("max_msgs_per_tx = 50", &format!("max_msgs_per_tx = {n}"));
+        std::fs::write(&cfg, text).unwrap();
+    }
+
     /// `ferry start` in the background, its log in the devnet folder.
     pub fn start_relayer(&self, log_name: &str) -> Relayer {
         self.start_relayer_with(log_name, &self.home().join("config.toml"))
