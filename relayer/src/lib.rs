@@ -5,6 +5,7 @@
 //! daemon; [`telemetry`] owns every metric; [`devnet`] starts local chains for the demo and the tests;
 //! [`cli`] is the `ferry` command.
 
+pub mod api;
 pub mod attestor;
 pub mod chain;
 pub mod cli;

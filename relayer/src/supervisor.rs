@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use thiserror::Error;
 use tokio::sync::watch;
 
+use crate::api::Readiness;
 use crate::chain::cosmos::handshake::{find_path, PathIds};
 use crate::chain::cosmos::CosmosChain;
 use crate::chain::evm::EvmChain;
@@ -17,7 +18,7 @@ use crate::config::{ChainConfig, ChainKind, Config, PathConfig};
 use crate::ibc::ChainId;
 use crate::keys::{KeyError, KeyStore};
 use crate::router::{PathWorker, Side};
-use crate::telemetry::{metrics, Readiness};
+use crate::telemetry::metrics;
 
 #[derive(Debug, Error)]
 pub enum SupervisorError {
@@ -35,6 +36,8 @@ pub enum SupervisorError {
     },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Token(#[from] crate::api::TokenError),
     #[error("cannot serve metrics on {addr}: {source}")]
     Telemetry {
         addr: std::net::SocketAddr,
@@ -148,15 +151,24 @@ pub async fn run(
     bound: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
 ) -> Result<(), SupervisorError> {
     let ready = Readiness::default();
+    let token = match &cfg.telemetry.token_file {
+        Some(f) => Some(crate::api::Token::load(&home.join(f))?),
+        None => None,
+    };
+    let api = Arc::new(crate::api::ApiState::new(&cfg, ready.clone(), token));
     let mut server = None;
     if cfg.telemetry.enabled {
-        let (addr, task) = crate::telemetry::serve(cfg.telemetry.listen, ready.clone())
-            .await
-            .map_err(|source| SupervisorError::Telemetry {
-                addr: cfg.telemetry.listen,
-                source,
-            })?;
-        tracing::info!(%addr, "serving /metrics, /healthz, /readyz, /v1/quarantine");
+        let (addr, task) = crate::api::serve(
+            cfg.telemetry.listen,
+            cfg.telemetry.max_connections,
+            api.clone(),
+        )
+        .await
+        .map_err(|source| SupervisorError::Telemetry {
+            addr: cfg.telemetry.listen,
+            source,
+        })?;
+        tracing::info!(%addr, console = cfg.telemetry.console, writes = api.token.is_some(), "serving /metrics, /healthz, /readyz and the API (/openapi.json)");
         if let Some(tx) = bound {
             let _ = tx.send(addr);
         }
@@ -164,8 +176,15 @@ pub async fn run(
     }
     metrics().set_up(true);
     let chains = open_chains(&cfg, home)?;
+    let _ = api.open.set(
+        chains
+            .iter()
+            .map(|(id, c)| (id.clone(), c.clone()))
+            .collect(),
+    );
     let (store, leases) = open_store(&cfg, home)?;
     if let Some(m) = &leases {
+        let _ = api.leases.set(m.clone());
         tokio::spawn(m.clone().run(shutdown.clone()));
     }
     if let Some(store) = &store {
@@ -306,12 +325,25 @@ async fn start_path(
     let component = format!("path {}", path.name);
     metrics().init_worker(&path.name);
     metrics().path_ready(&path.name, false);
+    let live = crate::telemetry::live();
+    live.path_waiting(
+        &path.name,
+        path.a.chain.as_str(),
+        path.b.chain.as_str(),
+        None,
+    );
     let mut wait = RESTART_FIRST;
     let (sa, sb) = loop {
         match resolve_sides(&path, &a, &b, &shutdown).await {
             Ok(sides) => break sides,
             Err(e) => {
                 ready.waiting(&component, &e.to_string());
+                live.path_waiting(
+                    &path.name,
+                    path.a.chain.as_str(),
+                    path.b.chain.as_str(),
+                    Some(e.to_string()),
+                );
                 tracing::warn!(path = %path.name, error = %e, retry_in_secs = wait.as_secs(), "path not ready; the others relay meanwhile");
                 if sleep_or_stop(wait, &mut shutdown).await || *shutdown.borrow() {
                     return;
@@ -322,6 +354,7 @@ async fn start_path(
     };
     ready.up(&component);
     metrics().path_ready(&path.name, true);
+    live.path_relaying(&path.name, Some((sa.clone(), sb.clone())));
     tracing::info!(path = %path.name, channel_a = %sa.channel, channel_b = %sb.channel, "relaying path");
     metrics().init_path_side(sa.id(), sb.id(), sa.channel.as_str(), sa.client.as_str());
     metrics().init_path_side(sb.id(), sa.id(), sb.channel.as_str(), sb.client.as_str());
@@ -373,6 +406,7 @@ pub async fn supervise(worker: PathWorker, ready: Readiness, mut shutdown: watch
             wait = RESTART_FIRST;
         }
         metrics().worker_restarted(&name);
+        crate::telemetry::live().path_restarting(&name, &why);
         ready.down(
             &component,
             &format!("{why}; restarting in {}s", wait.as_secs()),
@@ -384,6 +418,8 @@ pub async fn supervise(worker: PathWorker, ready: Readiness, mut shutdown: watch
         // The new worker's lanes start empty: its old quarantine list goes (clearing refills
         // what is still pending).
         crate::telemetry::quarantine().clear_path(&name);
+        crate::telemetry::live().clear_pending(&name);
+        crate::telemetry::live().path_relaying(&name, None);
         ready.up(&component);
         tracing::info!(path = %name, "path worker restarted");
         wait = (wait * 2).min(RESTART_MAX);
@@ -439,19 +475,40 @@ async fn monitor_evm_wallet(chain: Arc<EvmChain>, mut shutdown: watch::Receiver<
                 }
                 continue;
             };
+            let secs = runway.seconds(bal);
             metrics().wallet(
                 chain.id.as_str(),
                 &chain.config.key,
                 "wei",
                 bal as f64,
-                runway.seconds(bal),
+                secs,
             );
+            publish_wallet(chain.id.as_str(), &chain.config.key, "wei", bal, secs);
         }
         if sleep_or_stop(Duration::from_secs(15), &mut shutdown).await {
             return;
         }
     }
 }
+
+fn publish_wallet(chain: &str, key: &str, denom: &str, balance: u128, runway: f64) {
+    crate::telemetry::live().wallet(
+        chain,
+        crate::telemetry::WalletInfo {
+            key: key.to_string(),
+            denom: denom.to_string(),
+            balance: balance.to_string(),
+            runway_seconds: (runway < NO_SPEND).then_some(runway),
+            sampled_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs(),
+        },
+    );
+}
+
+/// The runway reported while nothing was spent yet.
+const NO_SPEND: f64 = 1e12;
 
 /// Balance divided by the spend rate seen since the first sample.
 #[derive(Default)]
@@ -467,7 +524,7 @@ impl Runway {
         if spent > 0.0 && elapsed > 0.0 {
             bal as f64 / (spent / elapsed)
         } else {
-            1e12
+            NO_SPEND
         }
     }
 }
@@ -493,6 +550,7 @@ async fn monitor_wallet(chain: Arc<CosmosChain>, mut shutdown: watch::Receiver<b
                 bal as f64,
                 runway,
             );
+            publish_wallet(chain.id.as_str(), &chain.config.key, &denom, bal, runway);
         }
         if sleep_or_stop(Duration::from_secs(15), &mut shutdown).await {
             return;

@@ -119,6 +119,12 @@ pub enum ChainError {
         sequence: u64,
         reason: String,
     },
+    /// The chain knows no transaction with this hash (not in a block, or pruned).
+    #[error("{chain} has no transaction {tx}")]
+    TxNotFound { chain: ChainId, tx: String },
+    /// The transaction exists but sent no IBC packet.
+    #[error("transaction {tx} on {chain} sent no packet")]
+    NoPacketInTx { chain: ChainId, tx: String },
     #[error("{0}")]
     Other(String),
 }

@@ -5,6 +5,7 @@
 mod evm;
 pub mod raw;
 mod store;
+mod telemetry;
 mod validate;
 
 use std::net::SocketAddr;
@@ -45,6 +46,11 @@ pub struct StoreConfig {
 pub struct TelemetryConfig {
     pub enabled: bool,
     pub listen: SocketAddr,
+    /// Connections served at once (1–4096).
+    pub max_connections: usize,
+    /// Where the API's bearer token is (relative paths are under Ferry's home).
+    pub token_file: Option<std::path::PathBuf>,
+    pub console: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -79,14 +79,31 @@ pub struct RawTelemetry {
     pub enabled: bool,
     #[serde(default = "d_listen")]
     pub listen: String,
+    /// Connections served at once; more wait to be accepted.
+    #[serde(default = "d_max_connections")]
+    pub max_connections: u64,
+    /// File (relative to Ferry's home) holding the bearer token that `POST` API calls need;
+    /// without it they are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<String>,
+    /// Serve the web console at `/` (off by default).
+    #[serde(default)]
+    pub console: bool,
 }
 impl Default for RawTelemetry {
     fn default() -> Self {
         RawTelemetry {
             enabled: true,
             listen: d_listen(),
+            max_connections: d_max_connections(),
+            token_file: None,
+            console: false,
         }
     }
+}
+
+fn d_max_connections() -> u64 {
+    64
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

@@ -33,8 +33,9 @@ impl fmt::Display for Issue {
     }
 }
 
+#[derive(Default)]
 pub(super) struct Checker {
-    issues: Vec<Issue>,
+    pub(super) issues: Vec<Issue>,
 }
 
 impl Checker {
@@ -83,7 +84,7 @@ impl Checker {
 /// Validate; returns the config only when there is no error, plus all findings.
 pub fn validate(raw: &RawConfig) -> (Option<Config>, Vec<Issue>) {
     let mut c = Checker { issues: Vec::new() };
-    let telemetry = check_telemetry(&mut c, raw);
+    let telemetry = super::telemetry::check_telemetry(&mut c, &raw.telemetry);
     if !["trace", "debug", "info", "warn", "error"].contains(&raw.global.log_level.as_str()) {
         c.error(
             "global.log_level",
@@ -156,33 +157,6 @@ pub fn validate(raw: &RawConfig) -> (Option<Config>, Vec<Issue>) {
         paths,
     });
     (config, c.issues)
-}
-
-fn check_telemetry(c: &mut Checker, raw: &RawConfig) -> Option<TelemetryConfig> {
-    match raw.telemetry.listen.parse::<std::net::SocketAddr>() {
-        Ok(addr) => {
-            if !addr.ip().is_loopback() {
-                c.warn(
-                    "telemetry.listen",
-                    format!("{addr} is reachable from other hosts; metrics reveal wallet balances"),
-                );
-            }
-            Some(TelemetryConfig {
-                enabled: raw.telemetry.enabled,
-                listen: addr,
-            })
-        }
-        Err(_) => {
-            c.error(
-                "telemetry.listen",
-                format!(
-                    "`{}` is not an address like 127.0.0.1:9464",
-                    raw.telemetry.listen
-                ),
-            );
-            None
-        }
-    }
 }
 
 fn check_chain(c: &mut Checker, i: usize, raw: &RawChain) -> Option<ChainConfig> {

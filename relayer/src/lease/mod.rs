@@ -126,6 +126,11 @@ impl LeaseManager {
         &self.instance
     }
 
+    /// Every lane's lease and the instances seen, read from the store (blocking: one statement).
+    pub fn snapshot(&self) -> Result<(Vec<LeaseRow>, Vec<InstanceRow>), StoreError> {
+        self.leases.snapshot(self.ttl)
+    }
+
     /// The gate lane `path`/`dst_chain` waits at; the lane is registered in the store.
     pub fn gate(&self, path: &str, dst_chain: &str) -> LaneGate {
         let lane = lane_name(path, dst_chain);

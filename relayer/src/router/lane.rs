@@ -9,6 +9,7 @@
 //! the lane, and a packet that always fails in simulation is never paid for.
 
 mod inflight;
+mod publish;
 mod quarantine;
 mod settle;
 
@@ -164,6 +165,7 @@ impl Lane {
             gate: None,
         };
         lane.publish_quarantine();
+        lane.publish_backlog();
         lane
     }
 
@@ -316,7 +318,7 @@ impl Lane {
     /// longer than [`FLUSH_LIMIT`] is abandoned (what it submitted is found delivered next time).
     pub async fn flush(&mut self) -> LaneReport {
         let mut report = LaneReport::default();
-        let (dst_id, src_id, channel) = self.labels();
+        let (dst_id, src_id, _) = self.labels();
         if self.retry_at.is_some_and(|t| Instant::now() < t) {
             return report;
         }
@@ -356,30 +358,7 @@ impl Lane {
             self.release(key, "no longer queued");
         }
         self.publish_quarantine();
-        let (src_chan, dst_chan) = (self.src.channel.to_string(), channel);
-        // Backlog seen from the packets' source chain: recvs pending here were sent on src.
-        metrics().backlog(
-            &src_id,
-            &dst_id,
-            &src_chan,
-            self.recv.len(),
-            if self.recv.is_empty() {
-                0.0
-            } else {
-                self.oldest_age()
-            },
-        );
-        metrics().backlog(
-            &dst_id,
-            &src_id,
-            &dst_chan,
-            self.acks.len() + self.timeouts.len(),
-            if self.acks.is_empty() && self.timeouts.is_empty() {
-                0.0
-            } else {
-                self.oldest_age()
-            },
-        );
+        self.publish_backlog();
         report
     }
 

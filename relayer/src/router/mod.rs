@@ -99,6 +99,7 @@ impl PathWorker {
             )
         });
         let wake = Arc::new(tokio::sync::Notify::new());
+        crate::telemetry::live().set_clear(&self.name, wake.clone());
         let clearer = tokio::spawn(clear::run(
             self.a.clone(),
             self.b.clone(),

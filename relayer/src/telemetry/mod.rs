@@ -3,8 +3,8 @@
 //! ids from config or the chain, and the enums in this module. The list is in `docs/METRICS.md`.
 
 mod lease;
+mod live;
 mod quarantine;
-mod server;
 
 use std::sync::OnceLock;
 
@@ -13,8 +13,11 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+pub use crate::api::Readiness;
+pub use live::{
+    live, LanePending, LiveBoard, PathEntry, PathStatus, SideInfo, WalletInfo, PENDING_LISTED,
+};
 pub use quarantine::{quarantine, QuarantineBoard, QuarantineEntry, QuarantineList};
-pub use server::{serve, Readiness};
 
 /// Which packet message was relayed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -557,6 +560,16 @@ impl Metrics {
     }
     pub fn rpc_up(&self, chain: &str, up: bool) {
         self.rpc_up.with_label_values(&[chain]).set(up as i64);
+    }
+    /// A chain's latest height seen and whether its RPC answered last time, for the API; `None`
+    /// for a chain Ferry has not looked at.
+    pub fn chain_state(&self, chain: &str) -> Option<(u64, bool)> {
+        let height = self
+            .latest_height
+            .get_metric_with_label_values(&[chain])
+            .ok()?;
+        let up = self.rpc_up.get_metric_with_label_values(&[chain]).ok()?;
+        Some((height.get().max(0) as u64, up.get() == 1))
     }
     pub fn ws_reconnect(&self, chain: &str) {
         self.ws_reconnects.with_label_values(&[chain]).inc();

@@ -8,7 +8,7 @@ use std::sync::{Mutex, OnceLock};
 use serde::{Deserialize, Serialize};
 
 /// One packet message in quarantine.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QuarantineEntry {
     /// The configured path name.
     pub path: String,
@@ -39,7 +39,7 @@ pub struct QuarantineEntry {
 }
 
 /// The body of `GET /v1/quarantine`.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QuarantineList {
     pub quarantined: Vec<QuarantineEntry>,
 }

@@ -96,7 +96,10 @@ fn packet_in(logs: &[ethers::types::Log], chain: &EvmChain, hash: H256) -> Resul
         .filter_map(|l| decode_packet_log(chain.id.as_str(), l))
         .find(|ev| ev.kind == PacketEventKind::Send)
         .map(|ev| (ev.packet, ev.height))
-        .ok_or_else(|| other(format!("tx {hash:?} on {} sent no packet", chain.id)))
+        .ok_or_else(|| ChainError::NoPacketInTx {
+            chain: chain.id.clone(),
+            tx: format!("{hash:?}"),
+        })
 }
 
 /// The packet a transfer tx sent, with its block number.
@@ -109,7 +112,10 @@ pub async fn packet_of_tx(chain: &EvmChain, tx_hash: &str) -> Result<(Packet, u6
         .get_transaction_receipt(hash)
         .await
         .map_err(other)?
-        .ok_or_else(|| other(format!("no receipt for {tx_hash} on {}", chain.id)))?;
+        .ok_or_else(|| ChainError::TxNotFound {
+            chain: chain.id.clone(),
+            tx: tx_hash.to_string(),
+        })?;
     packet_in(&receipt.logs, chain, hash)
 }
 

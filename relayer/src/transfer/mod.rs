@@ -195,10 +195,22 @@ pub async fn packet_of_tx(src: &CosmosChain, tx_hash: &str) -> Result<(Packet, u
     let hash: tendermint::Hash = tx_hash
         .parse()
         .map_err(|e| ChainError::Other(format!("`{tx_hash}` is not a tx hash: {e}")))?;
+    // The node answers "not found" with an error of its own: an answer, told apart from a
+    // node that cannot be reached.
     let res = src
         .rpc
-        .call("tx", |c| tendermint_rpc::Client::tx(c, hash, false))
-        .await?;
+        .call("tx", |c| async move {
+            match tendermint_rpc::Client::tx(c, hash, false).await {
+                Ok(r) => Ok(Some(r)),
+                Err(e) if crate::chain::cosmos::rpc::is_answer_error(&e) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .await?
+        .ok_or_else(|| ChainError::TxNotFound {
+            chain: src.id.clone(),
+            tx: tx_hash.to_string(),
+        })?;
     for (kind, attrs) in crate::chain::cosmos::flatten_events(&res.tx_result.events) {
         let h = res.height.value();
         let parsed = match crate::chain::cosmos::v2::parse_event(&kind, &attrs, h) {
@@ -211,10 +223,10 @@ pub async fn packet_of_tx(src: &CosmosChain, tx_hash: &str) -> Result<(Packet, u
             }
         }
     }
-    Err(ChainError::Other(format!(
-        "tx {tx_hash} on {} sent no packet",
-        src.id
-    )))
+    Err(ChainError::NoPacketInTx {
+        chain: src.id.clone(),
+        tx: tx_hash.to_string(),
+    })
 }
 
 /// ICS-20 acknowledgement: `{"result":"AQ=="}` is success (also what Ferry's EVM app writes),

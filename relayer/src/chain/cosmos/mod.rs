@@ -7,7 +7,7 @@ pub mod handshake;
 mod headers;
 pub mod misbehaviour;
 pub mod query;
-mod rpc;
+pub(crate) mod rpc;
 mod tx;
 pub mod v2;
 mod v2_host;
