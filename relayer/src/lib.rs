@@ -10,6 +10,7 @@ pub mod attestor;
 pub mod chain;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod devnet;
 pub mod ibc;
 pub mod keys;

@@ -72,8 +72,28 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
+/// The document for this instance: parameters that name a chain list the configured chains.
+pub fn openapi_for<'a>(chains: impl Iterator<Item = &'a String>) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let ids: Vec<String> = chains.cloned().collect();
+    let mut doc = openapi();
+    for item in doc.paths.paths.values_mut() {
+        for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+            for p in op.parameters.iter_mut().flatten() {
+                if p.name == "chain" && !ids.is_empty() {
+                    let schema = ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some(ids.clone()));
+                    p.schema = Some(schema.into());
+                }
+            }
+        }
+    }
+    doc
+}
+
 pub fn router(state: Arc<ApiState>) -> Router {
-    let doc = openapi();
+    let doc = openapi_for(state.chains.keys());
     let r = Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
@@ -93,6 +113,11 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/packets/pending", get(routes::pending))
         .route("/v1/quarantine", get(routes::quarantine_list))
         .route("/v1/transfers/{chain}/{tx_hash}", get(routes::transfer));
+    let r = if state.console {
+        r.merge(crate::console::router())
+    } else {
+        r
+    };
     let r = r.fallback(|| async {
         ApiError::new(
             StatusCode::NOT_FOUND,

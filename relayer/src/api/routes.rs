@@ -127,12 +127,17 @@ pub async fn chains(State(s): State<Arc<ApiState>>) -> Json<ChainsView> {
         .iter()
         .map(|(id, kind)| {
             let (latest_height, rpc_up) = metrics().chain_state(id).unwrap_or((0, false));
+            let wallet = live().wallet_of(id);
+            let denom = wallet.as_ref().map(|w| w.denom.as_str());
+            let (txs_confirmed, fees_paid) = metrics().chain_cost(id, denom);
             ChainView {
                 id: id.clone(),
                 kind: kind.to_string(),
                 latest_height,
                 rpc_up,
-                wallet: live().wallet_of(id),
+                wallet,
+                txs_confirmed,
+                fees_paid,
             }
         })
         .collect();
@@ -331,10 +336,18 @@ fn chain_error(e: ChainError) -> ApiError {
     }
 }
 
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct TransferParams {
+    /// The chain the transfer was sent on (one of the configured chains).
+    chain: String,
+    /// The transfer tx's hash in the chain's own form: 64 hex digits on Cosmos, `0x` and 64 on EVM.
+    #[param(pattern = r"^(0x)?[0-9a-fA-F]{64}$")]
+    tx_hash: String,
+}
+
 #[utoipa::path(get, path = "/v1/transfers/{chain}/{tx_hash}", tag = "transfers",
-    params(
-        ("chain" = String, Path, description = "The chain the transfer was sent on"),
-        ("tx_hash" = String, Path, description = "The transfer tx's hash in the chain's own form")),
+    params(TransferParams),
     responses(
         (status = 200, description = "Where the transfer stands, step by step", body = TransferView),
         (status = 400, description = "Malformed hash or request", body = ErrorBody),
@@ -344,9 +357,9 @@ fn chain_error(e: ChainError) -> ApiError {
         (status = 504, description = "The lookup took too long", body = ErrorBody)))]
 pub async fn transfer(
     State(s): State<Arc<ApiState>>,
-    p: Result<Path<(String, String)>, PathRejection>,
+    p: Result<Path<TransferParams>, PathRejection>,
 ) -> Answer<TransferView> {
-    let Path((chain, tx_hash)) = p?;
+    let Path(TransferParams { chain, tx_hash }) = p?;
     let kind = s
         .chains
         .get(&chain)

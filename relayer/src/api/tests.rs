@@ -203,4 +203,45 @@ fn the_document_names_every_route_and_the_bearer_scheme() {
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
     );
+    // This instance's document lists its chains where a chain is named.
+    let ids = ["api-a".to_string(), "api-e".to_string()];
+    let doc = serde_json::to_value(openapi_for(ids.iter())).unwrap();
+    let params = &doc["paths"]["/v1/transfers/{chain}/{tx_hash}"]["get"]["parameters"];
+    assert_eq!(params[0]["name"], "chain");
+    assert_eq!(
+        params[0]["schema"]["enum"],
+        serde_json::json!(["api-a", "api-e"])
+    );
+    assert!(params[1]["schema"]["pattern"].is_string(), "{params}");
+}
+
+#[tokio::test]
+async fn the_console_is_served_only_when_on_with_a_strict_policy() {
+    let off = start(state(None), 8).await;
+    assert_eq!(get(&off, "/").await.0, 404);
+    let mut on = state(None);
+    Arc::get_mut(&mut on).unwrap().console = true;
+    let base = start(on, 8).await;
+    for (path, ctype) in [
+        ("/", "text/html"),
+        ("/console.js", "text/javascript"),
+        ("/console.css", "text/css"),
+        ("/favicon.svg", "image/svg+xml"),
+    ] {
+        let r = reqwest::get(format!("{base}{path}")).await.unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+        let h = r.headers();
+        assert!(
+            h["content-type"].to_str().unwrap().starts_with(ctype),
+            "{path}"
+        );
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"));
+    }
+    // The page loads nothing from elsewhere.
+    let page = get(&base, "/").await.1;
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "{page}"
+    );
 }

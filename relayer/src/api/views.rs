@@ -37,6 +37,9 @@ pub struct ChainView {
     pub rpc_up: bool,
     /// The relayer wallet, once sampled.
     pub wallet: Option<WalletInfo>,
+    /// Relayer txs confirmed since start, and the fees they paid in the wallet's denom.
+    pub txs_confirmed: u64,
+    pub fees_paid: f64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

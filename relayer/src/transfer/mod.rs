@@ -192,9 +192,11 @@ pub async fn send_many(src: &CosmosChain, t: &Transfer<'_>, count: usize) -> Res
 
 /// The packet a transfer tx sent, with the height it was sent at.
 pub async fn packet_of_tx(src: &CosmosChain, tx_hash: &str) -> Result<(Packet, u64)> {
-    let hash: tendermint::Hash = tx_hash
-        .parse()
-        .map_err(|e| ChainError::Other(format!("`{tx_hash}` is not a tx hash: {e}")))?;
+    // Hex in either case (tendermint parses upper case only); the parse error's text carries a
+    // backtrace, so it is not passed on.
+    let hash: tendermint::Hash = tx_hash.to_ascii_uppercase().parse().map_err(|_| {
+        ChainError::Other(format!("`{tx_hash}` is not a tx hash (64 hex digits)"))
+    })?;
     // The node answers "not found" with an error of its own: an answer, told apart from a
     // node that cannot be reached.
     let res = src
