@@ -21,9 +21,9 @@ fn enable_writes_and_console(home: &Path) {
     std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
     let cfg = home.join("config.toml");
     let text = std::fs::read_to_string(&cfg).unwrap();
-    assert!(text.contains("console = false\n"), "devnet config changed");
+    assert!(text.contains("console = true\n"), "devnet config changed");
     let text = text.replace(
-        "console = false\n",
+        "console = true\n",
         "console = true\ntoken_file = \"api-token\"\n",
     );
     std::fs::write(&cfg, text).unwrap();
@@ -241,7 +241,9 @@ async fn run_console(net: &TestNet, base: &str, user: &str) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("console/track.cjs");
     let shots = artifacts_dir();
     // Every configured path must be shown.
-    let cfg = ferry::config::load(&net.home().join("config.toml")).unwrap().0;
+    let cfg = ferry::config::load(&net.home().join("config.toml"))
+        .unwrap()
+        .0;
     let paths: Vec<String> = cfg.paths.iter().map(|p| p.name.clone()).collect();
     let mut node = tokio::process::Command::new("node")
         .env("NODE_PATH", &node_modules)

@@ -2,8 +2,9 @@
 # Installs what Ferry's devnet and tests need on a fresh Debian machine, and nothing when it is
 # already there: Go (builds ibc-go's simd from Go modules), promtool/prometheus (alert rules and
 # the live Prometheus test), Node.js/npm (anvil for the EVM tests), PostgreSQL (initdb/postgres/psql
-# for the tests' throwaway database server), a C toolchain for cargo, and helm (built from Go
-# modules into ~/.cache/ferry/bin).
+# for the tests' throwaway database server), a C toolchain for cargo, helm (built from Go
+# modules into ~/.cache/ferry/bin), Chromium with playwright-core (the console test) and
+# schemathesis (the API's property test), all cached outside the checkout.
 set -euo pipefail
 
 need_apt=()
@@ -15,6 +16,9 @@ command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
 # Debian keeps initdb/postgres off PATH, in /usr/lib/postgresql/<version>/bin.
 command -v initdb >/dev/null 2>&1 || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null ||
     need_apt+=(postgresql)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "install-deps: installing ${need_apt[*]} (apt)"
@@ -38,5 +42,20 @@ if ! command -v helm >/dev/null 2>&1 && [ ! -x "${FERRY_BIN_CACHE}/helm" ]; then
     echo "install-deps: building helm v3.22.0 from Go modules into ${FERRY_BIN_CACHE}"
     mkdir -p "${FERRY_BIN_CACHE}"
     GOBIN="${FERRY_BIN_CACHE}" go install helm.sh/helm/v3/cmd/helm@v3.22.0
+fi
+# playwright-core drives Debian's Chromium (it downloads no browser of its own).
+FERRY_NODE_CACHE="${HOME}/.cache/ferry/node"
+if [ ! -d "${FERRY_NODE_CACHE}/node_modules/playwright-core" ]; then
+    echo "install-deps: installing playwright-core into ${FERRY_NODE_CACHE}"
+    mkdir -p "${FERRY_NODE_CACHE}"
+    npm install --no-audit --no-fund --prefix "${FERRY_NODE_CACHE}" playwright-core@1.64.1 >/dev/null
+fi
+
+# schemathesis, in a virtualenv of Ferry's own.
+FERRY_VENV="${HOME}/.cache/ferry/venv"
+if [ ! -x "${FERRY_VENV}/bin/schemathesis" ]; then
+    echo "install-deps: installing schemathesis into ${FERRY_VENV}"
+    python3 -m venv "${FERRY_VENV}"
+    "${FERRY_VENV}/bin/pip" install -q schemathesis==4.32.5
 fi
 echo "install-deps: ok"

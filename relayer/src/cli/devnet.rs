@@ -193,6 +193,7 @@ async fn demo(_outer: &Ctx, dn: &Devnet, exit: bool) -> Result<()> {
     }
 
     println!("==> starting the relayer");
+    let console = cfg.telemetry.console;
     let (stop_tx, stop_rx) = watch::channel(false);
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
     let home = ctx.home.clone();
@@ -203,7 +204,12 @@ async fn demo(_outer: &Ctx, dn: &Devnet, exit: bool) -> Result<()> {
     let metrics = bound_rx
         .await
         .map_err(|_| anyhow!("relayer failed to start"))?;
-    println!("metrics: http://{metrics}/metrics  (health: /healthz, /readyz)");
+    println!(
+        "metrics: http://{metrics}/metrics  (health: /healthz, /readyz; API: /v1, /openapi.json)"
+    );
+    if console {
+        println!("console: http://{metrics}/");
+    }
 
     let user = state
         .addresses
@@ -294,7 +300,7 @@ async fn demo(_outer: &Ctx, dn: &Devnet, exit: bool) -> Result<()> {
         relayer.await??;
         return Ok(());
     }
-    println!("==> relaying; metrics at http://{metrics}/metrics; Ctrl-C stops the relayer (the devnet keeps running: `ferry devnet down`)");
+    println!("==> relaying; metrics at http://{metrics}/metrics, console at http://{metrics}/; Ctrl-C stops the relayer (the devnet keeps running: `ferry devnet down`)");
     tokio::signal::ctrl_c().await?;
     let _ = stop_tx.send(true);
     relayer.await??;

@@ -194,9 +194,10 @@ pub async fn send_many(src: &CosmosChain, t: &Transfer<'_>, count: usize) -> Res
 pub async fn packet_of_tx(src: &CosmosChain, tx_hash: &str) -> Result<(Packet, u64)> {
     // Hex in either case (tendermint parses upper case only); the parse error's text carries a
     // backtrace, so it is not passed on.
-    let hash: tendermint::Hash = tx_hash.to_ascii_uppercase().parse().map_err(|_| {
-        ChainError::Other(format!("`{tx_hash}` is not a tx hash (64 hex digits)"))
-    })?;
+    let hash: tendermint::Hash = tx_hash
+        .to_ascii_uppercase()
+        .parse()
+        .map_err(|_| ChainError::Other(format!("`{tx_hash}` is not a tx hash (64 hex digits)")))?;
     // The node answers "not found" with an error of its own: an answer, told apart from a
     // node that cannot be reached.
     let res = src
