@@ -13,11 +13,13 @@ TEST_LOG := $(CARGO_TARGET_DIR)/ferry-test.log
 demo: deps
 	$(CARGO) run --release -p ferry --bin ferry -- devnet demo
 
-## Every test: unit, light client, live-devnet integration, dashboards and alert rules.
+## Every test: formatting and clippy (-D warnings), unit, light client, live-devnet integration
+## (the HTTP API with schemathesis, the console in headless Chromium), dashboards and alert rules.
 ## `deps` installs every deployment tool (promtool, systemd-analyze, helm), so FERRY_REQUIRE_TOOLS=1:
 ## a missing one fails the tests instead of leaving a NOT RUN note.
 test: deps
 	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) build -p ferry --bin ferry
 	mkdir -p $(CARGO_TARGET_DIR)
 	set -o pipefail; FERRY_REQUIRE_TOOLS=1 $(CARGO) test --workspace --lib --bins --tests 2>&1 | tee $(TEST_LOG)

@@ -6,10 +6,8 @@ use serde_json::Value;
 
 use crate::{builder::Trie, error::Error, keccak256, trie::verify_proof};
 
-const TRIETEST: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/testdata/ethereum-trie/trietest.json"
-);
+/// Vendored from ethereum/tests (MIT; see `testdata/README.md`).
+const TRIETEST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/trietest.json");
 
 /// A key or value from the test file: `0x`-hex, or the string's bytes.
 fn bytes(v: &str) -> Vec<u8> {
