@@ -15,6 +15,7 @@ pub mod devnet;
 pub mod ibc;
 pub mod keys;
 pub mod lease;
+pub mod progress;
 pub mod router;
 pub mod store;
 pub mod supervisor;

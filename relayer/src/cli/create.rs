@@ -68,9 +68,12 @@ pub async fn run(cmd: CreateCmd, ctx: &Ctx) -> Result<()> {
                 ctx.chain(&cfg, &p.a.chain, None)?,
                 ctx.chain(&cfg, &p.b.chain, None)?,
             );
-            let (ids, created) = handshake::create_path(&a, &b, &p.a.port, &p.b.port)
-                .await
-                .map_err(|e| anyhow!("creating path `{path}`: {e}"))?;
+            let progress = crate::progress::Progress::start(format!("opening path {path}"));
+            let result =
+                handshake::create_path_steps(&a, &b, &p.a.port, &p.b.port, &|s| progress.step(s))
+                    .await;
+            progress.finish(if result.is_ok() { "done" } else { "failed" });
+            let (ids, created) = result.map_err(|e| anyhow!("creating path `{path}`: {e}"))?;
             ctx.emit(
                 &serde_json::json!({ "path": path, "ids": ids, "created": created }),
                 || {

@@ -171,10 +171,14 @@ async fn demo(_outer: &Ctx, dn: &Devnet, exit: bool) -> Result<()> {
         ctx.chain(&cfg, &path.b.chain, None)?,
     );
 
-    println!("==> opening path l3-settlement (clients, connection, channel)");
-    let (ids, created) = handshake::create_path(&l3, &hub, &path.a.port, &path.b.port)
-        .await
-        .context("creating path")?;
+    let progress = crate::progress::Progress::start(
+        "==> opening path l3-settlement (clients, connection, channel)",
+    );
+    let result =
+        handshake::create_path_steps(&l3, &hub, &path.a.port, &path.b.port, &|s| progress.step(s))
+            .await;
+    progress.finish(if result.is_ok() { "done" } else { "failed" });
+    let (ids, created) = result.context("creating path")?;
     println!(
         "{} {}/{} <-> {}/{}",
         if created { "opened" } else { "reusing" },

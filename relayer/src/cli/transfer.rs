@@ -338,20 +338,40 @@ where
 {
     let start = Instant::now();
     let mut last: Option<TransferState> = None;
+    // On a terminal, a spinner shows the state reached and the time waited; the state changes
+    // are printed (or emitted as JSON) as well.
+    let spinner = (!ctx.json && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .then(|| crate::progress::Progress::start(format!("waiting for {hash}")));
     loop {
-        let st = status().await?;
+        let st = match status().await {
+            Ok(st) => st,
+            Err(e) => {
+                if let Some(p) = spinner {
+                    p.finish("lookup failed");
+                }
+                return Err(e.into());
+            }
+        };
         if last.as_ref() != Some(&st.state) {
-            ctx.emit(&st, || {
-                format!(
-                    "[{:>5.1}s] {}: {}",
-                    start.elapsed().as_secs_f64(),
-                    st.tx_hash,
-                    st.state.label()
-                )
-            });
+            let line = format!(
+                "[{:>5.1}s] {}: {}",
+                start.elapsed().as_secs_f64(),
+                st.tx_hash,
+                st.state.label()
+            );
+            match &spinner {
+                Some(p) => {
+                    p.step(st.state.label());
+                    p.println(&line);
+                }
+                None => ctx.emit(&st, || line.clone()),
+            }
             last = Some(st.state.clone());
         }
         if st.state.is_final() {
+            if let Some(p) = spinner {
+                p.finish(st.state.label());
+            }
             return Ok(st.state);
         }
         if start.elapsed() > limit {

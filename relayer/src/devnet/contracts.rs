@@ -170,10 +170,11 @@ pub fn ensure_solc() -> Result<PathBuf, ContractsError> {
         return Ok(dir);
     }
     std::fs::create_dir_all(&prefix).map_err(io(&prefix))?;
-    eprintln!(
-        "installing solc {SOLC_VERSION} (npm) into {}",
+    let progress = crate::progress::Progress::start(format!(
+        "installing solc {SOLC_VERSION} (npm) into {} (first time only)",
         prefix.display()
-    );
+    ));
+    progress.step("npm install");
     let out = Command::new("npm")
         .args(["install", "--no-audit", "--no-fund", "--prefix"])
         .arg(&prefix)
@@ -183,6 +184,11 @@ pub fn ensure_solc() -> Result<PathBuf, ContractsError> {
             prefix: prefix.clone(),
             stderr: format!("cannot run npm: {e}"),
         })?;
+    progress.finish(if out.status.success() {
+        "done"
+    } else {
+        "failed"
+    });
     if !out.status.success() {
         return Err(ContractsError::NpmInstall {
             prefix,

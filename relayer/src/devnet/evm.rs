@@ -94,6 +94,11 @@ pub fn ensure_anvil() -> Result<PathBuf, DevnetError> {
     if !bin.exists() {
         std::fs::create_dir_all(&prefix).map_err(io(&prefix))?;
         let spec = format!("{ANVIL_PACKAGE}@{ANVIL_VERSION}");
+        let progress = crate::progress::Progress::start(format!(
+            "installing anvil ({spec}, npm) into {} (first time only)",
+            prefix.display()
+        ));
+        progress.step("npm install");
         let out = Command::new("npm")
             .args(["install", "--no-audit", "--no-fund", "--prefix"])
             .arg(&prefix)
@@ -104,7 +109,9 @@ pub fn ensure_anvil() -> Result<PathBuf, DevnetError> {
                 cmd: format!("npm install {spec}"),
                 detail: e.to_string(),
             })?;
-        if !out.status.success() || !bin.exists() {
+        let ok = out.status.success() && bin.exists();
+        progress.finish(if ok { "done" } else { "failed" });
+        if !ok {
             return Err(DevnetError::Command {
                 cmd: format!("npm install {spec}"),
                 detail: String::from_utf8_lossy(&out.stderr).into(),

@@ -57,10 +57,11 @@ pub(super) async fn build(
     for (name, body) in files {
         std::fs::write(src.join(name), body).map_err(io(&src))?;
     }
-    eprintln!(
-        "building {what} from Go modules into {}; first time only, takes minutes",
+    let progress = crate::progress::Progress::start(format!(
+        "building {what} from Go modules into {} (first time only, takes minutes)",
         dir.display()
-    );
+    ));
+    progress.step("go build: fetching modules and compiling");
     let tmp = dir.join("simd.partial");
     let out = tokio::process::Command::new("go")
         .args(["build", "-o"])
@@ -75,11 +76,13 @@ pub(super) async fn build(
             detail: format!("{e} (is Go installed?)"),
         })?;
     if !out.status.success() {
+        progress.finish("failed");
         return Err(DevnetError::Command {
             cmd: format!("go build ({what})"),
             detail: String::from_utf8_lossy(&out.stderr).into_owned(),
         });
     }
+    progress.finish("built");
     std::fs::rename(&tmp, &bin).map_err(io(&bin))?;
     Ok(bin)
 }

@@ -117,16 +117,32 @@ pub async fn create_path(
     port_a: &PortId,
     port_b: &PortId,
 ) -> Result<(PathIds, bool)> {
+    create_path_steps(a, b, port_a, port_b, &|_| {}).await
+}
+
+/// [`create_path`], telling `step` what it is doing (for a progress display).
+pub async fn create_path_steps(
+    a: &CosmosChain,
+    b: &CosmosChain,
+    port_a: &PortId,
+    port_b: &PortId,
+    step: &(dyn Fn(&str) + Sync),
+) -> Result<(PathIds, bool)> {
+    step("looking for an open channel");
     if let Some(ids) = find_path(a, b, port_a, None).await? {
         return Ok((ids, false));
     }
+    step(&format!("client of {} on {}", b.id, a.id));
     let client_a = find_or_create_client(a, b).await?;
+    step(&format!("client of {} on {}", a.id, b.id));
     let client_b = find_or_create_client(b, a).await?;
     tracing::info!(a = %a.id, client_a = %client_a, b = %b.id, client_b = %client_b, "clients ready");
+    step("connection handshake (init, try, ack, confirm)");
     let (conn_a, conn_b) = match find_connection(a, &client_a, &client_b).await? {
         Some(c) => c,
         None => open_connection(a, b, &client_a, &client_b).await?,
     };
+    step("channel handshake (init, try, ack, confirm)");
     let (chan_a, chan_b) =
         open_channel(a, b, &client_a, &client_b, &conn_a, &conn_b, port_a, port_b).await?;
     Ok((
