@@ -17,6 +17,9 @@ command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
 command -v initdb >/dev/null 2>&1 || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null ||
     need_apt+=(postgresql)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+# The container test: Debian's dockerd and client (20.10), and debootstrap for its base image.
+[ -x /usr/sbin/dockerd ] || need_apt+=(docker.io)
+[ -x /usr/sbin/debootstrap ] || need_apt+=(debootstrap)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 
