@@ -274,9 +274,9 @@ async fn the_image_builds_runs_as_non_root_and_answers_healthz() {
         "no-new-privileges:true",
         "-e",
         &format!("FERRY_TELEMETRY__LISTEN=127.0.0.1:{port}"),
-        // The image's root is read-only here: the state store goes to the writable tmpfs.
-        "-e",
-        "FERRY_STORE__PATH=/tmp/state.db",
+        // The root is read-only: Ferry's home (its state store) is a volume, as the docs say.
+        "-v",
+        &format!("{name}-home:/var/lib/ferry"),
         "-v",
         &format!("{}:/etc/ferry/config.toml:ro", cfg.display()),
         "-v",
@@ -317,6 +317,7 @@ async fn the_image_builds_runs_as_non_root_and_answers_healthz() {
     let code = d.docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", &name]);
     assert_eq!(code, "0", "a clean stop exits 0:\n{}", logs());
     d.docker_ok(&["rm", &name]);
+    d.docker_ok(&["volume", "rm", &format!("{name}-home")]);
     // Keep only the base image in the cache.
     d.docker_ok(&["rmi", IMAGE]);
     d.docker_ok(&["builder", "prune", "-af"]);
