@@ -60,7 +60,7 @@ fn helm_chart_points_to_existing_files_and_carries_the_rules() {
     for needle in [
         "path: /healthz",
         "path: /readyz",
-        "defaultMode: 0400",
+        "defaultMode: 256",
         "readOnly: true",
         "kind: ServiceMonitor",
         "kind: PrometheusRule",
@@ -148,5 +148,63 @@ fn helm_chart_points_to_existing_files_and_carries_the_rules() {
         ours.get("groups"),
         "rendered PrometheusRule differs from dashboards/alerts/ferry-rules.yaml"
     );
-    note(format!("helm: `helm lint` passed; `helm template` rendered {kinds:?}; PrometheusRule equals the alert rules"));
+    check_deployment(
+        docs.iter()
+            .find(|d| ystr(d, "kind") == Some("Deployment"))
+            .unwrap(),
+    );
+    note(format!("helm: `helm lint` passed; `helm template` rendered {kinds:?}; PrometheusRule equals the alert rules; probes, securityContext and the 0400 Secret -> 0600 keys checked"));
+}
+
+/// The rendered Deployment: probes on the API's health routes, a locked-down container, the keys
+/// Secret mounted 0400 and installed 0600 for the pod user.
+fn check_deployment(dep: &Yaml) {
+    let pod = &dep["spec"]["template"]["spec"];
+    let ferry = &pod["containers"][0];
+    assert_eq!(ystr(ferry, "name"), Some("ferry"));
+    for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
+        let get = &ferry[probe]["httpGet"];
+        assert_eq!(ystr(get, "path"), Some(path), "{probe}: {get:?}");
+        assert_eq!(ystr(get, "port"), Some("metrics"), "{probe}: {get:?}");
+    }
+    let pod_sc = &pod["securityContext"];
+    assert_eq!(pod_sc["runAsNonRoot"].as_bool(), Some(true), "{pod_sc:?}");
+    assert_eq!(pod_sc["runAsUser"].as_u64(), Some(10001), "{pod_sc:?}");
+    for c in [ferry, &pod["initContainers"][0]] {
+        let sc = &c["securityContext"];
+        assert_eq!(sc["readOnlyRootFilesystem"].as_bool(), Some(true), "{sc:?}");
+        assert_eq!(
+            sc["allowPrivilegeEscalation"].as_bool(),
+            Some(false),
+            "{sc:?}"
+        );
+        let drop = sc["capabilities"]["drop"]
+            .as_sequence()
+            .expect("capabilities.drop");
+        assert!(drop.iter().any(|c| c.as_str() == Some("ALL")), "{sc:?}");
+    }
+    let volumes = pod["volumes"].as_sequence().unwrap();
+    let secret = volumes
+        .iter()
+        .find(|v| ystr(v, "name") == Some("keys-secret"))
+        .expect("keys-secret volume");
+    // YAML 0400 is the integer 256.
+    assert_eq!(
+        secret["secret"]["defaultMode"].as_u64(),
+        Some(0o400),
+        "{secret:?}"
+    );
+    let install = pod["initContainers"][0]["args"][0].as_str().unwrap_or("");
+    assert!(install.contains("install -m 0600"), "{install}");
+    let keys_mount = ferry["volumeMounts"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|m| ystr(m, "name") == Some("keys"))
+        .expect("keys mount");
+    assert_eq!(
+        keys_mount["readOnly"].as_bool(),
+        Some(true),
+        "{keys_mount:?}"
+    );
 }
