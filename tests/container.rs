@@ -17,6 +17,7 @@ const DOCKER: &str = "/usr/bin/docker";
 const DOCKERD: &str = "/usr/sbin/dockerd";
 const BASE: &str = "ferry-test-base:bookworm";
 const IMAGE: &str = "ferry-test:local";
+const PROMETHEUS_IMAGE: &str = "ferry-test-prometheus:local";
 
 fn cache() -> PathBuf {
     PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/ferry/docker")
@@ -194,6 +195,13 @@ async fn the_image_builds_runs_as_non_root_and_answers_healthz() {
     }
     let tmp = TempDir::new("container");
     let d = Dockerd::start(&tmp.0);
+    // This dockerd and its data root are the tests' own: what a crashed earlier run left goes.
+    let stale = d.docker_ok(&["ps", "-aq"]);
+    for id in stale.lines() {
+        d.docker_ok(&["rm", "-f", id]);
+    }
+    d.docker_ok(&["network", "prune", "-f"]);
+    d.docker_ok(&["volume", "prune", "-f"]);
     ensure_base(&d, &tmp.0);
 
     // Build the Containerfile as shipped, with the prebuilt binary as its context.
@@ -249,7 +257,7 @@ async fn the_image_builds_runs_as_non_root_and_answers_healthz() {
 
     // A running container relays the devnet (host network: the chains listen on loopback), with
     // the config and keys mounted read-only as the docs say, and answers its probes.
-    let net = TestNet::start("container").await;
+    let net = TestNet::start("container-devnet").await;
     net.ferry_ok(&["create", "path", "l3-settlement"]);
     let port = ferry::devnet::free_port();
     let home = net.home();
@@ -296,7 +304,7 @@ async fn the_image_builds_runs_as_non_root_and_answers_healthz() {
     .await;
     let logs = || String::from_utf8_lossy(&d.docker(&["logs", &name]).stderr).into_owned();
     assert_eq!(healthz, "ok\n", "{}", logs());
-    let ready = eventually(
+    eventually(
         "/readyz from the container",
         Duration::from_secs(90),
         || async {
@@ -305,7 +313,6 @@ async fn the_image_builds_runs_as_non_root_and_answers_healthz() {
         },
     )
     .await;
-    let _ = ready;
     let metrics = reqwest::get(format!("{base}/metrics"))
         .await
         .unwrap()
@@ -318,8 +325,11 @@ async fn the_image_builds_runs_as_non_root_and_answers_healthz() {
     assert_eq!(code, "0", "a clean stop exits 0:\n{}", logs());
     d.docker_ok(&["rm", &name]);
     d.docker_ok(&["volume", "rm", &format!("{name}-home")]);
+    drop(net);
+
+    compose_scrapes_ferry(&d, &tmp.0).await;
     // Keep only the base image in the cache.
-    d.docker_ok(&["rmi", IMAGE]);
+    d.docker_ok(&["rmi", IMAGE, PROMETHEUS_IMAGE]);
     d.docker_ok(&["builder", "prune", "-af"]);
 }
 
@@ -336,4 +346,177 @@ fn copy_keys_for_uid(from: &Path, to: &Path, uid: u32) {
     }
     std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o700)).unwrap();
     std::os::unix::fs::chown(to, Some(uid), Some(uid)).unwrap();
+}
+
+/// docker compose v2, built from Go modules by `make deps` into Ferry's tool cache.
+fn compose_bin() -> PathBuf {
+    cache().join("../bin/docker-compose")
+}
+
+/// `deploy/compose/compose.yaml` as shipped, with local images (Ferry's from above; Prometheus
+/// from Debian's binary on the base image) and free ports: Prometheus scrapes Ferry and Ferry's
+/// alert rules load. Grafana's image cannot be had here and is not started.
+async fn compose_scrapes_ferry(d: &Dockerd, tmp: &Path) {
+    let compose = compose_bin();
+    if !compose.exists() {
+        if std::env::var_os("FERRY_REQUIRE_TOOLS").is_some() {
+            panic!(
+                "{} missing (make deps builds docker compose)",
+                compose.display()
+            );
+        }
+        eprintln!(
+            "NOT RUN: compose part: {} missing (make deps builds it)",
+            compose.display()
+        );
+        return;
+    }
+    // A Prometheus image from Debian's prometheus binary, as the official image lays it out.
+    let ctx = tmp.join("prometheus-image");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::copy("/usr/bin/prometheus", ctx.join("prometheus")).expect("Debian's prometheus");
+    std::fs::write(
+        ctx.join("Containerfile"),
+        format!(
+            "FROM {BASE}\nCOPY prometheus /bin/prometheus\n\
+             RUN install -d -o nobody -g nogroup /prometheus /etc/prometheus\n\
+             USER nobody\nWORKDIR /prometheus\nENTRYPOINT [\"/bin/prometheus\"]\n"
+        ),
+    )
+    .unwrap();
+    let ctx_s = ctx.to_str().unwrap();
+    d.docker_ok(&[
+        "build",
+        "--network",
+        "none",
+        "-t",
+        PROMETHEUS_IMAGE,
+        "-f",
+        &format!("{ctx_s}/Containerfile"),
+        ctx_s,
+    ]);
+
+    // A key store with the example config's `relayer` key, readable by the container user.
+    let khome = tmp.join("key-home");
+    let out = Command::new(ferry_bin())
+        .arg("--home")
+        .arg(&khome)
+        .args(["keys", "add", "relayer"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let keys = tmp.join("compose-keys");
+    copy_keys_for_uid(&khome.join("keys"), &keys, 10001);
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let file = root.join("deploy/compose/compose.yaml");
+    let project = format!("ferry-test-{}", std::process::id());
+    let (ferry_port, prom_port) = (ferry::devnet::free_port(), ferry::devnet::free_port());
+    // This host drops forwarded bridge traffic (iptables FORWARD policy DROP with
+    // bridge-nf-call-iptables = 1) and the test's dockerd may not touch iptables, so two
+    // containers on the compose network cannot talk. Prometheus joins Ferry's network namespace
+    // instead, where `ferry` (its hostname) is a local address: the shipped prometheus.yml,
+    // rules and services are used unchanged.
+    let overlay = tmp.join("compose.test.yaml");
+    std::fs::write(
+        &overlay,
+        "services:\n  ferry:\n    hostname: ferry\n    ports:\n      - \"127.0.0.1:${PROMETHEUS_PORT}:9090\"\n  \
+         prometheus:\n    network_mode: \"service:ferry\"\n    ports: !reset []\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(&compose)
+            .env("DOCKER_HOST", format!("unix://{}", d.sock.display()))
+            .env("DOCKER_CONFIG", &d.config)
+            .env("FERRY_IMAGE", IMAGE)
+            .env("PROMETHEUS_IMAGE", PROMETHEUS_IMAGE)
+            .env("FERRY_PORT", ferry_port.to_string())
+            .env("PROMETHEUS_PORT", prom_port.to_string())
+            .env("FERRY_KEYS_DIR", &keys)
+            .arg("-f")
+            .arg(&file)
+            .arg("-f")
+            .arg(&overlay)
+            .args(["-p", &project])
+            .args(args)
+            .output()
+            .expect("run docker compose")
+    };
+    let up = run(&["up", "-d", "--no-build", "ferry", "prometheus"]);
+    // Whatever happens below, the stack goes down (its network is a bridge on this host).
+    struct Down<F: Fn()>(F);
+    impl<F: Fn()> Drop for Down<F> {
+        fn drop(&mut self) {
+            (self.0)()
+        }
+    }
+    let _down = Down(|| {
+        let out = run(&["down", "-v", "--timeout", "20"]);
+        if !out.status.success() {
+            eprintln!("compose down: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    });
+    let logs = || String::from_utf8_lossy(&run(&["logs"]).stdout).into_owned();
+    assert!(
+        up.status.success(),
+        "compose up failed:\n{}\n{}",
+        String::from_utf8_lossy(&up.stderr),
+        logs()
+    );
+    let http = reqwest::Client::new();
+    let query = |q: &'static str| {
+        let http = http.clone();
+        async move {
+            let url = format!("http://127.0.0.1:{prom_port}/api/v1/query");
+            let r = http.get(url).query(&[("query", q)]).send().await.ok()?;
+            let v: serde_json::Value = r.json().await.ok()?;
+            v["data"]["result"][0]["value"][1]
+                .as_str()
+                .map(str::to_string)
+        }
+    };
+    let t = Instant::now();
+    let scraped = loop {
+        if query("up{job=\"ferry\"}").await.as_deref() == Some("1")
+            && query("ferry_up").await.as_deref() == Some("1")
+        {
+            break true;
+        }
+        if t.elapsed() > Duration::from_secs(90) {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    if !scraped {
+        let targets =
+            match reqwest::get(format!("http://127.0.0.1:{prom_port}/api/v1/targets")).await {
+                Ok(r) => r.text().await.unwrap_or_default(),
+                Err(e) => format!("Prometheus not reachable from the host: {e}"),
+            };
+        panic!(
+            "Prometheus never scraped Ferry (up{{job=\"ferry\"}} == 1)\ntargets: {targets}\n{}",
+            logs()
+        );
+    }
+    let healthz = reqwest::get(format!("http://127.0.0.1:{ferry_port}/healthz"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(healthz, "ok\n", "{}", logs());
+    let rules = reqwest::get(format!("http://127.0.0.1:{prom_port}/api/v1/rules"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        rules.contains("FerryDown"),
+        "alert rules not loaded: {rules}"
+    );
 }

@@ -46,6 +46,18 @@ if ! command -v helm >/dev/null 2>&1 && [ ! -x "${FERRY_BIN_CACHE}/helm" ]; then
     mkdir -p "${FERRY_BIN_CACHE}"
     GOBIN="${FERRY_BIN_CACHE}" go install helm.sh/helm/v3/cmd/helm@v3.22.0
 fi
+# docker compose v2, built once from Go modules (Debian's docker-compose 1.29 cannot read the
+# Compose Specification that deploy/compose/compose.yaml uses). `go install pkg@version` refuses
+# its go.mod (exclude directives), so it is built from a throwaway module that requires it.
+if [ ! -x "${FERRY_BIN_CACHE}/docker-compose" ]; then
+    echo "install-deps: building docker compose v2.40.3 from Go modules into ${FERRY_BIN_CACHE}"
+    build="$(mktemp -d)"
+    printf 'module ferry.local/composebuild\n\ngo 1.24\n' > "${build}/go.mod"
+    (cd "${build}" && GOFLAGS=-mod=mod go get github.com/docker/compose/v2@v2.40.3 &&
+        GOFLAGS=-mod=mod go build -o "${FERRY_BIN_CACHE}/docker-compose" github.com/docker/compose/v2/cmd)
+    rm -rf "${build}"
+fi
+
 # playwright-core drives Debian's Chromium (it downloads no browser of its own).
 FERRY_NODE_CACHE="${HOME}/.cache/ferry/node"
 if [ ! -d "${FERRY_NODE_CACHE}/node_modules/playwright-core" ]; then
