@@ -81,6 +81,7 @@ fn grafana_dashboards() {
                 "Are the light clients safe",
                 "Are the RPC nodes healthy",
                 "Do the attestor committees answer",
+                "Who relays which lane",
             ];
             let ok =
                 rows.len() == want.len() && rows.iter().zip(want).all(|(r, w)| r.starts_with(w));

@@ -98,6 +98,12 @@ impl PathWorker {
                 m.gate(&self.name, self.b.id()),
             )
         });
+        if gates.is_none() {
+            // Alone (no shared store), this instance relays every lane of the path.
+            for dst in [self.a.id(), self.b.id()] {
+                crate::telemetry::metrics().lane_owned(&self.name, dst, true);
+            }
+        }
         let wake = Arc::new(tokio::sync::Notify::new());
         crate::telemetry::live().set_clear(&self.name, wake.clone());
         let clearer = tokio::spawn(clear::run(

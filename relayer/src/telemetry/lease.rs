@@ -1,4 +1,5 @@
-//! Lane ownership metrics, for instances sharing a PostgreSQL store.
+//! Lane ownership metrics: which lanes this instance relays (all of them when it runs alone; those
+//! it holds the lease of when instances share a PostgreSQL store).
 
 use prometheus::{IntCounterVec, IntGaugeVec, Registry};
 
@@ -19,7 +20,7 @@ impl LeaseMetrics {
             owned: int_gauge(
                 r,
                 "ferry_lane_owned",
-                "1 while this instance holds the lease of the lane that submits to dst_chain on path (shared store), 0 while another instance does or none yet",
+                "1 while this instance relays the lane that submits to dst_chain on path: with a shared store, while it holds the lane's lease (0 while another instance does or none yet); alone, always",
                 &["path", "dst_chain"],
             ),
             events: counter(
