@@ -127,6 +127,31 @@ async fn handshake_then_transfers_both_ways() {
         net.balance("l3-appchain-1", "user", "samoleans").await,
         held
     );
+    // The same with Ferry's checks skipped: the chain refuses it in simulation, and the refusal
+    // is said as a sentence (from its module and code), the chain's words kept after it.
+    let refused = net.ferry(&[
+        "transfer",
+        "--path",
+        "l3-settlement",
+        "--from-chain",
+        "l3-appchain-1",
+        "--amount",
+        &too_much,
+        "--to",
+        &user,
+        "--unchecked",
+    ]);
+    let err = String::from_utf8_lossy(&refused.stderr).to_string();
+    assert!(
+        !refused.status.success()
+            && err.contains("the sender's balance does not cover the amount and the fee")
+            && err.contains("insufficient funds"),
+        "{err}"
+    );
+    assert_eq!(
+        net.balance("l3-appchain-1", "user", "samoleans").await,
+        held
+    );
 
     // A receiver the destination rejects, with the checks skipped: error ack, sender refunded.
     let out = net.transfer(

@@ -31,10 +31,11 @@ pub enum ChainError {
         method: &'static str,
         reason: String,
     },
-    #[error("query `{path}` on {chain} failed with code {code}: {log}")]
+    #[error("query `{path}` on {chain} failed with code {codespace}/{code}: {log}")]
     Query {
         chain: ChainId,
         path: String,
+        codespace: String,
         code: u32,
         log: String,
     },
@@ -59,10 +60,13 @@ pub enum ChainError {
         quorum: usize,
         detail: String,
     },
-    #[error("transaction on {chain} failed ({}): code {code}: {log}", kind.label())]
+    #[error("transaction on {chain} failed ({}): code {codespace}/{code}: {log}", kind.label())]
     Tx {
         chain: ChainId,
         kind: TxErrorKind,
+        /// The module that refused it (`sdk`, `transfer`, …; `evm` on EVM chains) and its code:
+        /// together they say what went wrong.
+        codespace: String,
         code: u32,
         log: String,
     },

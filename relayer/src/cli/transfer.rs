@@ -107,7 +107,9 @@ pub async fn run(mut a: TransferArgs, ctx: &Ctx) -> Result<()> {
         memo: &a.memo,
     };
     if a.count > 1 {
-        let hashes = send_many(&src, &t, a.count).await?;
+        let hashes = send_many(&src, &t, a.count)
+            .await
+            .map_err(crate::transfer::explain::describe)?;
         ctx.emit(
             &serde_json::json!({ "tx_hashes": hashes, "transfers": a.count }),
             || {
@@ -121,7 +123,9 @@ pub async fn run(mut a: TransferArgs, ctx: &Ctx) -> Result<()> {
         );
         return Ok(());
     }
-    let (hash, packet) = send(&src, &t).await?;
+    let (hash, packet) = send(&src, &t)
+        .await
+        .map_err(crate::transfer::explain::describe)?;
     ctx.emit(&serde_json::json!({ "tx_hash": hash, "sequence": packet.sequence, "source_channel": packet.source_channel, "state": "sent" }), || {
         format!("sent {amount}{denom} from {} to {} on {}: tx {hash}, packet {} on {}", src.address, a.to, dst.id, packet.sequence, packet.source_channel)
     });
@@ -231,7 +235,9 @@ async fn run_cosmos_v2(
         memo: &a.memo,
     };
     if a.count > 1 {
-        let hashes = send_many(&src, &t, a.count).await?;
+        let hashes = send_many(&src, &t, a.count)
+            .await
+            .map_err(crate::transfer::explain::describe)?;
         ctx.emit(
             &serde_json::json!({ "tx_hashes": hashes, "transfers": a.count }),
             || {
@@ -245,7 +251,9 @@ async fn run_cosmos_v2(
         );
         return Ok(());
     }
-    let (hash, packet) = send(&src, &t).await?;
+    let (hash, packet) = send(&src, &t)
+        .await
+        .map_err(crate::transfer::explain::describe)?;
     ctx.emit(&serde_json::json!({ "tx_hash": hash, "sequence": packet.sequence, "source_channel": packet.source_channel, "state": "sent" }), || {
         format!("sent {amount}{denom} from {} to {}: tx {hash}, packet {} on {}", src.address, a.to, packet.sequence, packet.source_channel)
     });

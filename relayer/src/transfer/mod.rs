@@ -2,6 +2,7 @@
 
 pub mod checks;
 pub mod evm;
+pub mod explain;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -8,6 +8,7 @@ mod headers;
 pub mod misbehaviour;
 pub mod query;
 pub(crate) mod rpc;
+pub mod sdk_errors;
 mod tx;
 pub mod v2;
 mod v2_host;

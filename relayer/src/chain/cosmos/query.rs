@@ -66,6 +66,7 @@ impl CosmosChain {
             return Err(ChainError::Query {
                 chain: self.id.clone(),
                 path: path.into(),
+                codespace: res.codespace,
                 code: res.code.value(),
                 log: res.log,
             });
@@ -93,6 +94,7 @@ impl CosmosChain {
             return Err(ChainError::Query {
                 chain: self.id.clone(),
                 path: key.into(),
+                codespace: res.codespace,
                 code: res.code.value(),
                 log: res.log,
             });

@@ -223,15 +223,21 @@ impl CosmosChain {
             .await
             .map_err(|e| {
                 let (kind, err) = match e {
-                    ChainError::Query { code, log, .. } => {
-                        let kind = if log.contains("account sequence mismatch") {
-                            TxErrorKind::SequenceMismatch
-                        } else {
-                            TxErrorKind::Simulation
+                    ChainError::Query {
+                        codespace,
+                        code,
+                        log,
+                        ..
+                    } => {
+                        // By the SDK error code, the inner one for a wrapped simulation error.
+                        let kind = match super::sdk_errors::sdk_code(&codespace, code, &log) {
+                            Some(CODE_WRONG_SEQUENCE) => TxErrorKind::SequenceMismatch,
+                            _ => TxErrorKind::Simulation,
                         };
                         let err = ChainError::Tx {
                             chain: self.id.clone(),
                             kind,
+                            codespace,
                             code,
                             log,
                         };
@@ -333,6 +339,7 @@ impl CosmosChain {
             return Err(ChainError::Tx {
                 chain: self.id.clone(),
                 kind,
+                codespace: res.codespace,
                 code: res.code.value(),
                 log: res.log,
             });
@@ -373,6 +380,7 @@ impl CosmosChain {
                         return Err(ChainError::Tx {
                             chain: self.id.clone(),
                             kind,
+                            codespace: r.codespace,
                             code: r.code.value(),
                             log: r.log,
                         });

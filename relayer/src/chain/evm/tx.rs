@@ -95,6 +95,7 @@ impl EvmChain {
         ChainError::Tx {
             chain: self.id.clone(),
             kind,
+            codespace: "evm".into(),
             code: 0,
             log,
         }
