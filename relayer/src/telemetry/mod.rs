@@ -2,9 +2,11 @@
 //! never writes a label string by hand. Label values come from bounded sets: chain, channel and client
 //! ids from config or the chain, and the enums in this module. The list is in `docs/METRICS.md`.
 
+mod kinds;
 mod lease;
 mod live;
 mod quarantine;
+mod read;
 
 use std::sync::OnceLock;
 
@@ -14,67 +16,11 @@ use prometheus::{
 };
 
 pub use crate::api::Readiness;
+pub use kinds::{PacketKind, TxErrorKind};
 pub use live::{
     live, LanePending, LiveBoard, PathEntry, PathStatus, SideInfo, WalletInfo, PENDING_LISTED,
 };
 pub use quarantine::{quarantine, QuarantineBoard, QuarantineEntry, QuarantineList};
-
-/// Which packet message was relayed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum PacketKind {
-    Recv,
-    Ack,
-    Timeout,
-}
-
-impl PacketKind {
-    pub fn label(self) -> &'static str {
-        match self {
-            PacketKind::Recv => "recv",
-            PacketKind::Ack => "ack",
-            PacketKind::Timeout => "timeout",
-        }
-    }
-}
-
-/// Why a transaction failed, as a bounded label.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TxErrorKind {
-    SequenceMismatch,
-    OutOfGas,
-    InsufficientFee,
-    Simulation,
-    Rpc,
-    Timeout,
-    Rejected,
-    Other,
-}
-
-impl TxErrorKind {
-    pub const ALL: [TxErrorKind; 8] = [
-        TxErrorKind::SequenceMismatch,
-        TxErrorKind::OutOfGas,
-        TxErrorKind::InsufficientFee,
-        TxErrorKind::Simulation,
-        TxErrorKind::Rpc,
-        TxErrorKind::Timeout,
-        TxErrorKind::Rejected,
-        TxErrorKind::Other,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            TxErrorKind::SequenceMismatch => "sequence_mismatch",
-            TxErrorKind::OutOfGas => "out_of_gas",
-            TxErrorKind::InsufficientFee => "insufficient_fee",
-            TxErrorKind::Simulation => "simulation",
-            TxErrorKind::Rpc => "rpc",
-            TxErrorKind::Timeout => "timeout",
-            TxErrorKind::Rejected => "rejected",
-            TxErrorKind::Other => "other",
-        }
-    }
-}
 
 pub struct Metrics {
     registry: Registry,
@@ -560,30 +506,6 @@ impl Metrics {
     }
     pub fn rpc_up(&self, chain: &str, up: bool) {
         self.rpc_up.with_label_values(&[chain]).set(up as i64);
-    }
-    /// A chain's latest height seen and whether its RPC answered last time, for the API; `None`
-    /// for a chain Ferry has not looked at.
-    pub fn chain_state(&self, chain: &str) -> Option<(u64, bool)> {
-        let height = self
-            .latest_height
-            .get_metric_with_label_values(&[chain])
-            .ok()?;
-        let up = self.rpc_up.get_metric_with_label_values(&[chain]).ok()?;
-        Some((height.get().max(0) as u64, up.get() == 1))
-    }
-    /// Confirmed txs and the fees they paid (base units of `denom`) since start, for the API.
-    /// Reading creates the series (at zero), so only a chain's own fee denom is asked for.
-    pub fn chain_cost(&self, chain: &str, denom: Option<&str>) -> (u64, f64) {
-        let txs = self.txs_confirmed.get_metric_with_label_values(&[chain]);
-        let fees = denom.and_then(|d| {
-            self.fees_paid
-                .get_metric_with_label_values(&[chain, d])
-                .ok()
-        });
-        (
-            txs.map(|c| c.get()).unwrap_or(0),
-            fees.map(|c| c.get()).unwrap_or(0.0),
-        )
     }
     pub fn ws_reconnect(&self, chain: &str) {
         self.ws_reconnects.with_label_values(&[chain]).inc();
