@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use ferry_tests::{eventually, ferry_bin, signal_pid, TempDir, TestNet, SIGTERM};
+use ferry_tests::{eventually, ferry_bin, signal_pid, tool_missing, TempDir, TestNet, SIGTERM};
 
 /// Debian's docker client (20.10, as the daemon): it builds with the daemon's own BuildKit and
 /// needs no buildx plugin.
@@ -139,10 +139,7 @@ fn tools_present() -> bool {
         "{} not installed (make deps installs docker.io and debootstrap)",
         missing.join(", ")
     );
-    if std::env::var_os("FERRY_REQUIRE_TOOLS").is_some() {
-        panic!("{what}");
-    }
-    eprintln!("NOT RUN: {what}");
+    tool_missing(&what);
     false
 }
 
@@ -359,16 +356,10 @@ fn compose_bin() -> PathBuf {
 async fn compose_scrapes_ferry(d: &Dockerd, tmp: &Path) {
     let compose = compose_bin();
     if !compose.exists() {
-        if std::env::var_os("FERRY_REQUIRE_TOOLS").is_some() {
-            panic!(
-                "{} missing (make deps builds docker compose)",
-                compose.display()
-            );
-        }
-        eprintln!(
-            "NOT RUN: compose part: {} missing (make deps builds it)",
+        tool_missing(&format!(
+            "compose part: {} missing (make deps builds docker compose)",
             compose.display()
-        );
+        ));
         return;
     }
     // A Prometheus image from Debian's prometheus binary, as the official image lays it out.

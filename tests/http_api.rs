@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use ferry_tests::{eventually, TestNet, SIGTERM};
+use ferry_tests::{eventually, tool_missing, TestNet, SIGTERM};
 use serde_json::Value;
 
 const TOKEN: &str = "api-test-token-5f1c0e9a7b3d";
@@ -163,7 +163,7 @@ async fn api_follows_a_transfer_and_conforms_to_its_document() {
 
 fn run_schemathesis(base: &str, dir: &Path) {
     let Some(st) = schemathesis() else {
-        tool_missing("schemathesis not in ~/.cache/ferry/venv nor on PATH");
+        tool_missing("schemathesis not in ~/.cache/ferry/venv nor on PATH (make deps installs it)");
         return;
     };
     // Reports, and nothing else, go to the test's own folder (never the tree).
@@ -206,16 +206,6 @@ fn run_schemathesis(base: &str, dir: &Path) {
     assert!(text.contains("/v1/transfers/{chain}/{tx_hash}"), "{text}");
 }
 
-/// The tool a test needs, or a failure under `make test` (FERRY_REQUIRE_TOOLS=1) and a loud
-/// NOT RUN line otherwise.
-fn tool_missing(what: &str) -> bool {
-    if std::env::var_os("FERRY_REQUIRE_TOOLS").is_some() {
-        panic!("{what} (make deps installs it)");
-    }
-    eprintln!("NOT RUN: {what} (make deps installs it)");
-    true
-}
-
 /// Where screenshots go: beside `make test`'s log in the target folder, outside the tree.
 fn artifacts_dir() -> PathBuf {
     let base = std::env::var_os("CARGO_TARGET_DIR")
@@ -231,11 +221,11 @@ async fn run_console(net: &TestNet, base: &str, user: &str) {
     let node_modules =
         PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/ferry/node/node_modules");
     if !node_modules.join("playwright-core").exists() {
-        tool_missing("playwright-core not in ~/.cache/ferry/node");
+        tool_missing("playwright-core not in ~/.cache/ferry/node (make deps installs it)");
         return;
     }
     if !Path::new("/usr/bin/chromium").exists() {
-        tool_missing("Debian's chromium (/usr/bin/chromium) not installed");
+        tool_missing("Debian's chromium (/usr/bin/chromium) not installed (make deps installs it)");
         return;
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("console/track.cjs");

@@ -321,6 +321,16 @@ pub fn signal_pid(pid: u32, sig: i32) {
     assert_eq!(r, 0, "kill({pid}, {sig}) failed");
 }
 
+/// A tool a test needs is missing (`what` says which and how to get it): under `make test`
+/// (`FERRY_REQUIRE_TOOLS=1`) the test fails; otherwise a loud NOT RUN line says what was skipped.
+pub fn tool_missing(what: &str) {
+    assert!(
+        std::env::var_os("FERRY_REQUIRE_TOOLS").is_none(),
+        "FERRY_REQUIRE_TOOLS=1: {what}"
+    );
+    eprintln!("NOT RUN: {what}");
+}
+
 /// Poll `f` until it returns Some, or panic after `timeout`.
 pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
 where
