@@ -42,6 +42,9 @@ impl ApiError {
     fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
     }
+    fn no_path(name: &str) -> ApiError {
+        ApiError::not_found(format!("no configured path is named `{name}`"))
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -216,7 +219,7 @@ pub async fn path(
         .await
         .pop()
         .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("no configured path is named `{name}`")))
+        .ok_or_else(|| ApiError::no_path(&name))
 }
 
 /// Whether `headers` carry the bearer token (compared in constant time).
@@ -261,9 +264,7 @@ pub async fn clear(
 ) -> Result<(StatusCode, Json<ClearView>), ApiError> {
     authorized(&s, &headers)?;
     let Path(name) = name?;
-    let entry = live()
-        .path(&name)
-        .ok_or_else(|| ApiError::not_found(format!("no configured path is named `{name}`")))?;
+    let entry = live().path(&name).ok_or_else(|| ApiError::no_path(&name))?;
     let wake = entry.clear.ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
