@@ -7,7 +7,7 @@ CARGO ?= cargo
 SHELL := /bin/bash
 TEST_LOG := $(CARGO_TARGET_DIR)/ferry-test.log
 
-.PHONY: demo test deps build lint bench bench-evm bench-v2 bench-takeover bench-light-client devnet-up devnet-down
+.PHONY: demo test deps build lint bench bench-evm bench-v2 bench-takeover bench-compare bench-light-client devnet-up devnet-down
 
 ## The main job: devnet up, path opened, relayer started, one transfer each way, balances and metrics.
 demo: deps
@@ -55,6 +55,14 @@ bench-v2: deps build
 ## bench with its state in PostgreSQL.
 bench-takeover: deps build
 	FERRY_BIN=$(CARGO_TARGET_DIR)/release/ferry $(CARGO) run --release -p ferry-tests --bin takeover-bench -- bench-results/takeover.json
+
+## Ferry and Hermes 1.13.2 side by side on one devnet (writes bench-results/compare.json). The
+## first run builds Hermes from crates.io into ~/.cache/ferry (about 45 min on 2 cores).
+## FERRY_BENCH_WORKLOADS=1,2,3 and FERRY_BENCH_REPEATS=3 by default.
+bench-compare: deps build
+	tests/bench/compare/install-hermes.sh >/dev/null
+	$(CARGO) build --release -p ferry-tests --bin compare-bench
+	FERRY_BIN=$(CARGO_TARGET_DIR)/release/ferry $(CARGO_TARGET_DIR)/release/compare-bench bench-results/compare.json
 
 bench-light-client:
 	light-clients/tendermint/bench.sh

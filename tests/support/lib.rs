@@ -10,6 +10,7 @@ use ferry::devnet::{Devnet, DevnetState};
 
 pub mod anvil;
 pub mod bench;
+pub mod counting_proxy;
 pub mod evm;
 pub mod instances;
 pub mod postgres;
@@ -220,6 +221,15 @@ impl TestNet {
 
     /// A chain handle through Ferry's library (for queries).
     pub fn chain(&self, id: &str) -> std::sync::Arc<ferry::chain::cosmos::CosmosChain> {
+        self.chain_as(id, "relayer")
+    }
+
+    /// A chain handle that signs with the devnet key `key` (`relayer` or `user`).
+    pub fn chain_as(
+        &self,
+        id: &str,
+        key: &str,
+    ) -> std::sync::Arc<ferry::chain::cosmos::CosmosChain> {
         let cfg = ferry::config::load(&self.home().join("config.toml"))
             .unwrap()
             .0;
@@ -229,9 +239,7 @@ impl TestNet {
             .find(|c| c.id.as_str() == id)
             .unwrap()
             .clone();
-        let key = ferry::keys::KeyStore::new(self.home())
-            .load("relayer")
-            .unwrap();
+        let key = ferry::keys::KeyStore::new(self.home()).load(key).unwrap();
         ferry::chain::cosmos::CosmosChain::new(c, key).unwrap()
     }
 

@@ -1,0 +1,377 @@
+//! Ferry and Hermes side by side (`make bench-compare`): one devnet, the same chains and node
+//! settings, each relayer on channels of its own, one relayer at a time, every node request of both
+//! going through the same counting proxies. Writes every run and the medians to the file given as the
+//! first argument (default bench-results/compare.json).
+//!
+//! Workloads (`FERRY_BENCH_WORKLOADS`, default `1,2,3`; `FERRY_BENCH_REPEATS`, default 3):
+//! 1. 1,000 transfers on one channel, all in the mempool at once (20 txs of 50);
+//! 2. 5,000 transfers over four channels, all in the mempool at once;
+//! 3. a steady 20 transfers/s (one tx of 20 each second) for 60 s on one channel.
+//!
+//! The relayers alternate which goes first from one repeat to the next.
+
+#[path = "compare/hermes.rs"]
+mod hermes;
+#[path = "compare/measure.rs"]
+mod measure;
+#[path = "compare/summary.rs"]
+mod summary;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferry::chain::cosmos::CosmosChain;
+use ferry_tests::counting_proxy::{CountingProxy, Tally};
+use ferry_tests::{Relayer, TestNet, SIGTERM};
+use measure::Lane;
+
+const SRC: &str = "l3-appchain-1";
+const DST: &str = "settlement-1";
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Who {
+    Ferry,
+    Hermes,
+}
+
+impl Who {
+    fn name(self) -> &'static str {
+        match self {
+            Who::Ferry => "ferry",
+            Who::Hermes => "hermes",
+        }
+    }
+}
+
+/// A node's RPC (HTTP and WebSocket) and gRPC, each behind a counting proxy.
+struct NodeProxies {
+    rpc: CountingProxy,
+    grpc: CountingProxy,
+}
+
+struct Bench {
+    net: TestNet,
+    proxies: Vec<NodeProxies>,
+    hermes: hermes::Hermes,
+    ferry_config: std::path::PathBuf,
+    /// Source channel ids per relayer: the first is workload 1's and 3's, all four are workload 2's.
+    ferry_channels: Vec<String>,
+    hermes_channels: Vec<String>,
+    sender: Arc<CosmosChain>,
+    src: Arc<CosmosChain>,
+    dst: Arc<CosmosChain>,
+    receiver: String,
+    relayer_address: String,
+}
+
+fn addr(url: &str) -> SocketAddr {
+    url.trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap()
+}
+
+impl Bench {
+    fn tally(&self) -> Tally {
+        self.proxies.iter().fold(Tally::default(), |t, p| {
+            t.plus(p.rpc.counts.tally()).plus(p.grpc.counts.tally())
+        })
+    }
+
+    fn start(&self, who: Who, log: &str) -> Relayer {
+        let r = match who {
+            Who::Ferry => self.net.start_relayer_with(log, &self.ferry_config),
+            Who::Hermes => self.hermes.start(log),
+        };
+        // Ready once every path is relayed (Ferry says so per path; Hermes once).
+        let (needle, times) = match who {
+            Who::Ferry => ("relaying path", self.ferry_channels.len()),
+            Who::Hermes => ("Hermes has started", 1),
+        };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while r.log_text().matches(needle).count() < times {
+            assert!(
+                Instant::now() < deadline,
+                "{who:?} not ready:\n{}",
+                r.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        r
+    }
+
+    async fn send(&self, workload: u8, lanes: &[String]) -> usize {
+        let port: ferry::ibc::PortId = "transfer".parse().unwrap();
+        let one = |ch| transfer(&port, ch, &self.receiver);
+        match workload {
+            1 => {
+                let ch = lanes[0].parse().unwrap();
+                ferry::transfer::send_many(&self.sender, &one(&ch), 1000)
+                    .await
+                    .expect("send");
+                1000
+            }
+            2 => {
+                let chans: Vec<ferry::ibc::ChannelId> =
+                    lanes.iter().map(|c| c.parse().unwrap()).collect();
+                let ts: Vec<_> = chans.iter().map(one).collect();
+                // Every channel's txs go into the mempool before any is awaited.
+                let sends = ts
+                    .iter()
+                    .map(|t| ferry::transfer::send_many(&self.sender, t, 1250));
+                for r in futures::future::join_all(sends).await {
+                    r.expect("send");
+                }
+                5000
+            }
+            _ => {
+                let ch: ferry::ibc::ChannelId = lanes[0].parse().unwrap();
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                let mut tasks = Vec::new();
+                for _ in 0..60 {
+                    tick.tick().await;
+                    let (sender, ch, rcv) =
+                        (self.sender.clone(), ch.clone(), self.receiver.clone());
+                    tasks.push(tokio::spawn(async move {
+                        let port: ferry::ibc::PortId = "transfer".parse().unwrap();
+                        ferry::transfer::send_many(&sender, &transfer(&port, &ch, &rcv), 20).await
+                    }));
+                }
+                for t in tasks {
+                    t.await.unwrap().expect("send");
+                }
+                1200
+            }
+        }
+    }
+
+    async fn run(&self, who: Who, workload: u8, rep: usize) -> serde_json::Value {
+        let chans = match who {
+            Who::Ferry => &self.ferry_channels,
+            Who::Hermes => &self.hermes_channels,
+        };
+        let used: Vec<String> = if workload == 2 {
+            chans.clone()
+        } else {
+            chans[..1].to_vec()
+        };
+        let lanes: Vec<Lane> = used
+            .iter()
+            .map(|c| Lane {
+                src_channel: c.clone(),
+                dst_channel: c.clone(),
+            })
+            .collect();
+        let mut relayer = self.start(who, &format!("{}-w{workload}-r{rep}.log", who.name()));
+        let before = self.tally();
+        let (h_src, h_dst) = (latest(&self.src).await, latest(&self.dst).await);
+        eprintln!("{}: workload {workload}, repeat {rep}", who.name());
+        let t0 = Instant::now();
+        let n = self.send(workload, &used).await;
+        let sent_in = t0.elapsed();
+        measure::wait_all_acked(&self.src, &lanes, Duration::from_secs(900)).await;
+        let wall = t0.elapsed();
+        let requests = self.tally().minus(before);
+        let (rss, cpu) = measure::process_figures(relayer.pid());
+        relayer.signal(SIGTERM);
+        let packets = measure::packet_figures(&self.src, &self.dst, &lanes, h_src, h_dst, n).await;
+        let (stx, sfail, sgas) =
+            measure::relayer_txs(&self.src, &self.relayer_address, h_src).await;
+        let (dtx, dfail, dgas) =
+            measure::relayer_txs(&self.dst, &self.relayer_address, h_dst).await;
+        let nf = n as f64;
+        serde_json::json!({
+            "relayer": who.name(),
+            "workload": workload,
+            "repeat": rep,
+            "transfers": n,
+            "channels": used,
+            "send_seconds": sent_in.as_secs_f64(),
+            "seconds_until_all_acknowledged": wall.as_secs_f64(),
+            "packets_per_second": nf / wall.as_secs_f64(),
+            "latency": packets,
+            "relayer_txs": stx + dtx,
+            "relayer_failed_txs": sfail + dfail,
+            "relayer_gas": sgas + dgas,
+            "relayer_gas_per_packet": (sgas + dgas) as f64 / nf,
+            "requests": requests.json(),
+            "rpc_http_requests_per_packet": requests.http_requests as f64 / nf,
+            "jsonrpc_calls_per_packet": requests.jsonrpc_calls as f64 / nf,
+            "websocket_messages_per_packet": requests.ws_messages as f64 / nf,
+            "grpc_calls_per_packet": requests.grpc_calls as f64 / nf,
+            "requests_per_packet": (requests.http_requests + requests.ws_messages + requests.grpc_calls) as f64 / nf,
+            "peak_rss_mib": rss,
+            "cpu_seconds": cpu,
+        })
+    }
+}
+
+/// One transfer of 1samoleans to `receiver`, timing out in 30 minutes.
+fn transfer<'a>(
+    port: &'a ferry::ibc::PortId,
+    channel: &'a ferry::ibc::ChannelId,
+    receiver: &'a str,
+) -> ferry::transfer::Transfer<'a> {
+    ferry::transfer::Transfer {
+        port,
+        channel,
+        amount: 1,
+        denom: "samoleans",
+        receiver,
+        timeout: Duration::from_secs(1800),
+        memo: "",
+    }
+}
+
+async fn latest(chain: &CosmosChain) -> u64 {
+    ferry::chain::Heights::latest(chain)
+        .await
+        .expect("latest height")
+        .0
+        .revision_height
+}
+
+/// The devnet, the proxies, and every channel both relayers need (opened before anything is
+/// measured): Ferry's first by `ferry create path`, the rest by `hermes create channel`, so the
+/// ids are the same on both chains: Ferry 0 (and 2–4), Hermes 1 (and 5–7).
+async fn setup(hermes_bin: std::path::PathBuf, four: bool) -> Bench {
+    let net = TestNet::start("compare").await;
+    net.ferry_ok(&["create", "path", "l3-settlement"]);
+    let mut proxies = Vec::new();
+    for id in [SRC, DST] {
+        let node = net.state.nodes.iter().find(|n| n.chain_id == id).unwrap();
+        proxies.push(NodeProxies {
+            rpc: CountingProxy::start(addr(&node.rpc)).await,
+            grpc: CountingProxy::start(node.grpc.parse().unwrap()).await,
+        });
+    }
+    let ch = |ids: &[u32]| -> Vec<String> { ids.iter().map(|i| format!("channel-{i}")).collect() };
+    let (ferry_channels, hermes_channels) = if four {
+        (ch(&[0, 2, 3, 4]), ch(&[1, 5, 6, 7]))
+    } else {
+        (ch(&[0]), ch(&[1]))
+    };
+    let hermes_chains: Vec<hermes::HermesChain> = [SRC, DST]
+        .iter()
+        .zip(&proxies)
+        .map(|(id, p)| hermes::HermesChain {
+            id,
+            rpc: p.rpc.addr().to_string(),
+            grpc: p.grpc.addr().to_string(),
+            channels: &hermes_channels,
+        })
+        .collect();
+    let hermes = hermes::Hermes::setup(
+        hermes_bin,
+        &net.devnet.dir.join("hermes"),
+        &hermes_chains,
+        &ferry::devnet::mnemonic("relayer"),
+    );
+    let extra = if four { 7 } else { 1 };
+    for i in 0..extra {
+        eprintln!("opening channel-{} with hermes", i + 1);
+        hermes.create_channel(SRC, DST);
+    }
+    let ferry_config = ferry_config(&net, &proxies, &ferry_channels);
+    Bench {
+        sender: net.chain_as(SRC, "user"),
+        src: net.chain(SRC),
+        dst: net.chain(DST),
+        receiver: net.address("user"),
+        relayer_address: net.address("relayer"),
+        net,
+        proxies,
+        hermes,
+        ferry_config,
+        ferry_channels,
+        hermes_channels,
+    }
+}
+
+/// Ferry's devnet config cut to the two Cosmos chains (through the proxies) and one path per
+/// channel of its own, each pinned to its channel.
+fn ferry_config(net: &TestNet, proxies: &[NodeProxies], channels: &[String]) -> std::path::PathBuf {
+    let path = net.home().join("config.toml");
+    let mut cfg: toml::Value = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let t = cfg.as_table_mut().unwrap();
+    let chains = t["chains"].as_array_mut().unwrap();
+    chains.retain(|c| [SRC, DST].contains(&c["id"].as_str().unwrap()));
+    for c in chains.iter_mut() {
+        let p = &proxies[usize::from(c["id"].as_str() == Some(DST))];
+        c["rpc"] = toml::Value::Array(vec![format!("http://{}", p.rpc.addr()).into()]);
+    }
+    let template = t["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"].as_str() == Some("l3-settlement"))
+        .unwrap()
+        .clone();
+    let paths = channels
+        .iter()
+        .enumerate()
+        .map(|(i, ch)| {
+            let mut p = template.clone();
+            if i > 0 {
+                p["name"] = format!("bench-{ch}").into();
+            }
+            p["a"]
+                .as_table_mut()
+                .unwrap()
+                .insert("channel".into(), ch.clone().into());
+            p
+        })
+        .collect();
+    t.insert("paths".into(), toml::Value::Array(paths));
+    let out = net.devnet.dir.join("ferry-bench.toml");
+    std::fs::write(&out, toml::to_string(&cfg).unwrap()).unwrap();
+    out
+}
+
+#[tokio::main]
+async fn main() {
+    let out_path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "bench-results/compare.json".into());
+    let repeats: usize = std::env::var("FERRY_BENCH_REPEATS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let workloads: Vec<u8> = std::env::var("FERRY_BENCH_WORKLOADS")
+        .unwrap_or_else(|_| "1,2,3".into())
+        .split(',')
+        .map(|w| {
+            w.trim()
+                .parse()
+                .expect("FERRY_BENCH_WORKLOADS: numbers 1 to 3")
+        })
+        .collect();
+    // Built before the devnet starts, so the first run's build does not share the cores with it.
+    let hermes_bin = hermes::binary();
+    let bench = setup(hermes_bin, workloads.contains(&2)).await;
+    let mut runs = Vec::new();
+    for &w in &workloads {
+        for rep in 0..repeats {
+            let order = if rep % 2 == 0 {
+                [Who::Ferry, Who::Hermes]
+            } else {
+                [Who::Hermes, Who::Ferry]
+            };
+            for who in order {
+                let r = bench.run(who, w, rep).await;
+                eprintln!("{}", serde_json::to_string(&r).unwrap());
+                runs.push(r);
+            }
+        }
+    }
+    let summary = summary::summarize(&runs, &workloads);
+    let result = serde_json::json!({
+        "hermes_version": "1.13.2",
+        "repeats": repeats,
+        "machine": { "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0) },
+        "summary": summary,
+        "runs": runs,
+    });
+    ferry_tests::bench::write_result(&out_path, &result);
+}

@@ -1,0 +1,198 @@
+//! What one run measured, read from the chains (block heights and times of each packet's send,
+//! receive and acknowledgement; the relayer's txs and gas), from the relayer's process (/proc) and
+//! from the counting proxies: the same for both relayers, none of it from a relayer's own report.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry::chain::cosmos::CosmosChain;
+use ferry_tests::bench::percentile;
+use tendermint_rpc::query::Query;
+
+/// One channel of a workload: packets go `src` → `dst`, acks come back.
+pub struct Lane {
+    pub src_channel: String,
+    pub dst_channel: String,
+}
+
+/// (sequence → height) of the `kind` events on `chain` for `channel` since `from`.
+async fn heights(
+    chain: &CosmosChain,
+    kind: &str,
+    key: &str,
+    channel: &str,
+    from: u64,
+) -> BTreeMap<u64, u64> {
+    let q = Query::eq(format!("{kind}.{key}"), channel).and_gte("tx.height", from);
+    let mut out = BTreeMap::new();
+    for tx in ferry_tests::search_txs(chain, q).await {
+        for (k, attrs) in ferry::chain::cosmos::flatten_events(&tx.tx_result.events) {
+            if k != kind || !attrs.iter().any(|(a, v)| a == key && v == channel) {
+                continue;
+            }
+            if let Some((_, s)) = attrs.iter().find(|(a, _)| a == "packet_sequence") {
+                out.entry(s.parse().unwrap()).or_insert(tx.height.value());
+            }
+        }
+    }
+    out
+}
+
+/// Header times (ns) of heights, each read once.
+struct Times<'a> {
+    chain: &'a CosmosChain,
+    cache: HashMap<u64, u64>,
+}
+
+impl Times<'_> {
+    async fn at(&mut self, h: u64) -> f64 {
+        if let Some(t) = self.cache.get(&h) {
+            return *t as f64 / 1e9;
+        }
+        let t = self.chain.block_time(h).await.expect("block time");
+        self.cache.insert(h, t);
+        t as f64 / 1e9
+    }
+}
+
+fn quantiles(mut v: Vec<f64>) -> serde_json::Value {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    serde_json::json!({ "p50": percentile(&v, 0.5), "p99": percentile(&v, 0.99), "max": v[v.len() - 1] })
+}
+
+/// Latency figures of every packet sent on `lanes` since the heights `from_src`/`from_dst`.
+pub async fn packet_figures(
+    src: &CosmosChain,
+    dst: &CosmosChain,
+    lanes: &[Lane],
+    from_src: u64,
+    from_dst: u64,
+    expected: usize,
+) -> serde_json::Value {
+    let (mut ts, mut td) = (
+        Times {
+            chain: src,
+            cache: HashMap::new(),
+        },
+        Times {
+            chain: dst,
+            cache: HashMap::new(),
+        },
+    );
+    let (mut recv_s, mut ack_s) = (vec![], vec![]);
+    let (mut first_send, mut last_ack) = (f64::MAX, 0f64);
+    let mut dst_h1 = 0u64;
+    let mut count = 0;
+    for lane in lanes {
+        let sends = heights(
+            src,
+            "send_packet",
+            "packet_src_channel",
+            &lane.src_channel,
+            from_src,
+        )
+        .await;
+        let recvs = heights(
+            dst,
+            "recv_packet",
+            "packet_dst_channel",
+            &lane.dst_channel,
+            from_dst,
+        )
+        .await;
+        let acks = heights(
+            src,
+            "acknowledge_packet",
+            "packet_src_channel",
+            &lane.src_channel,
+            from_src,
+        )
+        .await;
+        for (seq, &sh) in &sends {
+            let (Some(&rh), Some(&ah)) = (recvs.get(seq), acks.get(seq)) else {
+                panic!(
+                    "packet {seq} on {} was not received and acknowledged",
+                    lane.src_channel
+                );
+            };
+            let (st, rt, at) = (ts.at(sh).await, td.at(rh).await, ts.at(ah).await);
+            recv_s.push(rt - st);
+            ack_s.push(at - st);
+            first_send = first_send.min(st);
+            last_ack = last_ack.max(at);
+            dst_h1 = dst_h1.max(rh);
+            count += 1;
+        }
+    }
+    assert_eq!(count, expected, "packets sent in this run");
+    // The destination's block interval over the run expresses latency in its blocks.
+    let (h0, h1) = (from_dst.max(1), dst_h1.max(from_dst + 1));
+    let (t0, t1) = (td.at(h0).await, td.at(h1).await);
+    let block_s = if h1 > h0 {
+        (t1 - t0) / (h1 - h0) as f64
+    } else {
+        1.0
+    };
+    serde_json::json!({
+        "packets": count,
+        "seconds_first_send_to_last_ack_by_block_time": last_ack - first_send,
+        "destination_block_seconds": block_s,
+        "send_to_recv_seconds": quantiles(recv_s.clone()),
+        "send_to_ack_seconds": quantiles(ack_s),
+        "send_to_recv_blocks": quantiles(recv_s.iter().map(|s| s / block_s).collect()),
+    })
+}
+
+/// Txs the relayer's address signed on `chain` since `from`: (txs, failed txs, gas used).
+pub async fn relayer_txs(chain: &CosmosChain, signer: &str, from: u64) -> (u64, u64, u64) {
+    let q = Query::eq("message.sender", signer).and_gte("tx.height", from);
+    let txs = ferry_tests::search_txs(chain, q).await;
+    let failed = txs.iter().filter(|t| t.tx_result.code.is_err()).count() as u64;
+    let gas = txs.iter().map(|t| t.tx_result.gas_used as u64).sum();
+    (txs.len() as u64, failed, gas)
+}
+
+/// (peak RSS in MiB, CPU seconds) of a running process.
+pub fn process_figures(pid: u32) -> (f64, f64) {
+    let rss = ferry_tests::bench::peak_rss_kib(pid) as f64 / 1024.0;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name's closing parenthesis; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    (rss, ticks as f64 / clock_ticks())
+}
+
+fn clock_ticks() -> f64 {
+    let out = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .expect("getconf");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(100.0)
+}
+
+/// Wait until `src` holds no packet commitment on any of `lanes`.
+pub async fn wait_all_acked(src: &Arc<CosmosChain>, lanes: &[Lane], timeout: Duration) {
+    let port: ferry::ibc::PortId = "transfer".parse().unwrap();
+    for lane in lanes {
+        let chan: ferry::ibc::ChannelId = lane.src_channel.parse().unwrap();
+        ferry_tests::eventually("no packet commitment left", timeout, || {
+            let (src, port, chan) = (src.clone(), port.clone(), chan.clone());
+            async move {
+                ferry::chain::PacketQueries::commitments(&*src, &port, &chan)
+                    .await
+                    .ok()?
+                    .is_empty()
+                    .then_some(())
+            }
+        })
+        .await;
+    }
+}
