@@ -3,10 +3,13 @@
 //! going through the same counting proxies. Writes every run and the medians to the file given as the
 //! first argument (default bench-results/compare.json).
 //!
-//! Workloads (`FERRY_BENCH_WORKLOADS`, default `1,2,3`; `FERRY_BENCH_REPEATS`, default 3):
+//! Workloads (`FERRY_BENCH_WORKLOADS`, default `1,2,3,4`; `FERRY_BENCH_REPEATS`, default 3):
 //! 1. 1,000 transfers on one channel, all in the mempool at once (20 txs of 50);
 //! 2. 5,000 transfers over four channels, all in the mempool at once;
-//! 3. a steady 20 transfers/s (one tx of 20 each second) for 60 s on one channel.
+//! 3. a steady 20 transfers/s (one tx of 20 each second) for 60 s on one channel;
+//! 4. a backlog of 10,000 transfers over four channels sent before the relayer starts, and a steady
+//!    20 transfers/s for 30 s on the first of them once it has started (their latency is the
+//!    run's latency; the backlog's is reported apart).
 //!
 //! The relayers alternate which goes first from one repeat to the next.
 
@@ -55,7 +58,7 @@ struct Bench {
     proxies: Vec<NodeProxies>,
     hermes: hermes::Hermes,
     ferry_config: std::path::PathBuf,
-    /// Source channel ids per relayer: the first is workload 1's and 3's, all four are workload 2's.
+    /// Source channel ids per relayer: the first is workloads 1 and 3's, all four are 2 and 4's.
     ferry_channels: Vec<String>,
     hermes_channels: Vec<String>,
     sender: Arc<CosmosChain>,
@@ -101,49 +104,41 @@ impl Bench {
         r
     }
 
-    async fn send(&self, workload: u8, lanes: &[String]) -> usize {
+    /// `per_lane` transfers on each of `lanes`, every tx in the mempool before any is awaited.
+    async fn burst(&self, lanes: &[String], per_lane: usize) -> usize {
         let port: ferry::ibc::PortId = "transfer".parse().unwrap();
-        let one = |ch| transfer(&port, ch, &self.receiver);
-        match workload {
-            1 => {
-                let ch = lanes[0].parse().unwrap();
-                ferry::transfer::send_many(&self.sender, &one(&ch), 1000)
-                    .await
-                    .expect("send");
-                1000
-            }
-            2 => {
-                let chans: Vec<ferry::ibc::ChannelId> =
-                    lanes.iter().map(|c| c.parse().unwrap()).collect();
-                let ts: Vec<_> = chans.iter().map(one).collect();
-                // Every channel's txs go into the mempool before any is awaited.
-                let sends = ts
-                    .iter()
-                    .map(|t| ferry::transfer::send_many(&self.sender, t, 1250));
-                for r in futures::future::join_all(sends).await {
-                    r.expect("send");
-                }
-                5000
-            }
-            _ => {
-                let ch: ferry::ibc::ChannelId = lanes[0].parse().unwrap();
-                let mut tick = tokio::time::interval(Duration::from_secs(1));
-                let mut tasks = Vec::new();
-                for _ in 0..60 {
-                    tick.tick().await;
-                    let (sender, ch, rcv) =
-                        (self.sender.clone(), ch.clone(), self.receiver.clone());
-                    tasks.push(tokio::spawn(async move {
-                        let port: ferry::ibc::PortId = "transfer".parse().unwrap();
-                        ferry::transfer::send_many(&sender, &transfer(&port, &ch, &rcv), 20).await
-                    }));
-                }
-                for t in tasks {
-                    t.await.unwrap().expect("send");
-                }
-                1200
-            }
+        let chans: Vec<ferry::ibc::ChannelId> = lanes.iter().map(|c| c.parse().unwrap()).collect();
+        let ts: Vec<_> = chans
+            .iter()
+            .map(|ch| transfer(&port, ch, &self.receiver))
+            .collect();
+        let sends = ts
+            .iter()
+            .map(|t| ferry::transfer::send_many(&self.sender, t, per_lane));
+        for r in futures::future::join_all(sends).await {
+            r.expect("send");
         }
+        per_lane * lanes.len()
+    }
+
+    /// One tx of `per_second` transfers on `lane` every second for `seconds`.
+    async fn steady(&self, lane: &str, per_second: usize, seconds: usize) -> usize {
+        let ch: ferry::ibc::ChannelId = lane.parse().unwrap();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut tasks = Vec::new();
+        for _ in 0..seconds {
+            tick.tick().await;
+            let (sender, ch, rcv) = (self.sender.clone(), ch.clone(), self.receiver.clone());
+            tasks.push(tokio::spawn(async move {
+                let port: ferry::ibc::PortId = "transfer".parse().unwrap();
+                let t = transfer(&port, &ch, &rcv);
+                ferry::transfer::send_many(&sender, &t, per_second).await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().expect("send");
+        }
+        per_second * seconds
     }
 
     async fn run(&self, who: Who, workload: u8, rep: usize) -> serde_json::Value {
@@ -151,7 +146,7 @@ impl Bench {
             Who::Ferry => &self.ferry_channels,
             Who::Hermes => &self.hermes_channels,
         };
-        let used: Vec<String> = if workload == 2 {
+        let used: Vec<String> = if matches!(workload, 2 | 4) {
             chans.clone()
         } else {
             chans[..1].to_vec()
@@ -163,34 +158,70 @@ impl Bench {
                 dst_channel: c.clone(),
             })
             .collect();
+        let (h_src, h_dst) = (latest(&self.src).await, latest(&self.dst).await);
+        // Workload 4: the backlog is on chain before the relayer starts.
+        let backlog = if workload == 4 {
+            eprintln!("{}: sending the backlog of 10,000", who.name());
+            self.burst(&used, 2500).await
+        } else {
+            0
+        };
         let mut relayer = self.start(who, &format!("{}-w{workload}-r{rep}.log", who.name()));
         let before = self.tally();
-        let (h_src, h_dst) = (latest(&self.src).await, latest(&self.dst).await);
+        let h_live = latest(&self.src).await + 1;
         eprintln!("{}: workload {workload}, repeat {rep}", who.name());
         let t0 = Instant::now();
-        let n = self.send(workload, &used).await;
+        let live = match workload {
+            1 => self.burst(&used, 1000).await,
+            2 => self.burst(&used, 1250).await,
+            3 => self.steady(&used[0], 20, 60).await,
+            _ => self.steady(&used[0], 20, 30).await,
+        };
         let sent_in = t0.elapsed();
-        measure::wait_all_acked(&self.src, &lanes, Duration::from_secs(900)).await;
+        measure::wait_all_acked(&self.src, &lanes, Duration::from_secs(1200)).await;
         let wall = t0.elapsed();
         let requests = self.tally().minus(before);
         let (rss, cpu) = measure::process_figures(relayer.pid());
         relayer.signal(SIGTERM);
-        let packets = measure::packet_figures(&self.src, &self.dst, &lanes, h_src, h_dst, n).await;
+        let (src, dst) = (&self.src, &self.dst);
+        // Workload 4's latency is that of the transfers sent while the backlog was cleared.
+        let (lat, backlog_lat) = if workload == 4 {
+            (
+                measure::packet_figures(src, dst, &lanes, (h_live, None), h_dst, live).await,
+                Some(
+                    measure::packet_figures(
+                        src,
+                        dst,
+                        &lanes,
+                        (h_src, Some(h_live)),
+                        h_dst,
+                        backlog,
+                    )
+                    .await,
+                ),
+            )
+        } else {
+            let l = measure::packet_figures(src, dst, &lanes, (h_src, None), h_dst, live).await;
+            (l, None)
+        };
         let (stx, sfail, sgas) =
             measure::relayer_txs(&self.src, &self.relayer_address, h_src).await;
         let (dtx, dfail, dgas) =
             measure::relayer_txs(&self.dst, &self.relayer_address, h_dst).await;
+        let n = live + backlog;
         let nf = n as f64;
         serde_json::json!({
             "relayer": who.name(),
             "workload": workload,
             "repeat": rep,
             "transfers": n,
+            "backlog_at_start": backlog,
             "channels": used,
             "send_seconds": sent_in.as_secs_f64(),
             "seconds_until_all_acknowledged": wall.as_secs_f64(),
             "packets_per_second": nf / wall.as_secs_f64(),
-            "latency": packets,
+            "latency": lat,
+            "backlog_latency": backlog_lat,
             "relayer_txs": stx + dtx,
             "relayer_failed_txs": sfail + dfail,
             "relayer_gas": sgas + dgas,
@@ -339,17 +370,18 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
     let workloads: Vec<u8> = std::env::var("FERRY_BENCH_WORKLOADS")
-        .unwrap_or_else(|_| "1,2,3".into())
+        .unwrap_or_else(|_| "1,2,3,4".into())
         .split(',')
         .map(|w| {
             w.trim()
                 .parse()
-                .expect("FERRY_BENCH_WORKLOADS: numbers 1 to 3")
+                .expect("FERRY_BENCH_WORKLOADS: numbers 1 to 4")
         })
         .collect();
     // Built before the devnet starts, so the first run's build does not share the cores with it.
     let hermes_bin = hermes::binary();
-    let bench = setup(hermes_bin, workloads.contains(&2)).await;
+    let four = workloads.iter().any(|w| matches!(w, 2 | 4));
+    let bench = setup(hermes_bin, four).await;
     let mut runs = Vec::new();
     for &w in &workloads {
         for rep in 0..repeats {

@@ -61,12 +61,13 @@ fn quantiles(mut v: Vec<f64>) -> serde_json::Value {
     serde_json::json!({ "p50": percentile(&v, 0.5), "p99": percentile(&v, 0.99), "max": v[v.len() - 1] })
 }
 
-/// Latency figures of every packet sent on `lanes` since the heights `from_src`/`from_dst`.
+/// Latency figures of every packet sent on `lanes` at source heights in `sent` (from, before) whose
+/// receipt is at `from_dst` or later.
 pub async fn packet_figures(
     src: &CosmosChain,
     dst: &CosmosChain,
     lanes: &[Lane],
-    from_src: u64,
+    sent: (u64, Option<u64>),
     from_dst: u64,
     expected: usize,
 ) -> serde_json::Value {
@@ -84,6 +85,7 @@ pub async fn packet_figures(
     let (mut first_send, mut last_ack) = (f64::MAX, 0f64);
     let mut dst_h1 = 0u64;
     let mut count = 0;
+    let from_src = sent.0;
     for lane in lanes {
         let sends = heights(
             src,
@@ -110,6 +112,9 @@ pub async fn packet_figures(
         )
         .await;
         for (seq, &sh) in &sends {
+            if sent.1.is_some_and(|before| sh >= before) {
+                continue;
+            }
             let (Some(&rh), Some(&ah)) = (recvs.get(seq), acks.get(seq)) else {
                 panic!(
                     "packet {seq} on {} was not received and acknowledged",
