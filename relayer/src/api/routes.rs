@@ -130,7 +130,8 @@ pub async fn chains(State(s): State<Arc<ApiState>>) -> Json<ChainsView> {
         .iter()
         .map(|(id, kind)| {
             let (latest_height, rpc_up) = metrics().chain_state(id).unwrap_or((0, false));
-            let wallet = live().wallet_of(id);
+            let signers = live().wallets_of(id);
+            let wallet = signers.first().cloned();
             let denom = wallet.as_ref().map(|w| w.denom.as_str());
             let (txs_confirmed, fees_paid) = metrics().chain_cost(id, denom);
             ChainView {
@@ -139,6 +140,7 @@ pub async fn chains(State(s): State<Arc<ApiState>>) -> Json<ChainsView> {
                 latest_height,
                 rpc_up,
                 wallet,
+                signers,
                 txs_confirmed,
                 fees_paid,
             }

@@ -35,8 +35,10 @@ pub struct ChainView {
     pub latest_height: u64,
     /// Whether the chain's RPC answered the last request.
     pub rpc_up: bool,
-    /// The relayer wallet, once sampled.
+    /// The relayer wallet (the primary signer's), once sampled.
     pub wallet: Option<WalletInfo>,
+    /// Every signer's wallet (`keys = [...]`), the primary first.
+    pub signers: Vec<WalletInfo>,
     /// Relayer txs confirmed since start, and the fees they paid in the wallet's denom.
     pub txs_confirmed: u64,
     pub fees_paid: f64,

@@ -385,6 +385,8 @@ pub struct PendingTx {
     pub hash: String,
     pub packets: usize,
     pub fee: u128,
+    /// Which of the chain's signers sent it (0: the primary, or unknown after a restart).
+    pub signer: usize,
 }
 
 /// Everything the router needs from a chain.

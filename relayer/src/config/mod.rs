@@ -4,6 +4,8 @@
 
 mod evm;
 pub mod raw;
+#[cfg(test)]
+mod signer_keys_tests;
 mod store;
 mod telemetry;
 mod validate;
@@ -83,7 +85,11 @@ pub struct ChainConfig {
     pub witness_rpc: Option<String>,
     pub event_source: EventSource,
     pub account_prefix: String,
+    /// The primary signer: handshakes, client creation and the wallet the API shows first.
     pub key: String,
+    /// Every signer (the primary first): relayer txs are spread across them, each with its own
+    /// locally tracked sequence. One entry unless `keys = [...]` is configured.
+    pub keys: Vec<String>,
     pub gas_price: GasPrice,
     pub gas_multiplier: f64,
     pub default_gas: u64,

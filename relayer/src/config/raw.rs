@@ -119,7 +119,11 @@ pub struct RawChain {
     pub event_source: String,
     #[serde(default = "d_prefix")]
     pub account_prefix: String,
+    /// The signing key's name; or `keys`, several signers (Cosmos chains).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub key: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
     pub gas_price: String,
     #[serde(default = "d_gas_multiplier")]
     pub gas_multiplier: f64,

@@ -134,7 +134,7 @@ pub fn validate(raw: &RawConfig) -> (Option<Config>, Vec<Issue>) {
         }
     }
     if let Some(k) = &raw.global.default_transfer_key {
-        if chains.iter().any(|ch| &ch.key == k) {
+        if chains.iter().any(|ch| ch.keys.contains(k)) {
             c.warn(
                 "global.default_transfer_key",
                 format!("`{k}` is also a chain's relayer key: transfers sent while `ferry start` runs would race the relayer for the account sequence"),
@@ -204,12 +204,40 @@ fn check_chain(c: &mut Checker, i: usize, raw: &RawChain) -> Option<ChainConfig>
             None
         }
     };
-    if raw.key.trim().is_empty() {
-        c.error(
-            k("key"),
-            "the name of a key in the keystore is required (see `ferry keys list`)",
-        );
-    }
+    let keys: Vec<String> = match (raw.key.trim().is_empty(), raw.keys.is_empty()) {
+        (true, true) => {
+            c.error(
+                k("key"),
+                "the name of a key in the keystore is required (see `ferry keys list`), or `keys = [...]` for several signers",
+            );
+            vec![]
+        }
+        (false, false) => {
+            c.error(k("keys"), "set `key` or `keys`, not both");
+            vec![]
+        }
+        (false, true) => vec![raw.key.clone()],
+        (true, false) => {
+            let mut seen = std::collections::HashSet::new();
+            for (j, name) in raw.keys.iter().enumerate() {
+                if name.trim().is_empty() {
+                    c.error(format!("chains[{i}].keys[{j}]"), "a key name is required");
+                } else if !seen.insert(name) {
+                    c.error(
+                        format!("chains[{i}].keys[{j}]"),
+                        format!("`{name}` is listed twice; each signer needs its own key"),
+                    );
+                }
+            }
+            if raw.kind == "evm" && raw.keys.len() > 1 {
+                c.error(
+                    k("keys"),
+                    "several signers are supported on Cosmos chains only; give an EVM chain one `key`",
+                );
+            }
+            raw.keys.clone()
+        }
+    };
     let gas_price = parse_gas_price(&raw.gas_price)
         .map_err(|e| c.error(k("gas_price"), e))
         .ok();
@@ -274,7 +302,8 @@ fn check_chain(c: &mut Checker, i: usize, raw: &RawChain) -> Option<ChainConfig>
         witness_rpc: raw.witness_rpc.clone(),
         event_source: event_source?,
         account_prefix: raw.account_prefix.clone(),
-        key: raw.key.clone(),
+        key: keys.first()?.clone(),
+        keys,
         gas_price: gas_price?,
         gas_multiplier: raw.gas_multiplier,
         default_gas: raw.default_gas,

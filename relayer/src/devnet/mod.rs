@@ -25,8 +25,11 @@ pub fn free_port() -> u16 {
 pub const CHAIN_IDS: [&str; 2] = ["l3-appchain-1", "settlement-1"];
 /// The embedded default configuration.
 pub const DEVNET_TOML: &str = include_str!("../../../config/devnet.toml");
-/// Accounts funded in every devnet chain's genesis, by role.
-pub const ROLES: [&str; 3] = ["validator", "relayer", "user"];
+/// Accounts funded in every devnet chain's genesis, by role. `relayer-2` and `relayer-3` are extra
+/// signers for `keys = ["relayer", "relayer-2", "relayer-3"]`.
+pub const ROLES: [&str; 5] = ["validator", "relayer", "user", "relayer-2", "relayer-3"];
+/// The devnet keys imported into Ferry's home.
+pub const FERRY_KEYS: [&str; 4] = ["relayer", "user", "relayer-2", "relayer-3"];
 /// The IBC v2 appchain (ibc-go v11.2.0), on a path to `evm-settlement`; only in a devnet started
 /// with [`Devnet::with_v2`].
 pub const V2_CHAIN_ID: &str = "v2-appchain-1";
@@ -294,7 +297,7 @@ impl Devnet {
         .map_err(io(&path))?;
         let ks = crate::keys::KeyStore::new(&home);
         // No attestor key here: the committee runs as its own processes (`attestors.rs`).
-        for role in ["relayer", "user"] {
+        for role in FERRY_KEYS {
             match ks.import(role, &mnemonic(role)) {
                 Ok(_) | Err(crate::keys::KeyError::Exists(_)) => {}
                 Err(e) => return Err(DevnetError::Other(e.to_string())),

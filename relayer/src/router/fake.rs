@@ -446,6 +446,7 @@ impl Submit for FakeChain {
                 hash,
                 packets,
                 fee: 1,
+                signer: 0,
             })
         })
     }

@@ -76,7 +76,23 @@ pub fn open_chain(c: &ChainConfig, home: &Path, key: &str) -> Result<Chain, Supe
             let wallet = keys.load_evm(key, evm.chain_id).map_err(err)?;
             Chain::Evm(EvmChain::new(c.clone(), wallet)?)
         }
-        _ => Chain::Cosmos(CosmosChain::new(c.clone(), keys.load(key).map_err(err)?)?),
+        // The daemon's own key (`key == c.key`) brings every configured signer; another key
+        // (`ferry transfer --key`) signs alone.
+        _ if key == c.key && c.keys.len() > 1 => {
+            let loaded = c
+                .keys
+                .iter()
+                .map(|name| Ok((name.clone(), keys.load(name).map_err(err)?)))
+                .collect::<Result<Vec<_>, SupervisorError>>()?;
+            Chain::Cosmos(CosmosChain::with_signers(c.clone(), loaded)?)
+        }
+        _ => {
+            let loaded = keys.load(key).map_err(err)?;
+            Chain::Cosmos(CosmosChain::with_signers(
+                c.clone(),
+                vec![(key.to_string(), loaded)],
+            )?)
+        }
     })
 }
 

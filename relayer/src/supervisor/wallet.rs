@@ -78,20 +78,18 @@ impl Runway {
 }
 
 /// Wallet balance and runway: balance divided by the spend rate seen since the first sample.
+/// Every signer's (`keys = [...]`) wallet is sampled, each with its own runway.
 pub(super) async fn monitor_wallet(chain: Arc<CosmosChain>, mut shutdown: watch::Receiver<bool>) {
     let denom = chain.config.gas_price.denom.clone();
-    let mut runway = Runway::default();
+    let signers = chain.signer_addresses();
+    let mut runways: Vec<Runway> = signers.iter().map(|_| Runway::default()).collect();
     loop {
-        if let Ok(bal) = chain.balance(&chain.address, &denom).await {
-            let runway = runway.seconds(bal);
-            metrics().wallet(
-                chain.id.as_str(),
-                &chain.config.key,
-                &denom,
-                bal as f64,
-                runway,
-            );
-            publish_wallet(chain.id.as_str(), &chain.config.key, &denom, bal, runway);
+        for ((key, address), runway) in signers.iter().zip(runways.iter_mut()) {
+            if let Ok(bal) = chain.balance(address, &denom).await {
+                let runway = runway.seconds(bal);
+                metrics().wallet(chain.id.as_str(), key, &denom, bal as f64, runway);
+                publish_wallet(chain.id.as_str(), key, &denom, bal, runway);
+            }
         }
         if sleep_or_stop(Duration::from_secs(15), &mut shutdown).await {
             return;

@@ -101,7 +101,8 @@ pub struct LanePending {
 #[derive(Default)]
 pub struct LiveBoard {
     paths: Mutex<BTreeMap<String, PathEntry>>,
-    wallets: Mutex<BTreeMap<String, WalletInfo>>,
+    /// Per chain, each signer's wallet, the primary first.
+    wallets: Mutex<BTreeMap<String, Vec<WalletInfo>>>,
     pending: Mutex<BTreeMap<(String, String), LanePending>>,
 }
 
@@ -166,19 +167,29 @@ impl LiveBoard {
         self.paths.lock().expect("not poisoned").get(name).cloned()
     }
 
+    /// Replace the sample of `wallet.key`'s wallet on `chain`.
     pub fn wallet(&self, chain: &str, wallet: WalletInfo) {
-        self.wallets
-            .lock()
-            .expect("not poisoned")
-            .insert(chain.to_string(), wallet);
+        let mut all = self.wallets.lock().expect("not poisoned");
+        let list = all.entry(chain.to_string()).or_default();
+        match list.iter_mut().find(|w| w.key == wallet.key) {
+            Some(w) => *w = wallet,
+            None => list.push(wallet),
+        }
     }
 
+    /// The primary signer's wallet (the first sampled).
     pub fn wallet_of(&self, chain: &str) -> Option<WalletInfo> {
+        self.wallets_of(chain).into_iter().next()
+    }
+
+    /// Every signer's wallet on `chain`, the primary first.
+    pub fn wallets_of(&self, chain: &str) -> Vec<WalletInfo> {
         self.wallets
             .lock()
             .expect("not poisoned")
             .get(chain)
             .cloned()
+            .unwrap_or_default()
     }
 
     /// Replace what one lane has pending.

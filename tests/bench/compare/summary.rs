@@ -22,8 +22,14 @@ const FIGURES: &[(&str, &str)] = &[
         "send_to_recv_p99_blocks",
         "/latency/send_to_recv_blocks/p99",
     ),
-    ("backlog_send_to_recv_p50_s", "/backlog_latency/send_to_recv_seconds/p50"),
-    ("backlog_send_to_recv_p99_s", "/backlog_latency/send_to_recv_seconds/p99"),
+    (
+        "backlog_send_to_recv_p50_s",
+        "/backlog_latency/send_to_recv_seconds/p50",
+    ),
+    (
+        "backlog_send_to_recv_p99_s",
+        "/backlog_latency/send_to_recv_seconds/p99",
+    ),
     ("relayer_txs", "/relayer_txs"),
     ("relayer_failed_txs", "/relayer_failed_txs"),
     ("gas_per_packet", "/relayer_gas_per_packet"),

@@ -9,6 +9,7 @@ pub mod misbehaviour;
 pub mod query;
 pub(crate) mod rpc;
 pub mod sdk_errors;
+mod signers;
 mod tx;
 pub mod v2;
 mod v2_host;
@@ -39,29 +40,58 @@ pub struct CosmosChain {
     pub id: ChainId,
     pub config: ChainConfig,
     pub rpc: Rpc,
-    key: Key,
+    /// The primary signer's address (handshakes, client creation, the wallet shown first).
     pub address: String,
-    signer: tokio::sync::Mutex<tx::SignerState>,
+    signers: signers::Signers,
     light: LightBlockCache,
     pub witness: misbehaviour::Witness,
 }
 
 impl CosmosChain {
     pub fn new(config: ChainConfig, key: Key) -> Result<Arc<CosmosChain>> {
-        let address = key
-            .address(&config.account_prefix)
-            .map_err(|e| ChainError::Other(e.to_string()))?;
+        let name = config.key.clone();
+        Self::with_signers(config, vec![(name, key)])
+    }
+
+    /// A chain whose relayer txs are spread across `keys` (name, key), the primary first.
+    pub fn with_signers(config: ChainConfig, keys: Vec<(String, Key)>) -> Result<Arc<CosmosChain>> {
+        if keys.is_empty() {
+            return Err(ChainError::Other(format!("{}: no signing key", config.id)));
+        }
+        let list = keys
+            .into_iter()
+            .map(|(name, key)| {
+                let address = key
+                    .address(&config.account_prefix)
+                    .map_err(|e| ChainError::Other(e.to_string()))?;
+                Ok(signers::Signer {
+                    name,
+                    key,
+                    address,
+                    state: Default::default(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let signers = signers::Signers::new(list);
         let rpc = Rpc::new(config.id.clone(), &config.rpc)?;
         Ok(Arc::new(CosmosChain {
             id: config.id.clone(),
             rpc,
-            key,
-            address,
-            signer: tokio::sync::Mutex::new(tx::SignerState::default()),
+            address: signers.primary().address.clone(),
+            signers,
             light: LightBlockCache::default(),
             witness: misbehaviour::Witness::new(&config.id, config.witness_rpc.as_deref()),
             config,
         }))
+    }
+
+    /// (key name, address) of every signer, the primary first.
+    pub fn signer_addresses(&self) -> Vec<(String, String)> {
+        self.signers
+            .list
+            .iter()
+            .map(|s| (s.name.clone(), s.address.clone()))
+            .collect()
     }
 
     pub fn revision(&self) -> u64 {

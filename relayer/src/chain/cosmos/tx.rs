@@ -1,5 +1,6 @@
-//! Transactions: one signer per chain, its account sequence tracked locally so several txs can sit in
-//! the mempool at once; recovered from the chain after "account sequence mismatch".
+//! Transactions: each signer's account sequence tracked locally so several txs can sit in the
+//! mempool at once; recovered from the chain after "account sequence mismatch". Which signer sends
+//! a tx is decided in `signers.rs`.
 
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,7 @@ use cosmrs::proto::cosmos::tx::v1beta1::{SimulateRequest, SimulateResponse};
 use cosmrs::tx::{Body, Fee, SignDoc, SignerInfo};
 use prost::Message;
 
+use super::signers::Signer;
 use super::CosmosChain;
 use crate::chain::{ChainError, Msg, PendingTx, Result, Submit, TxOutcome};
 use crate::telemetry::{metrics, TxErrorKind};
@@ -104,9 +106,9 @@ fn expected_sequence(log: &str) -> Option<u64> {
 }
 
 impl CosmosChain {
-    async fn query_account(&self) -> Result<(u64, u64)> {
+    async fn query_account(&self, address: &str) -> Result<(u64, u64)> {
         let req = QueryAccountRequest {
-            address: self.address.clone(),
+            address: address.to_string(),
         };
         let res: QueryAccountResponse = self
             .grpc_query("/cosmos.auth.v1beta1.Query/Account", &req, None)
@@ -121,6 +123,7 @@ impl CosmosChain {
 
     fn sign(
         &self,
+        signer: &Signer,
         msgs: &[Msg],
         memo: &str,
         gas: u64,
@@ -137,7 +140,7 @@ impl CosmosChain {
                 .map_err(|e| ChainError::Other(format!("fee denom: {e}")))?,
             amount: fee,
         };
-        let auth = SignerInfo::single_direct(Some(self.key.public_key()), account.1)
+        let auth = SignerInfo::single_direct(Some(signer.key.public_key()), account.1)
             .auth_info(Fee::from_amount_and_gas(coin, gas));
         let chain_id: tendermint::chain::Id = self
             .id
@@ -147,7 +150,7 @@ impl CosmosChain {
         let doc = SignDoc::new(&body, &auth, &chain_id, account.0)
             .map_err(|e| ChainError::Other(format!("sign doc: {e}")))?;
         let raw = doc
-            .sign(self.key.signing_key())
+            .sign(signer.key.signing_key())
             .map_err(|e| ChainError::Other(format!("signing: {e}")))?;
         raw.to_bytes()
             .map_err(|e| ChainError::Other(format!("tx encoding: {e}")))
@@ -159,6 +162,7 @@ impl CosmosChain {
     /// subtraction removed is added back.
     async fn estimate_gas(
         &self,
+        who: &Signer,
         msgs: &[Msg],
         memo: &str,
         account: (u64, u64),
@@ -166,15 +170,15 @@ impl CosmosChain {
         signer: &mut SignerState,
     ) -> Result<u64> {
         let used = if after.is_empty() {
-            self.simulate_raw(msgs, memo, account).await?
+            self.simulate_raw(who, msgs, memo, account).await?
         } else {
             let all: Vec<Msg> = after.iter().chain(msgs).cloned().collect();
-            let both = self.simulate_raw(&all, memo, account).await?;
-            let prelude = self.simulate_raw(after, memo, account).await?;
+            let both = self.simulate_raw(who, &all, memo, account).await?;
+            let prelude = self.simulate_raw(who, after, memo, account).await?;
             let overhead = match signer.tx_overhead {
                 Some(o) => o,
                 None => {
-                    let o = self.measure_tx_overhead(memo, account).await;
+                    let o = self.measure_tx_overhead(who, memo, account).await;
                     signer.tx_overhead = Some(o);
                     o
                 }
@@ -192,13 +196,13 @@ impl CosmosChain {
     /// A tx's gas besides its messages, from two simulations of sends to self: one message and
     /// two. `u64::MAX` (callers then use the whole prelude's gas: an over-estimate, never an
     /// out-of-gas) when the chain will not simulate them.
-    async fn measure_tx_overhead(&self, memo: &str, account: (u64, u64)) -> u64 {
-        let send = self_send(&self.address, &self.config.gas_price.denom);
+    async fn measure_tx_overhead(&self, who: &Signer, memo: &str, account: (u64, u64)) -> u64 {
+        let send = self_send(&who.address, &self.config.gas_price.denom);
         let one = self
-            .simulate_raw(std::slice::from_ref(&send), memo, account)
+            .simulate_raw(who, std::slice::from_ref(&send), memo, account)
             .await;
         let two = self
-            .simulate_raw(&[send.clone(), send], memo, account)
+            .simulate_raw(who, &[send.clone(), send], memo, account)
             .await;
         match (one, two) {
             (Ok(one), Ok(two)) => {
@@ -214,8 +218,21 @@ impl CosmosChain {
     }
 
     /// Gas used by `msgs` in a simulation.
-    async fn simulate_raw(&self, msgs: &[Msg], memo: &str, account: (u64, u64)) -> Result<u64> {
-        let tx_bytes = self.sign(msgs, memo, self.config.default_gas, SIMULATION_FEE, account)?;
+    async fn simulate_raw(
+        &self,
+        who: &Signer,
+        msgs: &[Msg],
+        memo: &str,
+        account: (u64, u64),
+    ) -> Result<u64> {
+        let tx_bytes = self.sign(
+            who,
+            msgs,
+            memo,
+            self.config.default_gas,
+            SIMULATION_FEE,
+            account,
+        )?;
         #[allow(deprecated)]
         let req = SimulateRequest { tx: None, tx_bytes };
         let res: SimulateResponse = self
@@ -258,7 +275,8 @@ impl CosmosChain {
         (gas as f64 * self.config.gas_price.amount).ceil() as u128
     }
 
-    /// Simulate, sign and broadcast under the signer lock; the local sequence advances on acceptance.
+    /// Simulate, sign and broadcast under the chosen signer's lock; its local sequence advances on
+    /// acceptance.
     pub async fn broadcast_msgs(
         &self,
         msgs: Vec<Msg>,
@@ -266,18 +284,20 @@ impl CosmosChain {
         packets: usize,
         after: &[Msg],
     ) -> Result<PendingTx> {
-        let mut signer = self.signer.lock().await;
+        let (idx, mut signer, msgs, after) = self.signers.pick(&msgs, after).await;
+        let after = after.as_slice();
+        let who = &self.signers.list[idx];
         for attempt in 0..ATTEMPTS {
             let account = match signer.account {
                 Some(a) => a,
                 None => {
-                    let a = self.query_account().await?;
+                    let a = self.query_account(&who.address).await?;
                     signer.account = Some(a);
                     a
                 }
             };
             let gas = match self
-                .estimate_gas(&msgs, memo, account, after, &mut signer)
+                .estimate_gas(who, &msgs, memo, account, after, &mut signer)
                 .await
             {
                 Ok(g) => g,
@@ -296,7 +316,7 @@ impl CosmosChain {
                 Err(e) => return Err(e),
             };
             let fee = self.fee_for(gas);
-            let tx_bytes = self.sign(&msgs, memo, gas, fee, account)?;
+            let tx_bytes = self.sign(who, &msgs, memo, gas, fee, account)?;
             if tx_bytes.len() > self.config.max_tx_bytes {
                 return Err(ChainError::Other(format!(
                     "tx of {} bytes exceeds max_tx_bytes {}",
@@ -326,6 +346,7 @@ impl CosmosChain {
                     hash: res.hash.to_string(),
                     packets,
                     fee,
+                    signer: idx,
                 });
             }
             let kind = classify(&res.codespace, res.code.value());
@@ -407,7 +428,9 @@ impl CosmosChain {
                 Err(e) => {
                     // Not a failure on chain (yet): the caller looks it up again before resending.
                     tracing::warn!(chain = %self.id, tx = %pending.hash, error = %e, "tx not committed within tx_confirm_timeout");
-                    self.signer.lock().await.account = None;
+                    if let Some(s) = self.signers.list.get(pending.signer) {
+                        s.state.lock().await.account = None;
+                    }
                     return Err(ChainError::Unconfirmed {
                         chain: self.id.clone(),
                         tx: pending.hash,

@@ -350,6 +350,7 @@ impl EvmChain {
                         hash: format!("{hash:?}"),
                         packets,
                         fee: u128::from(gas).saturating_mul(max_fee),
+                        signer: 0,
                     });
                 }
                 Err(e) if !refresh => {

@@ -138,6 +138,7 @@ impl Lane {
                 hash: row.hash.clone(),
                 packets: row.packets,
                 fee: row.fee,
+                signer: 0,
             };
             let chunk = Chunk {
                 msgs: Vec::new(),
