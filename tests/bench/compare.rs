@@ -35,6 +35,8 @@ const DST: &str = "settlement-1";
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Who {
     Ferry,
+    /// Ferry with `keys = ["relayer", "relayer-2", "relayer-3"]` on both chains (workload 2).
+    Ferry3,
     Hermes,
 }
 
@@ -42,6 +44,7 @@ impl Who {
     fn name(self) -> &'static str {
         match self {
             Who::Ferry => "ferry",
+            Who::Ferry3 => "ferry-3-signers",
             Who::Hermes => "hermes",
         }
     }
@@ -58,6 +61,7 @@ struct Bench {
     proxies: Vec<NodeProxies>,
     hermes: hermes::Hermes,
     ferry_config: std::path::PathBuf,
+    ferry3_config: std::path::PathBuf,
     /// Source channel ids per relayer: the first is workloads 1 and 3's, all four are 2 and 4's.
     ferry_channels: Vec<String>,
     hermes_channels: Vec<String>,
@@ -65,7 +69,8 @@ struct Bench {
     src: Arc<CosmosChain>,
     dst: Arc<CosmosChain>,
     receiver: String,
-    relayer_address: String,
+    /// The addresses the relayers sign with (Ferry's extra signers included).
+    relayer_addresses: Vec<String>,
 }
 
 fn addr(url: &str) -> SocketAddr {
@@ -85,11 +90,12 @@ impl Bench {
     fn start(&self, who: Who, log: &str) -> Relayer {
         let r = match who {
             Who::Ferry => self.net.start_relayer_with(log, &self.ferry_config),
+            Who::Ferry3 => self.net.start_relayer_with(log, &self.ferry3_config),
             Who::Hermes => self.hermes.start(log),
         };
         // Ready once every path is relayed (Ferry says so per path; Hermes once).
         let (needle, times) = match who {
-            Who::Ferry => ("relaying path", self.ferry_channels.len()),
+            Who::Ferry | Who::Ferry3 => ("relaying path", self.ferry_channels.len()),
             Who::Hermes => ("Hermes has started", 1),
         };
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -143,7 +149,7 @@ impl Bench {
 
     async fn run(&self, who: Who, workload: u8, rep: usize) -> serde_json::Value {
         let chans = match who {
-            Who::Ferry => &self.ferry_channels,
+            Who::Ferry | Who::Ferry3 => &self.ferry_channels,
             Who::Hermes => &self.hermes_channels,
         };
         let used: Vec<String> = if matches!(workload, 2 | 4) {
@@ -204,10 +210,13 @@ impl Bench {
             let l = measure::packet_figures(src, dst, &lanes, (h_src, None), h_dst, live).await;
             (l, None)
         };
-        let (stx, sfail, sgas) =
-            measure::relayer_txs(&self.src, &self.relayer_address, h_src).await;
-        let (dtx, dfail, dgas) =
-            measure::relayer_txs(&self.dst, &self.relayer_address, h_dst).await;
+        let (mut stx, mut sfail, mut sgas, mut dtx, mut dfail, mut dgas) = (0, 0, 0, 0, 0, 0);
+        for a in &self.relayer_addresses {
+            let (t, f, g) = measure::relayer_txs(&self.src, a, h_src).await;
+            (stx, sfail, sgas) = (stx + t, sfail + f, sgas + g);
+            let (t, f, g) = measure::relayer_txs(&self.dst, a, h_dst).await;
+            (dtx, dfail, dgas) = (dtx + t, dfail + f, dgas + g);
+        }
         let n = live + backlog;
         let nf = n as f64;
         serde_json::json!({
@@ -304,17 +313,22 @@ async fn setup(hermes_bin: std::path::PathBuf, four: bool) -> Bench {
         eprintln!("opening channel-{} with hermes", i + 1);
         hermes.create_channel(SRC, DST);
     }
-    let ferry_config = ferry_config(&net, &proxies, &ferry_channels);
+    let ferry_config = ferry_config(&net, &proxies, &ferry_channels, 1);
+    let ferry3_config = ferry_config(&net, &proxies, &ferry_channels, 3);
     Bench {
         sender: net.chain_as(SRC, "user"),
         src: net.chain(SRC),
         dst: net.chain(DST),
         receiver: net.address("user"),
-        relayer_address: net.address("relayer"),
+        relayer_addresses: ["relayer", "relayer-2", "relayer-3"]
+            .iter()
+            .map(|r| net.address(r))
+            .collect(),
         net,
         proxies,
         hermes,
         ferry_config,
+        ferry3_config,
         ferry_channels,
         hermes_channels,
     }
@@ -322,7 +336,12 @@ async fn setup(hermes_bin: std::path::PathBuf, four: bool) -> Bench {
 
 /// Ferry's devnet config cut to the two Cosmos chains (through the proxies) and one path per
 /// channel of its own, each pinned to its channel.
-fn ferry_config(net: &TestNet, proxies: &[NodeProxies], channels: &[String]) -> std::path::PathBuf {
+fn ferry_config(
+    net: &TestNet,
+    proxies: &[NodeProxies],
+    channels: &[String],
+    signers: usize,
+) -> std::path::PathBuf {
     let path = net.home().join("config.toml");
     let mut cfg: toml::Value = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let t = cfg.as_table_mut().unwrap();
@@ -331,6 +350,15 @@ fn ferry_config(net: &TestNet, proxies: &[NodeProxies], channels: &[String]) -> 
     for c in chains.iter_mut() {
         let p = &proxies[usize::from(c["id"].as_str() == Some(DST))];
         c["rpc"] = toml::Value::Array(vec![format!("http://{}", p.rpc.addr()).into()]);
+        if signers > 1 {
+            let t = c.as_table_mut().unwrap();
+            t.remove("key");
+            let keys = ["relayer", "relayer-2", "relayer-3"][..signers]
+                .iter()
+                .map(|k| toml::Value::from(*k))
+                .collect();
+            t.insert("keys".into(), toml::Value::Array(keys));
+        }
     }
     let template = t["paths"]
         .as_array()
@@ -355,7 +383,7 @@ fn ferry_config(net: &TestNet, proxies: &[NodeProxies], channels: &[String]) -> 
         })
         .collect();
     t.insert("paths".into(), toml::Value::Array(paths));
-    let out = net.devnet.dir.join("ferry-bench.toml");
+    let out = net.devnet.dir.join(format!("ferry-bench-{signers}.toml"));
     std::fs::write(&out, toml::to_string(&cfg).unwrap()).unwrap();
     out
 }
@@ -385,11 +413,14 @@ async fn main() {
     let mut runs = Vec::new();
     for &w in &workloads {
         for rep in 0..repeats {
-            let order = if rep % 2 == 0 {
-                [Who::Ferry, Who::Hermes]
+            let mut order = if rep % 2 == 0 {
+                vec![Who::Ferry, Who::Hermes]
             } else {
-                [Who::Hermes, Who::Ferry]
+                vec![Who::Hermes, Who::Ferry]
             };
+            if w == 2 {
+                order.push(Who::Ferry3);
+            }
             for who in order {
                 let r = bench.run(who, w, rep).await;
                 eprintln!("{}", serde_json::to_string(&r).unwrap());

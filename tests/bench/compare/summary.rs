@@ -67,11 +67,14 @@ pub fn summarize(runs: &[Value], workloads: &[u8]) -> Value {
     let mut out = serde_json::Map::new();
     for &w in workloads {
         let mut per = serde_json::Map::new();
-        for who in ["ferry", "hermes"] {
+        for who in ["ferry", "hermes", "ferry-3-signers"] {
             let mine: Vec<&Value> = runs
                 .iter()
                 .filter(|r| r["workload"] == w && r["relayer"] == who)
                 .collect();
+            if mine.is_empty() {
+                continue;
+            }
             let mut figs = serde_json::Map::new();
             for (name, ptr) in FIGURES {
                 let v = mine
@@ -84,7 +87,7 @@ pub fn summarize(runs: &[Value], workloads: &[u8]) -> Value {
         }
         let mut ratio = serde_json::Map::new();
         for (name, _) in FIGURES {
-            let m = |who: &str| per[who][name]["median"].as_f64();
+            let m = |who: &str| per.get(who)?[name]["median"].as_f64();
             if let (Some(f), Some(h)) = (m("ferry"), m("hermes")) {
                 if h != 0.0 {
                     ratio.insert(name.to_string(), json!(f / h));
