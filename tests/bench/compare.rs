@@ -313,8 +313,8 @@ async fn setup(hermes_bin: std::path::PathBuf, four: bool) -> Bench {
         eprintln!("opening channel-{} with hermes", i + 1);
         hermes.create_channel(SRC, DST);
     }
-    let ferry_config = ferry_config(&net, &proxies, &ferry_channels, 1);
-    let ferry3_config = ferry_config(&net, &proxies, &ferry_channels, 3);
+    let ferry_config = write_ferry_config(&net, &proxies, &ferry_channels, 1);
+    let ferry3_config = write_ferry_config(&net, &proxies, &ferry_channels, 3);
     Bench {
         sender: net.chain_as(SRC, "user"),
         src: net.chain(SRC),
@@ -336,7 +336,7 @@ async fn setup(hermes_bin: std::path::PathBuf, four: bool) -> Bench {
 
 /// Ferry's devnet config cut to the two Cosmos chains (through the proxies) and one path per
 /// channel of its own, each pinned to its channel.
-fn ferry_config(
+fn write_ferry_config(
     net: &TestNet,
     proxies: &[NodeProxies],
     channels: &[String],
