@@ -1,6 +1,7 @@
 //! Several signers per chain on a live devnet (`keys = ["relayer", "relayer-2", "relayer-3"]`): the
 //! relayer's txs come from more than one account, every packet is received once, no relayer tx
-//! fails (each signer keeps its own sequence), and the API shows each signer's wallet.
+//! fails (each signer keeps its own sequence), and the API shows each signer's wallet. The batches'
+//! proofs were fetched in JSON-RPC batches (`abci_query_batch`), not key by key.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -92,5 +93,9 @@ async fn relayer_txs_are_spread_across_signers() {
             assert_eq!(c["wallet"]["key"], "relayer", "{c}");
         }
     }
+    let metrics = reqwest::get(net.metrics_url()).await.unwrap().text().await.unwrap();
+    let family = "ferry_rpc_requests_total";
+    let batches = ferry_tests::metric_sum(&metrics, family, &[("method", "abci_query_batch")]);
+    assert!(batches > 0, "no proof batch was sent");
     relayer.signal(ferry_tests::SIGTERM);
 }

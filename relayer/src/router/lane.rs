@@ -8,7 +8,10 @@
 //! deliverable), and dropped as soon as the chain says it was delivered. One bad packet never stops
 //! the lane, and a packet that always fails in simulation is never paid for.
 
+mod chunk;
+mod client;
 mod inflight;
+mod prune;
 mod publish;
 mod quarantine;
 mod settle;
@@ -18,8 +21,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::Side;
 use crate::chain::{ChainError, Msg, PendingTx, Proof, ProofKind, ProofRequest};
-use crate::ibc::{Height, Packet, PacketEvent, PacketEventKind};
+use crate::ibc::{Packet, PacketEvent, PacketEventKind};
 use crate::telemetry::{metrics, PacketKind};
+use chunk::{blamed, take_chunk, Chunk};
 
 /// Longest one flush may take before it is abandoned.
 const FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
@@ -98,15 +102,6 @@ const PARKED_GRACE: Duration = Duration::from_secs(600);
 /// Lookups of an unconfirmed tx before the lane gives up on it (each waits the chain's
 /// `tx_confirm_timeout`); its packets then go again, unless found delivered.
 const MAX_LOOKUPS: u32 = 3;
-
-/// One transaction's worth: its messages (`head` client updates first), and the items behind the
-/// rest, in order.
-#[derive(Clone)]
-struct Chunk {
-    msgs: Vec<Msg>,
-    head: usize,
-    items: Vec<(Item, Msg)>,
-}
 
 #[derive(Clone)]
 enum Item {
@@ -367,74 +362,12 @@ impl Lane {
         //    still land.
         self.settle_unconfirmed(report).await?;
         self.adopt_parked();
-        let (dst_id, src_id, channel) = self.labels();
+        let dst_id = self.dst.id().to_string();
         //    Nothing to do while everything queued waits out its quarantine.
         if !self.any_ready(Instant::now()) {
             return Ok(());
         }
-        // 1. Drop what the destination already has, never paying for it (quarantined or not).
-        let seqs: Vec<u64> = self.recv.keys().copied().collect();
-        let unreceived = self
-            .dst
-            .chain
-            .unreceived(&self.dst.port, &self.dst.channel, &seqs)
-            .await?;
-        let mut by_others = 0;
-        for s in seqs.iter().filter(|s| !unreceived.contains(s)) {
-            self.release((PacketKind::Recv, *s), "delivered (found received)");
-            self.recv.remove(s);
-            self.mark_done(PacketKind::Recv, *s);
-            metrics().packet_skipped(&dst_id, &src_id, &channel, PacketKind::Recv);
-            by_others += 1;
-        }
-        self.warn_other_relayer(by_others);
-        let ack_seqs: Vec<u64> = self
-            .acks
-            .keys()
-            .chain(self.timeouts.keys())
-            .copied()
-            .collect();
-        let open = self
-            .dst
-            .chain
-            .unreceived_acks(&self.dst.port, &self.dst.channel, &ack_seqs)
-            .await?;
-        for s in ack_seqs.iter().filter(|s| !open.contains(s)) {
-            if self.acks.contains_key(s) {
-                self.release((PacketKind::Ack, *s), "delivered (commitment gone)");
-                self.acks.remove(s);
-                self.mark_done(PacketKind::Ack, *s);
-                metrics().packet_skipped(&dst_id, &src_id, &channel, PacketKind::Ack);
-            }
-            if self.timeouts.contains_key(s) {
-                self.release((PacketKind::Timeout, *s), "delivered (commitment gone)");
-                self.timeouts.remove(s);
-                self.mark_done(PacketKind::Timeout, *s);
-                metrics().packet_skipped(&dst_id, &src_id, &channel, PacketKind::Timeout);
-            }
-        }
-        // 2. Packets the destination can no longer receive become timeouts on their source.
-        let (dst_h, dst_time) = self.dst.chain.latest().await?;
-        let expired: Vec<u64> = self
-            .recv
-            .values()
-            .filter(|p| p.packet.timed_out(dst_h, dst_time))
-            .map(|p| p.packet.sequence)
-            .collect();
-        for s in expired {
-            self.release((PacketKind::Recv, s), "timed out; moved to the other lane");
-            if let Some(mut p) = self.recv.remove(&s) {
-                tracing::info!(
-                    packet = %self.packet_id(PacketKind::Recv, &p.packet),
-                    sequence = s,
-                    "packet timed out on {dst_id}; timing it out on {src_id}"
-                );
-                // Its height was the send height on this lane's source; a timeout is proven by the
-                // other chain at a fresh height instead, so it needs no event height.
-                p.height = 0;
-                report.timed_out.push(p);
-            }
-        }
+        self.prune(report).await?;
         let now = Instant::now();
         if !self.any_ready(now) {
             return Ok(());
@@ -626,100 +559,4 @@ impl Lane {
             report.relayed += 1;
         }
     }
-
-    /// Client-update messages (maybe none) and the proof height to use: the destination's client of
-    /// the source must hold a consensus state above `need` (and, for timeouts, a recent one).
-    async fn prepare_client(
-        &self,
-        need: u64,
-        fresh: bool,
-    ) -> Result<(Vec<Msg>, Height), ChainError> {
-        let (dst_id, client) = (self.dst.id().to_string(), self.dst.client.clone());
-        let trusted = self.dst.chain.client_latest_height(&client).await?;
-        if !fresh && trusted.revision_height > need {
-            metrics().client_update(&dst_id, client.as_str(), false);
-            return Ok((vec![], trusted));
-        }
-        let mut target = self.src.chain.latest().await?.0;
-        let waited = Instant::now();
-        while target.revision_height <= need {
-            if waited.elapsed() > std::time::Duration::from_secs(30) {
-                return Err(ChainError::Other(format!(
-                    "{} did not pass height {need} in 30s",
-                    self.src.id()
-                )));
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            target = self.src.chain.latest().await?.0;
-        }
-        if trusted >= target {
-            metrics().client_update(&dst_id, client.as_str(), false);
-            return Ok((vec![], trusted));
-        }
-        let anchor = self.dst.chain.consensus_anchor(&client, trusted).await?;
-        let headers = self
-            .src
-            .chain
-            .client_headers(trusted, target, &anchor)
-            .await?;
-        metrics().client_update(&dst_id, client.as_str(), true);
-        Ok((
-            headers
-                .into_iter()
-                .map(|h| self.dst.chain.update_client_msg(&client, h))
-                .collect(),
-            target,
-        ))
-    }
-}
-
-/// The next transaction from the front of `rest`: `updates` first, then items up to the limits.
-/// An item marked solo (a quarantined packet tried again) goes alone.
-fn take_chunk(
-    rest: &mut VecDeque<(Item, Msg, bool)>,
-    updates: &[Msg],
-    max_msgs: usize,
-    max_bytes: usize,
-) -> Chunk {
-    let mut chunk = Chunk {
-        msgs: updates.to_vec(),
-        head: updates.len(),
-        items: Vec::new(),
-    };
-    let mut bytes: usize = chunk.msgs.iter().map(|m| m.value.len() + 64).sum::<usize>() + 1024;
-    while let Some((_, m, solo)) = rest.front() {
-        let sz = m.value.len() + 64;
-        if !chunk.items.is_empty()
-            && (*solo || chunk.msgs.len() >= max_msgs || bytes + sz > max_bytes)
-        {
-            break;
-        }
-        let (item, m, solo) = rest.pop_front().expect("front exists");
-        bytes += sz;
-        chunk.msgs.push(m.clone());
-        chunk.items.push((item, m));
-        if solo {
-            break;
-        }
-    }
-    chunk
-}
-
-/// The items at fault named by a refused or reverted batch, as (index into the chunk's items,
-/// reason): None when the error names none (not a packet's fault). `head` client updates come
-/// first in the batch's messages; a culprit among them is no packet's fault.
-fn blamed(e: &ChainError, head: usize, items: usize) -> Option<Vec<(usize, String)>> {
-    let culprits = match e {
-        ChainError::PacketsRejected { culprits, .. }
-        | ChainError::GasAboveCap { culprits, .. }
-        | ChainError::Reverted { culprits, .. } => culprits,
-        _ => return None,
-    };
-    Some(
-        culprits
-            .iter()
-            .filter(|(i, _)| *i >= head && *i - head < items)
-            .map(|(i, r)| (*i - head, r.clone()))
-            .collect(),
-    )
 }

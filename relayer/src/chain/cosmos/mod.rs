@@ -1,6 +1,7 @@
 //! Cosmos SDK / CometBFT backend: tendermint-rpc for queries and broadcast, ibc-proto messages,
 //! cosmrs for SIGN_MODE_DIRECT signing.
 
+mod batch_proofs;
 mod events;
 pub use events::{flatten as flatten_events, parse_packet_event};
 pub mod handshake;
@@ -27,7 +28,7 @@ pub use rpc::Rpc;
 
 use super::{
     ChainError, ClientHost, ConsensusAnchor, Heights, Msg, PacketProofs, PacketQueries, Proof,
-    Result,
+    ProofRequest, Result,
 };
 use crate::config::ChainConfig;
 use crate::ibc::{ChainId, ChannelId, ClientId, Height, Packet, PortId};
@@ -293,6 +294,9 @@ impl PacketProofs for CosmosChain {
             .proof_at(&keys::receipt(port, channel, seq), at, false)
             .await?
             .1)
+    }
+    async fn prove_many(&self, reqs: &[ProofRequest], at: Height) -> Result<Vec<Proof>> {
+        batch_proofs::prove_many(self, reqs, at).await
     }
 }
 

@@ -90,6 +90,16 @@ impl CosmosChain {
                 )
             })
             .await?;
+        self.proof_answer(key, query_height, res)
+    }
+
+    /// The value and ICS-23 proof in the node's answer to a proving `abci_query` of `key`.
+    pub(super) fn proof_answer(
+        &self,
+        key: &str,
+        query_height: u64,
+        res: tendermint_rpc::endpoint::abci_query::AbciQuery,
+    ) -> Result<(Vec<u8>, Vec<u8>)> {
         if res.code.is_err() {
             return Err(ChainError::Query {
                 chain: self.id.clone(),
@@ -134,6 +144,18 @@ impl CosmosChain {
         must_exist: bool,
     ) -> Result<(Vec<u8>, Proof)> {
         let (value, bytes) = self.prove_key(key, at.revision_height - 1).await?;
+        self.expect_presence(key, at, must_exist, value, bytes)
+    }
+
+    /// `value` and its proof, if the value's presence is what `must_exist` asks.
+    pub(super) fn expect_presence(
+        &self,
+        key: &str,
+        at: Height,
+        must_exist: bool,
+        value: Vec<u8>,
+        bytes: Vec<u8>,
+    ) -> Result<(Vec<u8>, Proof)> {
         if must_exist == value.is_empty() {
             let what = if must_exist { "missing" } else { "present" };
             return Err(ChainError::Other(format!(

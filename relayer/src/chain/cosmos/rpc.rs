@@ -15,6 +15,17 @@ pub struct Rpc {
     clients: Vec<HttpClient>,
     urls: Vec<String>,
     active: AtomicUsize,
+    /// For JSON-RPC batches, which tendermint-rpc's client does not send.
+    http: reqwest::Client,
+}
+
+/// Why a JSON-RPC batch got no usable answer: the endpoints could not be reached, or one answered
+/// with something other than a batch (a node or proxy that refuses batches). The caller can then
+/// ask call by call.
+#[derive(Debug)]
+pub enum BatchError {
+    Unreachable(ChainError),
+    Refused(String),
 }
 
 impl Rpc {
@@ -30,11 +41,16 @@ impl Rpc {
                 .map_err(|e| ChainError::Other(format!("RPC client for {url}: {e}")))?;
             clients.push(client);
         }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .map_err(|e| ChainError::Other(format!("HTTP client for {chain}: {e}")))?;
         Ok(Rpc {
             chain,
             clients,
             urls: urls.to_vec(),
             active: AtomicUsize::new(0),
+            http,
         })
     }
 
@@ -111,6 +127,80 @@ impl Rpc {
     }
 }
 
+impl Rpc {
+    /// Send `calls` (JSON-RPC request objects) as one batch: one HTTP round trip for all of them.
+    /// Answers come back in the order of `calls`, matched by id; on a transport error the next
+    /// endpoints are tried, in order.
+    pub async fn batch(
+        &self,
+        method: &'static str,
+        calls: &[serde_json::Value],
+    ) -> std::result::Result<Vec<serde_json::Value>, BatchError> {
+        let start = self.active.load(Ordering::Relaxed);
+        let mut last = String::new();
+        for i in 0..self.urls.len() {
+            let idx = (start + i) % self.urls.len();
+            let t = Instant::now();
+            let res = self.http.post(&self.urls[idx]).json(calls).send().await;
+            let body = match res {
+                Ok(r) => r.json::<serde_json::Value>().await,
+                Err(e) => {
+                    metrics().rpc(
+                        self.chain.as_str(),
+                        method,
+                        t.elapsed().as_secs_f64(),
+                        false,
+                    );
+                    last = e.without_url().to_string();
+                    continue;
+                }
+            };
+            metrics().rpc(
+                self.chain.as_str(),
+                method,
+                t.elapsed().as_secs_f64(),
+                body.is_ok(),
+            );
+            metrics().rpc_up(self.chain.as_str(), true);
+            if idx != start {
+                tracing::warn!(chain = %self.chain, url = %self.urls[idx], "failed over to RPC endpoint");
+                self.active.store(idx, Ordering::Relaxed);
+            }
+            let answers = match body {
+                Ok(serde_json::Value::Array(a)) => a,
+                Ok(_) => return Err(BatchError::Refused("the answer is not a batch".into())),
+                Err(e) => return Err(BatchError::Refused(e.without_url().to_string())),
+            };
+            return order_answers(calls, answers).map_err(BatchError::Refused);
+        }
+        metrics().rpc_up(self.chain.as_str(), false);
+        Err(BatchError::Unreachable(ChainError::Rpc {
+            chain: self.chain.clone(),
+            method,
+            reason: last,
+        }))
+    }
+}
+
+/// `answers` in the order of the `calls` they answer (by `id`); every call answered once.
+fn order_answers(
+    calls: &[serde_json::Value],
+    answers: Vec<serde_json::Value>,
+) -> std::result::Result<Vec<serde_json::Value>, String> {
+    let mut by_id: std::collections::HashMap<String, serde_json::Value> = answers
+        .into_iter()
+        .map(|a| (a["id"].to_string(), a))
+        .collect();
+    calls
+        .iter()
+        .map(|c| {
+            by_id
+                .remove(&c["id"].to_string())
+                .ok_or_else(|| format!("no answer for call {}", c["id"]))
+        })
+        .collect()
+}
+
 /// What went wrong, without the error's trace: with `RUST_BACKTRACE` set, the full error of
 /// `tendermint-rpc` carries a backtrace of a hundred lines or more, which has no place in a log line.
 pub fn reason(e: &tendermint_rpc::Error) -> String {
@@ -120,4 +210,36 @@ pub fn reason(e: &tendermint_rpc::Error) -> String {
 /// True when the node itself answered with an error (as opposed to being unreachable).
 pub fn is_answer_error(e: &tendermint_rpc::Error) -> bool {
     matches!(e.detail(), tendermint_rpc::error::ErrorDetail::Response(_))
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::order_answers;
+    use serde_json::json;
+
+    #[test]
+    fn answers_are_matched_to_calls_by_id() {
+        let calls = vec![json!({"id": 0}), json!({"id": 1}), json!({"id": 2})];
+        let answers = vec![
+            json!({"id": 2, "result": "c"}),
+            json!({"id": 0, "result": "a"}),
+            json!({"id": 1, "result": "b"}),
+        ];
+        let ordered = order_answers(&calls, answers).unwrap();
+        let results: Vec<&str> = ordered
+            .iter()
+            .map(|a| a["result"].as_str().unwrap())
+            .collect();
+        assert_eq!(results, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn a_missing_answer_is_refused() {
+        let calls = vec![json!({"id": 0}), json!({"id": 1})];
+        let answers = vec![
+            json!({"id": 0, "result": "a"}),
+            json!({"id": 0, "result": "a"}),
+        ];
+        assert!(order_answers(&calls, answers).is_err());
+    }
 }
