@@ -120,6 +120,10 @@ impl Drop for CountingProxy {
 }
 
 async fn forward(inbound: TcpStream, outbound: TcpStream, counts: Arc<Counts>) {
+    // Without this, Nagle's algorithm holds a small write back until the previous one is acked
+    // (delayed ACK: up to 40 ms): a client of many small requests would pay for the proxy.
+    let _ = inbound.set_nodelay(true);
+    let _ = outbound.set_nodelay(true);
     let (mut cr, mut cw) = inbound.into_split();
     let (mut sr, mut sw) = outbound.into_split();
     let up = async move {
