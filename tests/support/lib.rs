@@ -435,8 +435,17 @@ pub async fn wait_no_commitments(
     chain: &std::sync::Arc<ferry::chain::cosmos::CosmosChain>,
     timeout: Duration,
 ) {
+    wait_no_commitments_on(chain, "channel-0", timeout).await;
+}
+
+/// Wait until `chain` holds no packet commitment on transfer/`channel`.
+pub async fn wait_no_commitments_on(
+    chain: &std::sync::Arc<ferry::chain::cosmos::CosmosChain>,
+    channel: &str,
+    timeout: Duration,
+) {
     let port: ferry::ibc::PortId = "transfer".parse().unwrap();
-    let chan: ferry::ibc::ChannelId = "channel-0".parse().unwrap();
+    let chan: ferry::ibc::ChannelId = channel.parse().unwrap();
     eventually("no packet commitment left", timeout, || {
         let (chain, port, chan) = (chain.clone(), port.clone(), chan.clone());
         async move {

@@ -185,19 +185,7 @@ fn clock_ticks() -> f64 {
 
 /// Wait until `src` holds no packet commitment on any of `lanes`.
 pub async fn wait_all_acked(src: &Arc<CosmosChain>, lanes: &[Lane], timeout: Duration) {
-    let port: ferry::ibc::PortId = "transfer".parse().unwrap();
     for lane in lanes {
-        let chan: ferry::ibc::ChannelId = lane.src_channel.parse().unwrap();
-        ferry_tests::eventually("no packet commitment left", timeout, || {
-            let (src, port, chan) = (src.clone(), port.clone(), chan.clone());
-            async move {
-                ferry::chain::PacketQueries::commitments(&*src, &port, &chan)
-                    .await
-                    .ok()?
-                    .is_empty()
-                    .then_some(())
-            }
-        })
-        .await;
+        ferry_tests::wait_no_commitments_on(src, &lane.src_channel, timeout).await;
     }
 }
