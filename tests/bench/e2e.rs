@@ -11,28 +11,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use ferry::chain::cosmos::CosmosChain;
-use ferry_tests::bench::{metric_sum, peak_rss_kib, percentile, write_result};
+use ferry_tests::bench::{metric_sum, packet_heights, peak_rss_kib, percentile, write_result};
 use ferry_tests::{TestNet, SIGTERM};
-use tendermint_rpc::query::Query;
 
 const N: usize = 1000;
-
-/// (sequence → block height) of packet events of `kind` on `chain`, from tx_search.
-async fn event_heights(chain: &CosmosChain, kind: &str, key: &str) -> BTreeMap<u64, u64> {
-    let mut out = BTreeMap::new();
-    for tx in ferry_tests::search_txs(chain, Query::eq(format!("{kind}.{key}"), "channel-0")).await
-    {
-        for (k, attrs) in ferry::chain::cosmos::flatten_events(&tx.tx_result.events) {
-            if k == kind {
-                if let Some((_, s)) = attrs.iter().find(|(a, _)| a == "packet_sequence") {
-                    out.entry(s.parse().unwrap()).or_insert(tx.height.value());
-                }
-            }
-        }
-    }
-    out
-}
 
 #[tokio::main]
 async fn main() {
@@ -80,8 +62,8 @@ async fn main() {
     let rss = peak_rss_kib(relayer.pid());
 
     // Latency from block times: send block on the L3, receive block on the hub.
-    let sends = event_heights(&l3, "send_packet", "packet_src_channel").await;
-    let recvs = event_heights(&hub, "recv_packet", "packet_dst_channel").await;
+    let sends = packet_heights(&l3, "send_packet", "packet_src_channel", "channel-0", 1).await;
+    let recvs = packet_heights(&hub, "recv_packet", "packet_dst_channel", "channel-0", 1).await;
     assert_eq!(sends.len(), N, "sends found");
     assert_eq!(recvs.len(), N, "receives found");
     let mut times: BTreeMap<(bool, u64), u64> = BTreeMap::new();

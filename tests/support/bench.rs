@@ -37,3 +37,27 @@ pub fn write_result(out_path: &str, result: &serde_json::Value) {
     std::fs::write(out_path, text).unwrap();
     eprintln!("wrote {out_path}");
 }
+
+/// (sequence → height) of the `kind` events on `chain` for `channel` since `from`.
+pub async fn packet_heights(
+    chain: &ferry::chain::cosmos::CosmosChain,
+    kind: &str,
+    key: &str,
+    channel: &str,
+    from: u64,
+) -> std::collections::BTreeMap<u64, u64> {
+    let q = tendermint_rpc::query::Query::eq(format!("{kind}.{key}"), channel)
+        .and_gte("tx.height", from);
+    let mut out = std::collections::BTreeMap::new();
+    for tx in crate::search_txs(chain, q).await {
+        for (k, attrs) in ferry::chain::cosmos::flatten_events(&tx.tx_result.events) {
+            if k != kind || !attrs.iter().any(|(a, v)| a == key && v == channel) {
+                continue;
+            }
+            if let Some((_, s)) = attrs.iter().find(|(a, _)| a == "packet_sequence") {
+                out.entry(s.parse().unwrap()).or_insert(tx.height.value());
+            }
+        }
+    }
+    out
+}

@@ -2,7 +2,7 @@
 //! receive and acknowledgement; the relayer's txs and gas), from the relayer's process (/proc) and
 //! from the counting proxies: the same for both relayers, none of it from a relayer's own report.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,29 +14,6 @@ use tendermint_rpc::query::Query;
 pub struct Lane {
     pub src_channel: String,
     pub dst_channel: String,
-}
-
-/// (sequence → height) of the `kind` events on `chain` for `channel` since `from`.
-async fn heights(
-    chain: &CosmosChain,
-    kind: &str,
-    key: &str,
-    channel: &str,
-    from: u64,
-) -> BTreeMap<u64, u64> {
-    let q = Query::eq(format!("{kind}.{key}"), channel).and_gte("tx.height", from);
-    let mut out = BTreeMap::new();
-    for tx in ferry_tests::search_txs(chain, q).await {
-        for (k, attrs) in ferry::chain::cosmos::flatten_events(&tx.tx_result.events) {
-            if k != kind || !attrs.iter().any(|(a, v)| a == key && v == channel) {
-                continue;
-            }
-            if let Some((_, s)) = attrs.iter().find(|(a, _)| a == "packet_sequence") {
-                out.entry(s.parse().unwrap()).or_insert(tx.height.value());
-            }
-        }
-    }
-    out
 }
 
 /// Header times (ns) of heights, each read once.
@@ -87,7 +64,7 @@ pub async fn packet_figures(
     let mut count = 0;
     let from_src = sent.0;
     for lane in lanes {
-        let sends = heights(
+        let sends = ferry_tests::bench::packet_heights(
             src,
             "send_packet",
             "packet_src_channel",
@@ -95,7 +72,7 @@ pub async fn packet_figures(
             from_src,
         )
         .await;
-        let recvs = heights(
+        let recvs = ferry_tests::bench::packet_heights(
             dst,
             "recv_packet",
             "packet_dst_channel",
@@ -103,7 +80,7 @@ pub async fn packet_figures(
             from_dst,
         )
         .await;
-        let acks = heights(
+        let acks = ferry_tests::bench::packet_heights(
             src,
             "acknowledge_packet",
             "packet_src_channel",
