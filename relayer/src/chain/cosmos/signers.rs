@@ -68,24 +68,22 @@ impl Signers {
     ) -> (usize, MutexGuard<'_, SignerState>, Vec<Msg>, Vec<Msg>) {
         let n = self.list.len();
         let movable = n > 1 && msgs.iter().chain(after).all(|m| readdress(m, "").is_some());
-        let idx = if !movable {
-            0
+        let (idx, free) = if !movable {
+            (0, None)
         } else if !after.is_empty() {
-            self.sender_of_update(after).unwrap_or(0)
+            (self.sender_of_update(after).unwrap_or(0), None)
         } else {
             // The first free signer from a rotating start; all busy: wait for that one.
             let start = self.next.fetch_add(1, Ordering::Relaxed);
-            let free = (0..n)
+            (0..n)
                 .map(|i| (start + i) % n)
-                .find_map(|i| self.list[i].state.try_lock().ok().map(|g| (i, g)));
-            if let Some((i, guard)) = free {
-                let (m, a) = self.addressed(i, msgs, after);
-                self.remember(i, msgs);
-                return (i, guard, m, a);
-            }
-            start % n
+                .find_map(|i| self.list[i].state.try_lock().ok().map(|g| (i, Some(g))))
+                .unwrap_or((start % n, None))
         };
-        let guard = self.list[idx].state.lock().await;
+        let guard = match free {
+            Some(g) => g,
+            None => self.list[idx].state.lock().await,
+        };
         let (m, a) = self.addressed(idx, msgs, after);
         self.remember(idx, msgs);
         (idx, guard, m, a)
