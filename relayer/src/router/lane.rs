@@ -16,20 +16,28 @@ mod publish;
 mod quarantine;
 mod settle;
 
-use std::collections::{BTreeMap, VecDeque};
+pub use settle::Settled;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::Side;
-use crate::chain::{ChainError, Msg, PendingTx, Proof, ProofKind, ProofRequest};
+use crate::chain::{ChainError, Msg, Proof, ProofKind, ProofRequest};
 use crate::ibc::{Packet, PacketEvent, PacketEventKind};
 use crate::telemetry::{metrics, PacketKind};
 use chunk::{blamed, take_chunk, Chunk};
 
-/// Longest one flush may take before it is abandoned.
+/// Chunks (txs of the chain's `max_msgs_per_tx`) one submit may send, so live traffic is not
+/// starved by a huge backlog.
+const FLUSH_CHUNKS: usize = 8;
+/// Submits' worth of items that may await confirmation at once: the next batch is built and sent
+/// while the last ones confirm, within this bound.
+const MAX_IN_FLIGHT_SUBMITS: usize = 3;
+/// Longest one submit may take before it is abandoned.
 const FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 /// Sequences remembered as done, to ignore late duplicates of events already relayed.
 const DONE_MEMORY: usize = 20_000;
-/// Times one flush re-plans its batches after the destination named packets at fault.
+/// Times one submit re-plans its batches after the destination named packets at fault.
 const MAX_REPLANS: usize = 8;
 /// First wait before a quarantined packet is tried again, and the longest (it doubles between).
 const QUARANTINE_FIRST_RETRY: Duration = Duration::from_secs(10);
@@ -74,18 +82,21 @@ pub struct Lane {
     quarantine: BTreeMap<(PacketKind, u64), Quarantined>,
     quarantine_first: Duration,
     quarantine_max: Duration,
-    /// After a failed flush, the next one waits until then (exponential backoff).
+    /// After a failure, the next submit waits until then (exponential backoff).
     retry_at: Option<Instant>,
     failures: u32,
     /// When this lane last warned that someone else delivers its packets.
     warned_other_relayer: Option<Instant>,
     /// Messages per transaction after a batch needed more than the gas cap as a whole (halved
-    /// each time; doubles back after each successful flush).
+    /// each time; doubles back after each tx that settles).
     chunk_cap: Option<usize>,
-    /// Txs accepted but not seen final in time, with how many lookups they have had: looked up
-    /// again before this lane sends anything, so what they carry is neither resent nor counted
-    /// before it is known to be on chain.
-    unconfirmed: Vec<(PendingTx, Chunk, u32)>,
+    /// Txs sent (or restored from the store, or not seen final in time) whose outcome is still
+    /// to be looked up, with how many lookups they have had: handed out by
+    /// [`Lane::confirmations`].
+    awaiting: Vec<settle::Awaiting>,
+    /// Items carried by txs whose outcome is not known yet: never batched, pruned or counted again
+    /// until their tx settles, so the next batch can go out while the last one confirms.
+    in_flight: BTreeSet<(PacketKind, u64)>,
     /// Where the txs in flight and the quarantine are recorded, to survive a crash.
     store: Option<std::sync::Arc<dyn crate::store::Store>>,
     /// Quarantine entries restored from the store whose packets are not queued again yet (clearing
@@ -153,7 +164,8 @@ impl Lane {
             retry_at: None,
             failures: 0,
             chunk_cap: None,
-            unconfirmed: Vec::new(),
+            awaiting: Vec::new(),
+            in_flight: BTreeSet::new(),
             store: None,
             parked: BTreeMap::new(),
             warned_other_relayer: None,
@@ -203,9 +215,14 @@ impl Lane {
         }
     }
 
-    /// Not in quarantine, or its retry is due.
+    /// Not carried by a tx whose outcome is still to be learnt.
+    fn idle(&self, kind: PacketKind, seq: u64) -> bool {
+        !self.in_flight.contains(&(kind, seq))
+    }
+
+    /// Not carried by a tx in flight, and not in quarantine or its retry is due.
     fn is_ready(&self, key: (PacketKind, u64), now: Instant) -> bool {
-        self.quarantine.get(&key).is_none_or(|q| q.retry_at <= now)
+        self.idle(key.0, key.1) && self.quarantine.get(&key).is_none_or(|q| q.retry_at <= now)
     }
 
     fn any_ready(&self, now: Instant) -> bool {
@@ -309,40 +326,96 @@ impl Lane {
         )
     }
 
-    /// Relay what is queued. Failures leave items queued for the next flush; a flush that takes
-    /// longer than [`FLUSH_LIMIT`] is abandoned (what it submitted is found delivered next time).
-    pub async fn flush(&mut self) -> LaneReport {
+    /// Whether a new batch may go out now: items are ready, no backoff is running, and fewer
+    /// than [`MAX_IN_FLIGHT_SUBMITS`] submits' worth of items await confirmation.
+    pub fn wants_submit(&self) -> bool {
+        let now = Instant::now();
+        let cap = self.dst.chain.max_msgs_per_tx().max(2) * FLUSH_CHUNKS * MAX_IN_FLIGHT_SUBMITS;
+        self.retry_at.is_none_or(|t| now >= t) && self.in_flight.len() < cap && self.any_ready(now)
+    }
+
+    /// Send what is queued and ready, without waiting for it to confirm: the txs sent are
+    /// handed out by [`Lane::confirmations`] and their items stay out of later batches until
+    /// [`Lane::settled`] learns their outcome. Failures leave items queued for a later submit
+    /// (after a backoff); one that takes longer than [`FLUSH_LIMIT`] is abandoned (what it sent
+    /// is still looked up).
+    pub async fn submit(&mut self) -> LaneReport {
         let mut report = LaneReport::default();
         let (dst_id, src_id, _) = self.labels();
         if self.retry_at.is_some_and(|t| Instant::now() < t) {
             return report;
         }
-        let outcome = tokio::time::timeout(FLUSH_LIMIT, self.flush_inner(&mut report)).await;
-        let failed = match outcome {
-            Ok(Ok(())) => false,
+        let sent_before = self.awaiting.len();
+        let outcome = tokio::time::timeout(FLUSH_LIMIT, self.submit_inner(&mut report)).await;
+        match outcome {
+            Ok(Ok(())) => {
+                if self.awaiting.len() == sent_before {
+                    // Nothing went out (all found delivered, say): nothing to wait for either.
+                    self.succeeded();
+                }
+            }
             Ok(Err(e)) => {
                 tracing::warn!(dst = %dst_id, src = %src_id, error = %e, failures = self.failures + 1, "relay attempt failed; will retry");
-                true
+                self.failed();
             }
             Err(_) => {
                 tracing::warn!(dst = %dst_id, src = %src_id, "relay attempt took over {}s; abandoned, will retry", FLUSH_LIMIT.as_secs());
-                true
+                self.failed();
             }
-        };
-        if failed {
-            self.failures = self.failures.saturating_add(1);
-            let wait = Duration::from_millis(200u64.saturating_mul(1 << self.failures.min(7)));
-            self.retry_at = Some(Instant::now() + wait.min(Duration::from_secs(15)));
-        } else {
+        }
+        self.tidy();
+        report
+    }
+
+    /// Submit, then wait for every tx sent to settle: one whole round, as the tests drive it.
+    /// Txs still unknown from an earlier round are looked up first, and nothing else goes out
+    /// while any is.
+    #[cfg(test)]
+    pub async fn flush(&mut self) -> LaneReport {
+        let mut report = self.settle_all().await;
+        if !self.awaiting.is_empty() {
+            return report;
+        }
+        report.absorb(self.submit().await);
+        report.absorb(self.settle_all().await);
+        report
+    }
+
+    /// Confirm, one after the other, every tx awaiting its outcome.
+    #[cfg(test)]
+    async fn settle_all(&mut self) -> LaneReport {
+        let mut report = LaneReport::default();
+        for c in self.confirmations() {
+            let s = c.await;
+            report.absorb(self.settled(s));
+        }
+        report
+    }
+
+    /// A submit or a tx failed: the next submit waits (exponential backoff).
+    fn failed(&mut self) {
+        self.failures = self.failures.saturating_add(1);
+        let wait = Duration::from_millis(200u64.saturating_mul(1 << self.failures.min(7)));
+        self.retry_at = Some(Instant::now() + wait.min(Duration::from_secs(15)));
+    }
+
+    /// A tx settled on chain (or a submit had nothing to send). A backoff already running after
+    /// a later failure keeps running.
+    fn succeeded(&mut self) {
+        if self.retry_at.is_none_or(|t| Instant::now() >= t) {
             self.failures = 0;
             self.retry_at = None;
-            // A smaller batch size forced by the gas cap grows back while batches succeed.
-            self.chunk_cap = self.chunk_cap.and_then(|c| {
-                let max = self.dst.chain.max_msgs_per_tx();
-                (c.saturating_mul(2) < max).then_some(c.saturating_mul(2))
-            });
         }
-        // Entries whose item left the lane (delivered, moved) leave the quarantine too.
+        // A smaller batch size forced by the gas cap grows back while batches succeed.
+        self.chunk_cap = self.chunk_cap.and_then(|c| {
+            let max = self.dst.chain.max_msgs_per_tx();
+            (c.saturating_mul(2) < max).then_some(c.saturating_mul(2))
+        });
+    }
+
+    /// Entries whose item left the lane (delivered, moved) leave the quarantine; the boards are
+    /// published.
+    fn tidy(&mut self) {
         let stale: Vec<_> = self
             .quarantine
             .keys()
@@ -354,13 +427,9 @@ impl Lane {
         }
         self.publish_quarantine();
         self.publish_backlog();
-        report
     }
 
-    async fn flush_inner(&mut self, report: &mut LaneReport) -> Result<(), ChainError> {
-        // 0. What an earlier flush left unconfirmed is looked up first: never resent while it may
-        //    still land.
-        self.settle_unconfirmed(report).await?;
+    async fn submit_inner(&mut self, report: &mut LaneReport) -> Result<(), ChainError> {
         self.adopt_parked();
         let dst_id = self.dst.id().to_string();
         //    Nothing to do while everything queued waits out its quarantine.
@@ -391,16 +460,16 @@ impl Lane {
         let (mut items, mut retries): (Vec<Item>, Vec<Item>) = all
             .filter(|i| self.is_ready(i.key(), now))
             .partition(|i| !self.quarantine.contains_key(&i.key()));
-        // Bound one flush so live traffic is not starved by a huge backlog.
-        items.truncate(max_chunk * 8);
+        // Bound one submit so live traffic is not starved by a huge backlog.
+        items.truncate(max_chunk * FLUSH_CHUNKS);
         retries.truncate(max_chunk);
         let solo = items.len();
         items.extend(retries);
         let need = items.iter().map(|i| i.pending().height).max().unwrap_or(0);
-        tracing::debug!(dst = %dst_id, items = items.len(), need, "flush: preparing client");
+        tracing::debug!(dst = %dst_id, items = items.len(), need, "submit: preparing client");
         let has_timeouts = items.iter().any(|i| matches!(i, Item::Timeout(_)));
         let (updates, at) = self.prepare_client(need, has_timeouts).await?;
-        tracing::debug!(dst = %dst_id, updates = updates.len(), %at, "flush: proving");
+        tracing::debug!(dst = %dst_id, updates = updates.len(), %at, "submit: proving");
         // 4. Proofs, all at `at`; the source may prove many at once (one attestation).
         let reqs: Vec<ProofRequest> = items
             .iter()
@@ -451,13 +520,13 @@ impl Lane {
             .collect();
         let max_bytes = self.dst.chain.max_tx_bytes();
         let mut chunk_max = max_chunk;
-        let mut pending: Vec<(PendingTx, Chunk)> = Vec::new();
+        let mut sent = 0;
         let mut replans = 0;
         let mut later_broadcast_failure = None;
-        tracing::debug!(dst = %dst_id, messages = rest.len(), "flush: submitting");
+        tracing::debug!(dst = %dst_id, messages = rest.len(), "submit: broadcasting");
         while !rest.is_empty() {
             // The update rides with the first chunk that goes out.
-            let first = pending.is_empty();
+            let first = sent == 0;
             let chunk = take_chunk(
                 &mut rest,
                 if first { &updates } else { &[] },
@@ -475,7 +544,8 @@ impl Lane {
                 Ok(tx) => {
                     self.record_inflight(&tx, &chunk);
                     crate::store::failpoint("after-broadcast");
-                    pending.push((tx, chunk));
+                    sent += 1;
+                    self.await_tx(tx, chunk);
                 }
                 Err(e) => {
                     let blamed = blamed(&e, chunk.head, n);
@@ -513,7 +583,7 @@ impl Lane {
                     if first {
                         return Err(e);
                     }
-                    // The chunks already in the mempool are confirmed below; then the lane
+                    // The chunks already in the mempool are looked up as usual; the lane
                     // backs off.
                     tracing::warn!(error = %e, "broadcast failed; items stay queued");
                     later_broadcast_failure = Some(e);
@@ -521,13 +591,8 @@ impl Lane {
                 }
             }
         }
-        let mut failure = later_broadcast_failure;
-        for (tx, chunk) in pending {
-            if let Some(e) = self.settle(tx, chunk, 0, report).await {
-                failure.get_or_insert(e);
-            }
-        }
-        match failure {
+        match later_broadcast_failure {
+            // The chunks already in the mempool are looked up as usual; the lane backs off.
             Some(e) => Err(e),
             None => Ok(()),
         }

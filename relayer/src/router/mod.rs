@@ -11,11 +11,14 @@ mod clear;
 pub(crate) mod fake;
 mod lane;
 #[cfg(test)]
+mod pipeline_tests;
+#[cfg(test)]
 mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
@@ -234,7 +237,7 @@ impl LaneSpec {
 /// One direction. Without leases it relays until shutdown; with them, only while this instance
 /// holds the lane's lease. Until then it keeps the latest [`STANDBY_EVENTS`] of what arrives (a
 /// lane taken over starts from them; clearing finds anything older), and a lane that loses its
-/// lease stops after the flush under way.
+/// lease stops after the submit under way, once what it sent has settled.
 async fn run_lane(
     spec: LaneSpec,
     mut input: mpsc::UnboundedReceiver<LaneInput>,
@@ -296,9 +299,10 @@ fn take(lane: &mut Lane, i: LaneInput) {
     }
 }
 
-/// Collect what arrives, flush whenever something is waiting (and every 200 ms, for retries and
-/// quarantine releases), hand timed-out packets to the other lane. True at shutdown; false when
-/// the lease was lost.
+/// Collect what arrives, send whatever is ready (and check every 200 ms, for retries and
+/// quarantine releases), look up the txs sent beside it so the next batch goes out while the last
+/// ones confirm, and hand timed-out packets to the other lane. True at shutdown; false when the
+/// lease was lost. Either way the txs already sent are settled before it returns.
 async fn relay_lane(
     mut lane: Lane,
     input: &mut mpsc::UnboundedReceiver<LaneInput>,
@@ -308,7 +312,14 @@ async fn relay_lane(
 ) -> bool {
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
+    let mut lookups = FuturesUnordered::new();
+    let hand_over = |report: lane::LaneReport| {
+        if !report.timed_out.is_empty() {
+            // Packets that timed out on this lane's destination go back to their source.
+            let _ = other.send(LaneInput::Timeouts(report.timed_out));
+        }
+    };
+    let stopped = loop {
         let lost = async {
             match gate.as_deref_mut() {
                 Some(g) => g.lost().await,
@@ -317,23 +328,38 @@ async fn relay_lane(
         };
         tokio::select! {
             biased;
-            _ = shutdown.changed() => if *shutdown.borrow() { return true },
-            _ = lost => return false,
+            _ = shutdown.changed() => if *shutdown.borrow() { break true },
+            _ = lost => break false,
+            Some(done) = lookups.next() => settle(&mut lane, done, &hand_over),
             Some(i) = input.recv() => take(&mut lane, i),
             _ = tick.tick() => {}
         }
-        // Take everything already queued so one flush carries it all.
+        // Take everything already queued so one batch carries it all.
         while let Ok(i) = input.try_recv() {
             take(&mut lane, i);
         }
-        if lane.is_empty() {
-            continue;
+        if lane.wants_submit() {
+            hand_over(lane.submit().await);
         }
-        let report = lane.flush().await;
-        if !report.timed_out.is_empty() {
-            // Packets that timed out on this lane's destination go back to their source.
-            let _ = other.send(LaneInput::Timeouts(report.timed_out));
-        }
+        // Lookups run as tasks: one not polled while the lane submits could outlive its timeout.
+        lookups.extend(lane.confirmations().into_iter().map(tokio::spawn));
+    };
+    while let Some(done) = lookups.next().await {
+        settle(&mut lane, done, &hand_over);
+        lookups.extend(lane.confirmations().into_iter().map(tokio::spawn));
+    }
+    stopped
+}
+
+fn settle(
+    lane: &mut Lane,
+    done: Result<lane::Settled, tokio::task::JoinError>,
+    hand_over: &impl Fn(lane::LaneReport),
+) {
+    match done {
+        Ok(settled) => hand_over(lane.settled(settled)),
+        // Only at runtime shutdown (the lookup itself catches panics).
+        Err(e) => tracing::debug!(error = %e, "tx lookup cancelled"),
     }
 }
 

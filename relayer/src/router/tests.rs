@@ -11,7 +11,7 @@ use crate::telemetry::{metrics, quarantine, PacketKind, QuarantineEntry};
 
 /// Chains `{tag}-a` (sends on channel-0) and `{tag}-b` (receives on channel-1), packets 1..=n
 /// committed on a, and the lane to b.
-fn setup(tag: &str, n: u64) -> (Arc<FakeChain>, Arc<FakeChain>, Lane) {
+pub(super) fn setup(tag: &str, n: u64) -> (Arc<FakeChain>, Arc<FakeChain>, Lane) {
     let a = FakeChain::new(&format!("{tag}-a"));
     let b = FakeChain::new(&format!("{tag}-b"));
     a.with(|s| s.commitments.extend(1..=n));
@@ -23,7 +23,7 @@ fn setup(tag: &str, n: u64) -> (Arc<FakeChain>, Arc<FakeChain>, Lane) {
 }
 
 /// Path `name` from a (channel-0) to b (channel-1), clearing only at start, no store.
-fn worker(name: &str, a: &Arc<FakeChain>, b: &Arc<FakeChain>) -> PathWorker {
+pub(super) fn worker(name: &str, a: &Arc<FakeChain>, b: &Arc<FakeChain>) -> PathWorker {
     PathWorker {
         name: name.into(),
         a: side(a, "channel-0"),
@@ -50,7 +50,7 @@ fn quarantined(path: &str) -> Vec<QuarantineEntry> {
         .collect()
 }
 
-fn metric_line(prefix: &str) -> Option<f64> {
+pub(super) fn metric_line(prefix: &str) -> Option<f64> {
     metrics()
         .render()
         .lines()

@@ -145,7 +145,14 @@ impl Lane {
                 head: 0,
                 items: items.into_iter().map(|i| (i, Msg::default())).collect(),
             };
-            self.unconfirmed.push((tx, chunk, 0));
+            for (i, _) in &chunk.items {
+                self.in_flight.insert(i.key());
+            }
+            self.awaiting.push(super::settle::Awaiting {
+                tx,
+                chunk,
+                lookups: 0,
+            });
         }
         rows.len()
     }

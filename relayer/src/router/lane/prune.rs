@@ -9,7 +9,13 @@ impl Lane {
     pub(super) async fn prune(&mut self, report: &mut LaneReport) -> Result<(), ChainError> {
         let (dst_id, src_id, channel) = self.labels();
         // 1. Drop what the destination already has, never paying for it (quarantined or not).
-        let seqs: Vec<u64> = self.recv.keys().copied().collect();
+        //    Items in flight are left to their tx: found received, they are its to count.
+        let seqs: Vec<u64> = self
+            .recv
+            .keys()
+            .filter(|s| self.idle(PacketKind::Recv, **s))
+            .copied()
+            .collect();
         let unreceived = self
             .dst
             .chain
@@ -27,7 +33,12 @@ impl Lane {
         let ack_seqs: Vec<u64> = self
             .acks
             .keys()
-            .chain(self.timeouts.keys())
+            .filter(|s| self.idle(PacketKind::Ack, **s))
+            .chain(
+                self.timeouts
+                    .keys()
+                    .filter(|s| self.idle(PacketKind::Timeout, **s)),
+            )
             .copied()
             .collect();
         let open = self
@@ -54,6 +65,7 @@ impl Lane {
         let expired: Vec<u64> = self
             .recv
             .values()
+            .filter(|p| self.idle(PacketKind::Recv, p.packet.sequence))
             .filter(|p| p.packet.timed_out(dst_h, dst_time))
             .map(|p| p.packet.sequence)
             .collect();

@@ -1,40 +1,111 @@
 //! Settling a lane's txs: confirmed (packets counted), failed or reverted (culprits held back),
-//! or not final yet (kept and looked up again before anything is resent).
+//! or not final yet (looked up again; what they carry is never resent meanwhile). The lookups run
+//! beside the lane (see `relay_lane`), so the next batch goes out while the last one confirms.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt;
 
 use super::{blamed, Chunk, Lane, LaneReport, MAX_LOOKUPS};
-use crate::chain::{ChainError, PendingTx};
+use crate::chain::{ChainError, PendingTx, TxOutcome};
+
+/// A tx sent by this lane whose outcome is not known yet, and the lookups it has had.
+pub(super) struct Awaiting {
+    pub tx: PendingTx,
+    pub chunk: Chunk,
+    pub lookups: u32,
+}
+
+/// What one lookup of a tx found, for [`Lane::settled`].
+pub struct Settled {
+    awaiting: Awaiting,
+    result: Result<TxOutcome, ChainError>,
+}
 
 impl Lane {
-    /// Confirm one tx of this lane (`lookups` earlier attempts): count its packets when it is
-    /// final; hold back the packets at fault when it reverted; keep it for another lookup when it
-    /// is not final yet. An error means the lane backs off.
-    pub(super) async fn settle(
-        &mut self,
-        tx: PendingTx,
-        chunk: Chunk,
-        lookups: u32,
-        report: &mut LaneReport,
-    ) -> Option<ChainError> {
+    /// Track `tx` (carrying `chunk`), just sent: its items stay out of later batches until it
+    /// settles.
+    pub(super) fn await_tx(&mut self, tx: PendingTx, chunk: Chunk) {
+        self.record_inflight(&tx, &chunk);
+        crate::store::failpoint("after-broadcast");
+        for (item, _) in &chunk.items {
+            self.in_flight.insert(item.key());
+        }
+        self.awaiting.push(Awaiting {
+            tx,
+            chunk,
+            lookups: 0,
+        });
+    }
+
+    /// One lookup for each tx waiting to be looked up (sent, restored, or not final last time);
+    /// each ends in a [`Settled`] for [`Lane::settled`]. They borrow nothing from the lane, so
+    /// they can run while it sends the next batch.
+    pub fn confirmations(&mut self) -> Vec<impl Future<Output = Settled> + Send + 'static> {
+        std::mem::take(&mut self.awaiting)
+            .into_iter()
+            .map(|awaiting| {
+                let chain = self.dst.chain.clone();
+                async move {
+                    let lookup = chain.confirm(awaiting.tx.clone());
+                    // A lookup that panicked says nothing about the tx: it is looked up again.
+                    let result = AssertUnwindSafe(lookup)
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(ChainError::Unconfirmed {
+                                chain: chain.id().clone(),
+                                tx: awaiting.tx.hash.clone(),
+                                waited_secs: 0,
+                            })
+                        });
+                    Settled { awaiting, result }
+                }
+            })
+            .collect()
+    }
+
+    /// What a lookup found: packets counted when the tx is final; the packets at fault held back
+    /// when it reverted (and the lane backs off); looked up again when it is not final yet (up to
+    /// [`MAX_LOOKUPS`], then its packets go again unless found delivered).
+    pub fn settled(&mut self, settled: Settled) -> LaneReport {
+        let mut report = LaneReport::default();
+        let Settled {
+            awaiting: Awaiting { tx, chunk, lookups },
+            result,
+        } = settled;
         let dst_id = self.dst.id().to_string();
         let n = chunk.items.len();
-        let result = self.dst.chain.confirm(tx.clone()).await;
-        if !matches!(result, Err(ChainError::Unconfirmed { .. })) || lookups + 1 >= MAX_LOOKUPS {
+        let again =
+            matches!(result, Err(ChainError::Unconfirmed { .. })) && lookups + 1 < MAX_LOOKUPS;
+        if !again {
             self.forget_inflight(&tx.hash);
+            for (item, _) in &chunk.items {
+                self.in_flight.remove(&item.key());
+            }
         }
         match result {
             Ok(out) => {
                 tracing::info!(tx = %out.hash, height = out.height, packets = n, "relayed batch to {dst_id}");
-                self.finish(chunk.items.into_iter().map(|(i, _)| i).collect(), report);
-                None
+                self.finish(
+                    chunk.items.into_iter().map(|(i, _)| i).collect(),
+                    &mut report,
+                );
+                self.succeeded();
             }
             Err(e @ ChainError::Unconfirmed { .. }) => {
-                if lookups + 1 < MAX_LOOKUPS {
+                if again {
                     tracing::warn!(error = %e, packets = n, "batch not final yet; looked up again before anything is resent");
-                    self.unconfirmed.push((tx, chunk, lookups + 1));
+                    self.awaiting.push(Awaiting {
+                        tx,
+                        chunk,
+                        lookups: lookups + 1,
+                    });
                 } else {
                     tracing::warn!(error = %e, packets = n, lookups = lookups + 1, "batch still not final; its packets go again unless found delivered");
+                    self.failed();
                 }
-                Some(e)
             }
             Err(e) => {
                 // Mined and failed or reverted: paid for. The packets at fault are held back;
@@ -44,27 +115,18 @@ impl Lane {
                     self.quarantine_item(&item, &reason, true);
                 }
                 tracing::warn!(error = %e, packets = n, "batch failed; its packets stay queued; backing off");
-                Some(e)
+                self.failed();
             }
         }
+        self.tidy();
+        report
     }
+}
 
-    /// Look up the txs not seen final last time. `Err` while any is still unknown: nothing else
-    /// goes out until then.
-    pub(super) async fn settle_unconfirmed(
-        &mut self,
-        report: &mut LaneReport,
-    ) -> Result<(), ChainError> {
-        let mut failure = None;
-        for (tx, chunk, lookups) in std::mem::take(&mut self.unconfirmed) {
-            if let Some(e) = self.settle(tx, chunk, lookups, report).await {
-                failure.get_or_insert(e);
-            }
-        }
-        match failure {
-            Some(e) if !self.unconfirmed.is_empty() => Err(e),
-            // Settled (confirmed, failed, or given up on): the normal flow takes it from here.
-            _ => Ok(()),
-        }
+impl LaneReport {
+    /// Add `other`'s packets to this report.
+    pub fn absorb(&mut self, other: LaneReport) {
+        self.relayed += other.relayed;
+        self.timed_out.extend(other.timed_out);
     }
 }

@@ -1,0 +1,117 @@
+//! The next batch goes out while the last one confirms: items in flight are never sent, pruned
+//! or counted twice, and a lane stopping settles what it sent.
+
+use std::time::{Duration, Instant};
+
+use super::fake::{send_event, FakeChain};
+use super::tests::{metric_line, setup, worker};
+
+#[tokio::test]
+async fn a_second_submit_leaves_the_items_in_flight_alone_and_each_is_counted_once() {
+    let (a, b, mut lane) = setup("p1", 3);
+    let first = lane.submit().await;
+    assert_eq!(
+        first.relayed, 0,
+        "nothing is counted before it is seen on chain"
+    );
+    assert_eq!(b.with(|s| s.sent.len()), 1);
+    // More packets arrive while the first tx is unconfirmed: only they go in the next one.
+    a.with(|s| s.commitments.extend(4..=5));
+    for seq in 4..=5 {
+        lane.add_recv(send_event(seq, 11, 0));
+    }
+    assert!(lane.wants_submit());
+    lane.submit().await;
+    assert_eq!(b.with(|s| s.sent.len()), 2);
+    assert_eq!(b.sent_seqs("recv"), vec![1, 2, 3, 4, 5]);
+    // Everything is in flight now: nothing more to send.
+    assert!(!lane.wants_submit());
+    assert_eq!(lane.submit().await.relayed, 0);
+    assert_eq!(b.with(|s| s.sent.len()), 2);
+    let mut relayed = 0;
+    for c in lane.confirmations() {
+        relayed += lane.settled(c.await).relayed;
+    }
+    assert_eq!(relayed, 5);
+    assert!(lane.is_empty());
+    let counted = |name: &str| {
+        metric_line(&format!(
+            r#"ferry_packets_{name}_total{{chain="p1-b",channel="channel-1",counterparty="p1-a",kind="recv"}}"#
+        ))
+        .unwrap_or(0.0)
+    };
+    assert_eq!(counted("relayed"), 5.0);
+    assert_eq!(
+        counted("skipped"),
+        0.0,
+        "a packet in flight was taken for another relayer's"
+    );
+}
+
+#[tokio::test]
+async fn a_reverted_tx_gives_its_items_back_for_the_next_batch() {
+    let (_a, b, mut lane) = setup("p2", 2);
+    b.with(|s| {
+        s.revert_on_mine
+            .insert((crate::telemetry::PacketKind::Recv, 2));
+    });
+    lane.submit().await;
+    assert!(!lane.wants_submit(), "both are in flight");
+    let mut relayed = 0;
+    for c in lane.confirmations() {
+        relayed += lane.settled(c.await).relayed;
+    }
+    assert_eq!(relayed, 0, "the tx reverted");
+    // Packet 1 is free to go again (after the backoff); packet 2 is held back.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(lane.wants_submit());
+    lane.submit().await;
+    assert_eq!(b.sent_seqs("recv"), vec![1, 2, 1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_running_lane_sends_the_next_batch_before_the_last_one_confirms() {
+    let a = FakeChain::new("p3-a");
+    let b = FakeChain::new("p3-b");
+    // b's node takes 3 s to confirm anything.
+    b.with(|s| s.confirm_delay = Duration::from_secs(3));
+    a.with(|s| {
+        s.commitments.insert(1);
+        s.events.push(send_event(1, 10, 0));
+    });
+    let worker = worker("p3", &a, &b);
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(worker.run(shutdown));
+    let t = Instant::now();
+    while b.with(|s| s.sent.is_empty()) {
+        assert!(t.elapsed() < Duration::from_secs(5), "nothing sent to b");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    a.with(|s| {
+        s.commitments.insert(2);
+        s.events.push(send_event(2, 11, 0));
+    });
+    let t = Instant::now();
+    while b.with(|s| s.sent.len()) < 2 {
+        assert!(
+            t.elapsed() < Duration::from_millis(2000),
+            "the second batch waited for the first one's confirmation"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        b.with(|s| s.received.is_empty()),
+        "the first tx confirmed already"
+    );
+    // Stopping now still settles both txs: they are counted, never sent again.
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    assert_eq!(b.sent_seqs("recv"), vec![1, 2]);
+    assert_eq!(b.with(|s| s.received.len()), 2);
+    assert_eq!(
+        metric_line(
+            r#"ferry_packets_relayed_total{chain="p3-b",channel="channel-1",counterparty="p3-a",kind="recv"}"#
+        ),
+        Some(2.0)
+    );
+}
