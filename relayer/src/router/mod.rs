@@ -237,7 +237,7 @@ impl LaneSpec {
 /// One direction. Without leases it relays until shutdown; with them, only while this instance
 /// holds the lane's lease. Until then it keeps the latest [`STANDBY_EVENTS`] of what arrives (a
 /// lane taken over starts from them; clearing finds anything older), and a lane that loses its
-/// lease stops after the submit under way, once what it sent has settled.
+/// lease stops after the submit under way, once the lookups of what it sent finish.
 async fn run_lane(
     spec: LaneSpec,
     mut input: mpsc::UnboundedReceiver<LaneInput>,
@@ -302,7 +302,7 @@ fn take(lane: &mut Lane, i: LaneInput) {
 /// Collect what arrives, send whatever is ready (and check every 200 ms, for retries and
 /// quarantine releases), look up the txs sent beside it so the next batch goes out while the last
 /// ones confirm, and hand timed-out packets to the other lane. True at shutdown; false when the
-/// lease was lost. Either way the txs already sent are settled before it returns.
+/// lease was lost. Either way the lookups under way finish before it returns.
 async fn relay_lane(
     mut lane: Lane,
     input: &mut mpsc::UnboundedReceiver<LaneInput>,
@@ -344,9 +344,10 @@ async fn relay_lane(
         // Lookups run as tasks: one not polled while the lane submits could outlive its timeout.
         lookups.extend(lane.confirmations().into_iter().map(tokio::spawn));
     };
+    // Lookups under way finish; a tx still not final stays in the store, looked up by whoever
+    // relays the lane next.
     while let Some(done) = lookups.next().await {
         settle(&mut lane, done, &hand_over);
-        lookups.extend(lane.confirmations().into_iter().map(tokio::spawn));
     }
     stopped
 }
