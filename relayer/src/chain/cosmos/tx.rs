@@ -296,6 +296,7 @@ impl CosmosChain {
                     a
                 }
             };
+            let started = Instant::now();
             let gas = match self
                 .estimate_gas(who, &msgs, memo, account, after, &mut signer)
                 .await
@@ -315,6 +316,7 @@ impl CosmosChain {
                 }
                 Err(e) => return Err(e),
             };
+            let simulated = started.elapsed();
             let fee = self.fee_for(gas);
             let tx_bytes = self.sign(who, &msgs, memo, gas, fee, account)?;
             if tx_bytes.len() > self.config.max_tx_bytes {
@@ -342,6 +344,12 @@ impl CosmosChain {
             if res.code.is_ok() {
                 signer.account = Some((account.0, account.1 + 1));
                 metrics().tx_submitted(self.id.as_str());
+                tracing::debug!(
+                    chain = %self.id, tx = %res.hash, msgs = msgs.len(), behind_update = !after.is_empty(), gas,
+                    simulate_ms = simulated.as_millis() as u64,
+                    broadcast_ms = (started.elapsed() - simulated).as_millis() as u64,
+                    "tx in the mempool"
+                );
                 return Ok(PendingTx {
                     hash: res.hash.to_string(),
                     packets,
