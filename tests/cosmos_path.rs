@@ -179,12 +179,7 @@ async fn handshake_then_transfers_both_ways() {
         &["--key", "relayer", "--wait"],
     );
     assert_eq!(out["state"], "acknowledged", "{out}");
-    let metrics = reqwest::get(net.metrics_url())
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = ferry_tests::instances::metrics(&net.metrics_url()).await;
     assert!(
         metrics
             .contains(r#"ferry_txs_failed_total{chain="l3-appchain-1",error="sequence_mismatch"}"#),

@@ -177,12 +177,7 @@ async fn killed_after_broadcast_the_tx_is_looked_up_not_resent() {
     )
     .await;
     assert_eq!(txs.len(), 1, "one recv tx in all, paid once");
-    let metrics = reqwest::get(net.metrics_url())
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = ferry_tests::instances::metrics(&net.metrics_url()).await;
     assert_eq!(
         metric_sum(&metrics, "ferry_packets_relayed_total", HUB_RECV),
         N as u64,
@@ -251,12 +246,7 @@ async fn destination_frozen_with_a_batch_in_flight() {
     );
     // ... counted once as relayed, never as skipped, and no tx to settlement-1 failed on chain
     // (a confirmation that took longer than tx_confirm_timeout is looked up again, not failed).
-    let metrics = reqwest::get(net.metrics_url())
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = ferry_tests::instances::metrics(&net.metrics_url()).await;
     assert_eq!(
         metric_sum(&metrics, "ferry_packets_relayed_total", HUB_RECV),
         N as u64,

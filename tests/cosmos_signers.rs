@@ -93,12 +93,7 @@ async fn relayer_txs_are_spread_across_signers() {
             assert_eq!(c["wallet"]["key"], "relayer", "{c}");
         }
     }
-    let metrics = reqwest::get(net.metrics_url())
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = ferry_tests::instances::metrics(&net.metrics_url()).await;
     let family = "ferry_rpc_requests_total";
     let batches = ferry_tests::metric_sum(&metrics, family, &[("method", "abci_query_batch")]);
     assert!(batches > 0, "no proof batch was sent");
