@@ -367,52 +367,6 @@ impl Lane {
         report
     }
 
-    /// Submit, then wait for every tx sent to settle: one whole round, as the tests drive it.
-    /// Txs still unknown from an earlier round are looked up first, and nothing else goes out
-    /// while any is.
-    #[cfg(test)]
-    pub async fn flush(&mut self) -> LaneReport {
-        let mut report = self.settle_all().await;
-        if !self.awaiting.is_empty() {
-            return report;
-        }
-        report.absorb(self.submit().await);
-        report.absorb(self.settle_all().await);
-        report
-    }
-
-    /// Confirm, one after the other, every tx awaiting its outcome.
-    #[cfg(test)]
-    async fn settle_all(&mut self) -> LaneReport {
-        let mut report = LaneReport::default();
-        for c in self.confirmations() {
-            let s = c.await;
-            report.absorb(self.settled(s));
-        }
-        report
-    }
-
-    /// A submit or a tx failed: the next submit waits (exponential backoff).
-    fn failed(&mut self) {
-        self.failures = self.failures.saturating_add(1);
-        let wait = Duration::from_millis(200u64.saturating_mul(1 << self.failures.min(7)));
-        self.retry_at = Some(Instant::now() + wait.min(Duration::from_secs(15)));
-    }
-
-    /// A tx settled on chain (or a submit had nothing to send). A backoff already running after
-    /// a later failure keeps running.
-    fn succeeded(&mut self) {
-        if self.retry_at.is_none_or(|t| Instant::now() >= t) {
-            self.failures = 0;
-            self.retry_at = None;
-        }
-        // A smaller batch size forced by the gas cap grows back while batches succeed.
-        self.chunk_cap = self.chunk_cap.and_then(|c| {
-            let max = self.dst.chain.max_msgs_per_tx();
-            (c.saturating_mul(2) < max).then_some(c.saturating_mul(2))
-        });
-    }
-
     /// Entries whose item left the lane (delivered, moved) leave the quarantine; the boards are
     /// published.
     fn tidy(&mut self) {
