@@ -1,6 +1,7 @@
 //! Recovery against a live devnet: a transfer with a short timeout sent while the relayer is stopped is
 //! timed out and refunded once it starts; a relayer killed with SIGKILL in the middle of relaying a
-//! batch, then restarted, delivers every packet exactly once; a relayer that dies right after a
+//! batch, then restarted, goes on from the heights it stored as scanned and delivers every packet
+//! exactly once; a relayer that dies right after a
 //! broadcast looks that tx up after the restart, never resends it, and counts its packets once; a
 //! destination node frozen (SIGSTOP) for 30 s with a batch in its mempool: every packet delivered
 //! once, counted once, and no tx failed for it.
@@ -85,6 +86,15 @@ async fn timeout_while_stopped_and_sigkill_mid_batch() {
 
     // 3. Restart: everything is delivered, acknowledged and the timeout refunded.
     let mut second = net.start_relayer("relayer-2.log");
+    // The store kept how far the killed relayer read each chain: the restart reads on from there.
+    assert!(
+        second.wait_log(
+            "resuming the subscription after the last scanned height",
+            Duration::from_secs(60)
+        ),
+        "no resume from the stored scanned height:\n{}",
+        second.log_text()
+    );
     ferry_tests::wait_no_commitments(&l3, Duration::from_secs(120)).await;
     assert_eq!(
         state_of(&net, "l3-appchain-1", &timeout_tx),

@@ -20,7 +20,7 @@ use ethers::types::transaction::eip2718::TypedTransaction;
 use ethers::types::{BlockId, BlockNumber, Eip1559TransactionRequest, U256};
 use ferry::chain::evm::abi::Ics20Transfer;
 use ferry::chain::evm::EvmChain;
-use ferry::chain::PacketEvents;
+use ferry::chain::{EventSink, Feed, PacketEvents};
 use ferry::devnet::evm::{self, EvmNode, CLIENT_ID};
 use ferry::devnet::mnemonic;
 use ferry::ibc::{PacketEvent, PacketEventKind};
@@ -72,7 +72,7 @@ checkpoint = "{cp}"
 }
 
 async fn next_send(
-    rx: &mut mpsc::Receiver<PacketEvent>,
+    rx: &mut mpsc::Receiver<Feed>,
     what: &str,
     pick: impl Fn(&PacketEvent) -> bool,
 ) -> PacketEvent {
@@ -83,8 +83,9 @@ async fn next_send(
             .await
             .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
             .expect("scanner stopped");
-        if ev.kind == PacketEventKind::Send && pick(&ev) {
-            return ev;
+        match ev {
+            Feed::Event(ev) if ev.kind == PacketEventKind::Send && pick(&ev) => return ev,
+            _ => {}
         }
     }
 }
@@ -104,7 +105,7 @@ async fn a_reorged_send_is_rescanned() {
         .unwrap()
         .clone();
     let chain = open(&l3, "");
-    let (tx, mut rx) = mpsc::channel(1000);
+    let (tx, mut rx) = EventSink::channel(1000);
     let (_stop, stop_rx) = watch::channel(false);
     chain.clone().subscribe(1, tx, stop_rx);
 

@@ -216,6 +216,34 @@ async fn three_instances_share_the_path_through_postgres() {
             metric_sum(&m, "ferry_broadcasts_fenced_total", &[])
         );
     }
+    // Each chain's scanned height is shared in PostgreSQL: recent, for the path's two chains.
+    let scanned = pg.psql(
+        "ferry",
+        "SELECT chain, height FROM ferry_scanned WHERE path = 'l3-settlement' ORDER BY chain",
+    );
+    let marks: Vec<(String, u64)> = scanned
+        .lines()
+        .map(|l| {
+            let (c, h) = l.split_once('|').expect("chain|height");
+            (c.to_string(), h.parse().expect("a height"))
+        })
+        .collect();
+    assert_eq!(
+        marks.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>(),
+        ["l3-appchain-1", "settlement-1"],
+        "{scanned}"
+    );
+    for (chain, h) in &marks {
+        let latest = ferry::chain::Heights::latest(&*net.chain(chain))
+            .await
+            .unwrap()
+            .0
+            .revision_height;
+        assert!(
+            *h > 0 && latest.saturating_sub(*h) < 100,
+            "{chain}: scanned {h}, latest {latest}"
+        );
+    }
     let total_failed = failed_txs(&hub).await + failed_txs(&l3).await;
     println!("failed txs in the whole run: {total_failed}");
     assert!(

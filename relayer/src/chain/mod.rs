@@ -4,12 +4,15 @@
 pub mod attested;
 pub mod cosmos;
 pub mod evm;
+mod feed;
+
+pub use feed::{EventSink, Feed};
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use thiserror::Error;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::ibc::{ChainId, ChannelId, ClientId, Height, Packet, PacketEvent, PortId};
 use crate::telemetry::TxErrorKind;
@@ -176,11 +179,12 @@ pub trait Heights: Send + Sync {
 /// Packet events: pushed by a subscription, pulled by height range, looked up by sequence.
 #[async_trait]
 pub trait PacketEvents: Send + Sync {
-    /// Stream events from `from_height` on into `sink` until `shutdown` turns true.
+    /// Stream events from `from_height` on into `sink` until `shutdown` turns true, with a
+    /// [`Feed::Scanned`] mark after the events of each block range.
     fn subscribe(
         self: Arc<Self>,
         from_height: u64,
-        sink: mpsc::Sender<PacketEvent>,
+        sink: EventSink,
         shutdown: watch::Receiver<bool>,
     );
     /// The send_packet event of a packet sent from (port, channel).

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{stream, StreamExt};
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{watch, Notify};
 
 use super::Side;
-use crate::ibc::PacketEvent;
+use crate::chain::EventSink;
 use crate::lease::LaneGate;
 
 /// Sequences looked up per direction per round.
@@ -31,8 +31,8 @@ pub struct Trigger {
 pub async fn run(
     a: Side,
     b: Side,
-    tx_a: mpsc::Sender<PacketEvent>,
-    tx_b: mpsc::Sender<PacketEvent>,
+    tx_a: EventSink,
+    tx_b: EventSink,
     interval: Duration,
     trigger: Trigger,
     mut shutdown: watch::Receiver<bool>,
@@ -98,8 +98,8 @@ fn window(committed: &[u64], cursor: u64) -> (&[u64], u64) {
 async fn clear_direction(
     src: &Side,
     dst: &Side,
-    src_tx: &mpsc::Sender<PacketEvent>,
-    dst_tx: &mpsc::Sender<PacketEvent>,
+    src_tx: &EventSink,
+    dst_tx: &EventSink,
     cursor: u64,
 ) -> crate::chain::Result<Round> {
     let committed = src.chain.commitments(&src.port, &src.channel).await?;
@@ -131,11 +131,11 @@ async fn clear_direction(
     // Sends are seen "on src", acks "on dst": the worker routes them as it routes live events.
     for ev in sends.into_iter().filter_map(|r| r.ok().flatten()) {
         n += 1;
-        let _ = src_tx.send(ev).await;
+        src_tx.event(ev).await;
     }
     for ev in acks.into_iter().filter_map(|r| r.ok().flatten()) {
         n += 1;
-        let _ = dst_tx.send(ev).await;
+        dst_tx.event(ev).await;
     }
     Ok(Round {
         found: n,

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::chain::{
     ChainError, ClientHost, ConsensusAnchor, Headers, Heights, Msg, PacketEvents, PacketProofs,
@@ -223,17 +223,18 @@ impl PacketEvents for FakeChain {
     fn subscribe(
         self: Arc<Self>,
         from_height: u64,
-        sink: mpsc::Sender<PacketEvent>,
+        sink: crate::chain::EventSink,
         mut shutdown: watch::Receiver<bool>,
     ) {
         self.with(|s| s.subscribed_from.push(from_height));
         // Delivers `events` as they are added (looked at every 20 ms), until shutdown.
         tokio::spawn(async move {
             while !*shutdown.borrow() {
-                let events = self.with(|s| std::mem::take(&mut s.events));
+                let (events, height) = self.with(|s| (std::mem::take(&mut s.events), s.height));
                 for ev in events {
-                    let _ = sink.send(ev).await;
+                    sink.event(ev).await;
                 }
+                sink.scanned(height).await;
                 tokio::select! {
                     r = shutdown.changed() => if r.is_err() { break },
                     _ = tokio::time::sleep(std::time::Duration::from_millis(20)) => {}

@@ -12,6 +12,7 @@ pub(crate) mod fake;
 mod lane;
 #[cfg(test)]
 mod pipeline_tests;
+mod scanned;
 #[cfg(test)]
 mod tests;
 
@@ -22,7 +23,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
-use crate::chain::{Heights, RelayChain};
+use crate::chain::{EventSink, Feed, Heights, RelayChain};
 use crate::config::ChannelFilter;
 use crate::ibc::{ChannelId, ClientId, PacketEvent, PacketEventKind, PortId};
 pub use lane::{Lane, LaneReport};
@@ -75,16 +76,19 @@ impl PathWorker {
             }
             return;
         }
-        let (tx_a, mut rx_a) = mpsc::channel::<PacketEvent>(100_000);
-        let (tx_b, mut rx_b) = mpsc::channel::<PacketEvent>(100_000);
-        // Subscriptions start at each chain's current height: never guessed (an unreachable chain
-        // is asked again, with backoff), since a wrong start would re-walk or miss blocks.
-        let Some(start_a) = start_height(&self.a, shutdown.clone()).await else {
+        let (tx_a, mut rx_a) = EventSink::channel(100_000);
+        let (tx_b, mut rx_b) = EventSink::channel(100_000);
+        // Subscriptions start after the last scanned height the store has, when it is recent, or
+        // else at the chain's current height: never guessed (an unreachable chain is asked again,
+        // with backoff), since a wrong start would re-walk or miss blocks.
+        let Some(start_a) = self.start_height(&self.a, shutdown.clone()).await else {
             return;
         };
-        let Some(start_b) = start_height(&self.b, shutdown.clone()).await else {
+        let Some(start_b) = self.start_height(&self.b, shutdown.clone()).await else {
             return;
         };
+        let (marks_a, keep_a) = self.keep_scanned(&self.a, start_a);
+        let (marks_b, keep_b) = self.keep_scanned(&self.b, start_b);
         self.a
             .chain
             .clone()
@@ -158,11 +162,13 @@ impl PathWorker {
                 // the supervisor restarts the whole path.
                 r = &mut lane_a => break Some(r),
                 r = &mut lane_b => break Some(r),
-                Some(ev) = rx_a.recv() => route(ev, &self.a, &in_b),
-                Some(ev) = rx_b.recv() => route(ev, &self.b, &in_a),
+                Some(f) = rx_a.recv() => feed(f, &self.a, &in_b, &marks_a),
+                Some(f) = rx_b.recv() => feed(f, &self.b, &in_a, &marks_b),
             }
         };
         clearer.abort();
+        self.save_scanned(&self.a, &marks_a, keep_a);
+        self.save_scanned(&self.b, &marks_b, keep_b);
         let results = match stopped {
             Some(r) => {
                 lane_a.abort();
@@ -183,8 +189,74 @@ impl PathWorker {
     }
 }
 
+impl PathWorker {
+    /// Where `side`'s subscription starts: after the stored scanned height when it is recent, or
+    /// else the chain's latest height, asked until it answers; `None` at shutdown.
+    async fn start_height(&self, side: &Side, shutdown: watch::Receiver<bool>) -> Option<u64> {
+        let latest = latest_height(side, shutdown).await?;
+        let stored = match &self.store {
+            Some(store) => store.scanned(&self.name, side.id()).unwrap_or_else(|e| {
+                tracing::warn!(chain = %side.id(), error = %e, "scanned height unreadable; starting at the latest height");
+                None
+            }),
+            None => None,
+        };
+        let (from, why) = scanned::resume(stored, latest);
+        match why {
+            scanned::Resume::Latest => {}
+            scanned::Resume::Stored { scanned } => {
+                tracing::info!(chain = %side.id(), scanned, from, latest, "resuming the subscription after the last scanned height")
+            }
+            scanned::Resume::TooOld { scanned } => {
+                tracing::warn!(chain = %side.id(), scanned, latest, max_gap = scanned::MAX_RESUME_GAP, "last scanned height too far behind; subscribing at the latest height (clearing finds what the gap held)")
+            }
+            scanned::Resume::Ahead { scanned } => {
+                tracing::warn!(chain = %side.id(), scanned, latest, "stored scanned height is above the chain's latest (was the chain reset?); subscribing at the latest height")
+            }
+        }
+        Some(from)
+    }
+
+    /// The sender the feed moves `side`'s scanned mark with, and the task that stores it.
+    fn keep_scanned(
+        &self,
+        side: &Side,
+        start: u64,
+    ) -> (watch::Sender<u64>, Option<tokio::task::JoinHandle<()>>) {
+        let (tx, rx) = watch::channel(start.saturating_sub(1));
+        let task = self.store.clone().map(|store| {
+            tokio::spawn(scanned::keep(
+                store,
+                self.name.clone(),
+                side.id().to_string(),
+                rx,
+                scanned::SAVE_EVERY,
+            ))
+        });
+        (tx, task)
+    }
+
+    /// At stop: the newest mark is written now, not at the next interval.
+    fn save_scanned(
+        &self,
+        side: &Side,
+        marks: &watch::Sender<u64>,
+        task: Option<tokio::task::JoinHandle<()>>,
+    ) {
+        if let Some(task) = task {
+            task.abort();
+        }
+        if let Some(store) = &self.store {
+            let mark = *marks.borrow();
+            if let Err(e) = store.put_scanned(&self.name, side.id(), mark) {
+                tracing::warn!(chain = %side.id(), height = mark, error = %e, "could not store the scanned height");
+            }
+        }
+    }
+}
+
 /// `side`'s latest height, asked until it answers; `None` at shutdown.
-async fn start_height(side: &Side, mut shutdown: watch::Receiver<bool>) -> Option<u64> {
+async fn latest_height(side: &Side, mut shutdown: watch::Receiver<bool>) -> Option<u64> {
     let mut wait = Duration::from_millis(500);
     loop {
         match side.chain.latest().await {
@@ -361,6 +433,25 @@ fn settle(
         Ok(settled) => hand_over(lane.settled(settled)),
         // Only at runtime shutdown (the lookup itself catches panics).
         Err(e) => tracing::debug!(error = %e, "tx lookup cancelled"),
+    }
+}
+
+/// Route an event; a scanned mark moves `marks` (every event before it is routed already).
+fn feed(
+    f: Feed,
+    on: &Side,
+    to_other: &mpsc::UnboundedSender<LaneInput>,
+    marks: &watch::Sender<u64>,
+) {
+    match f {
+        Feed::Event(ev) => route(ev, on, to_other),
+        Feed::Scanned(h) => {
+            marks.send_if_modified(|m| {
+                let newer = h > *m;
+                *m = (*m).max(h);
+                newer
+            });
+        }
     }
 }
 

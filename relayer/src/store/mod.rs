@@ -1,6 +1,8 @@
 //! What survives a restart. The embedded default is a SQLite file in Ferry's home (no server to
 //! run): the transactions each lane has in flight, with the packets they carry, so that after a
-//! crash `ferry start` looks them up before anything is resent and counts their packets once.
+//! crash `ferry start` looks them up before anything is resent and counts their packets once; the
+//! packets held back; each EVM chain's verified anchor; and each path's last scanned height per
+//! chain, where its subscriptions go on after a restart.
 //!
 //! The store is behind a small trait: the router sees [`Store`], the daemon opens [`SqliteStore`],
 //! and unit tests use [`MemoryStore`].
@@ -117,6 +119,11 @@ pub trait Store: Send + Sync {
         sequence: u64,
     ) -> Result<(), StoreError>;
     fn held(&self, path: &str, dst_chain: &str) -> Result<Vec<HeldBack>, StoreError>;
+    /// The height through which path `path`'s subscription to `chain` handed every event over.
+    fn scanned(&self, path: &str, chain: &str) -> Result<Option<u64>, StoreError>;
+    /// Record it; a lower height than the stored one is ignored (instances sharing a store each
+    /// scan, and a slower one never moves the mark back).
+    fn put_scanned(&self, path: &str, chain: &str, height: u64) -> Result<(), StoreError>;
 }
 
 /// In memory: for tests, and for `[store] enabled = false`.
@@ -125,6 +132,7 @@ pub struct MemoryStore {
     txs: Mutex<BTreeMap<u64, InFlight>>,
     anchors: Mutex<BTreeMap<String, Anchor>>,
     held: Mutex<BTreeMap<(String, String, String, u64), HeldBack>>,
+    scanned: Mutex<BTreeMap<(String, String), u64>>,
 }
 
 impl Store for MemoryStore {
@@ -198,6 +206,20 @@ impl Store for MemoryStore {
             .filter(|((p, d, _, _), _)| p == path && d == dst_chain)
             .map(|(_, h)| h.clone())
             .collect())
+    }
+    fn scanned(&self, path: &str, chain: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .scanned
+            .lock()
+            .expect("not poisoned")
+            .get(&(path.into(), chain.into()))
+            .copied())
+    }
+    fn put_scanned(&self, path: &str, chain: &str, height: u64) -> Result<(), StoreError> {
+        let mut m = self.scanned.lock().expect("not poisoned");
+        let h = m.entry((path.into(), chain.into())).or_default();
+        *h = (*h).max(height);
+        Ok(())
     }
 }
 

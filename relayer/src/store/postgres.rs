@@ -200,6 +200,12 @@ CREATE TABLE IF NOT EXISTS ferry_anchors (
     hash      TEXT NOT NULL,
     timestamp BIGINT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS ferry_scanned (
+    path      TEXT NOT NULL,
+    chain     TEXT NOT NULL,
+    height    BIGINT NOT NULL,
+    PRIMARY KEY (path, chain)
+);
 CREATE TABLE IF NOT EXISTS ferry_leases (
     lane        TEXT PRIMARY KEY,
     owner       TEXT,
@@ -376,6 +382,30 @@ impl Store for PgStore {
                 paid: r.get::<_, i64>(5).clamp(0, u32::MAX as i64) as u32,
             })
             .collect())
+    }
+
+    fn scanned(&self, path: &str, chain: &str) -> Result<Option<u64>, StoreError> {
+        let (p, ch) = (path.to_string(), chain.to_string());
+        let row = self.call(move |c| {
+            c.query_opt(
+                "SELECT height FROM ferry_scanned WHERE path = $1 AND chain = $2",
+                &[&p, &ch],
+            )
+        })?;
+        Ok(row.map(|r| r.get::<_, i64>(0).max(0) as u64))
+    }
+
+    fn put_scanned(&self, path: &str, chain: &str, height: u64) -> Result<(), StoreError> {
+        let (p, ch) = (path.to_string(), chain.to_string());
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO ferry_scanned (path, chain, height) VALUES ($1, $2, $3)
+                 ON CONFLICT (path, chain) DO UPDATE SET height = EXCLUDED.height
+                 WHERE ferry_scanned.height < EXCLUDED.height",
+                &[&p, &ch, &(height as i64)],
+            )
+            .map(|_| ())
+        })
     }
 }
 

@@ -102,6 +102,12 @@ impl SqliteStore {
                  number    INTEGER NOT NULL,
                  hash      TEXT NOT NULL,
                  timestamp INTEGER NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS scanned (
+                 path      TEXT NOT NULL,
+                 chain     TEXT NOT NULL,
+                 height    INTEGER NOT NULL,
+                 PRIMARY KEY (path, chain)
              );",
         )
         .map_err(|e| open_err(e.to_string()))?;
@@ -283,6 +289,34 @@ impl Store for SqliteStore {
             .map_err(io)?;
         Ok(())
     }
+
+    fn scanned(&self, path: &str, chain: &str) -> Result<Option<u64>, StoreError> {
+        self.db
+            .lock()
+            .expect("not poisoned")
+            .query_row(
+                "SELECT height FROM scanned WHERE path = ?1 AND chain = ?2",
+                params![path, chain],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|h| h.map(|h| h.max(0) as u64))
+            .map_err(io)
+    }
+
+    fn put_scanned(&self, path: &str, chain: &str, height: u64) -> Result<(), StoreError> {
+        self.db
+            .lock()
+            .expect("not poisoned")
+            .execute(
+                "INSERT INTO scanned (path, chain, height) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (path, chain) DO UPDATE SET height = excluded.height
+                 WHERE excluded.height > scanned.height",
+                params![path, chain, height as i64],
+            )
+            .map_err(io)?;
+        Ok(())
+    }
 }
 
 impl SqliteStore {
@@ -403,6 +437,15 @@ mod tests {
         );
         s.remove_held("p", "b", "recv", 9).unwrap();
         assert!(s.held("p", "b").unwrap().is_empty());
+        assert_eq!(s.scanned("p", "a").unwrap(), None);
+        s.put_scanned("p", "a", 120).unwrap();
+        s.put_scanned("p", "a", 100).unwrap();
+        s.put_scanned("q", "a", 7).unwrap();
+        drop(s);
+        let s = SqliteStore::open(&f).unwrap();
+        assert_eq!(s.scanned("p", "a").unwrap(), Some(120), "never moves back");
+        assert_eq!(s.scanned("q", "a").unwrap(), Some(7));
+        assert_eq!(s.scanned("p", "b").unwrap(), None);
         let _ = std::fs::remove_dir_all(d);
     }
 

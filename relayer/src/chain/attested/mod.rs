@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use ethers::abi::Token;
 use prost::Message;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::chain::cosmos::v2::{keys, proto, type_url};
 use crate::chain::{
@@ -314,7 +314,7 @@ impl PacketEvents for Attested {
     fn subscribe(
         self: Arc<Self>,
         from_height: u64,
-        sink: mpsc::Sender<PacketEvent>,
+        sink: crate::chain::EventSink,
         shutdown: watch::Receiver<bool>,
     ) {
         self.inner.clone().subscribe(from_height, sink, shutdown)

@@ -9,10 +9,10 @@ use futures::StreamExt;
 use tendermint::abci::Event;
 use tendermint_rpc::query::{EventType, Query};
 use tendermint_rpc::{event::EventData, SubscriptionClient, WebSocketClient};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use super::CosmosChain;
-use crate::chain::{ChainError, PacketEvents, Result};
+use crate::chain::{ChainError, EventSink, PacketEvents, Result};
 use crate::config::EventSource;
 use crate::ibc::{ChannelId, Height, Packet, PacketEvent, PacketEventKind, PortId};
 use crate::telemetry::metrics;
@@ -170,13 +170,16 @@ impl CosmosChain {
         Ok(None)
     }
 
-    /// Fetch blocks `from..=to` and forward their packet events.
-    async fn pull_range(&self, from: u64, to: u64, sink: &mpsc::Sender<PacketEvent>) -> Result<()> {
+    /// Fetch blocks `from..=to` and forward their packet events, each block marked scanned.
+    async fn pull_range(&self, from: u64, to: u64, sink: &EventSink) -> Result<()> {
         for h in from..=to {
             for ev in self.block_packet_events(h).await? {
-                if sink.send(ev).await.is_err() {
+                if !sink.event(ev).await {
                     return Ok(());
                 }
+            }
+            if !sink.scanned(h).await {
+                return Ok(());
             }
         }
         Ok(())
@@ -185,7 +188,7 @@ impl CosmosChain {
     async fn poll_loop(
         self: Arc<Self>,
         mut next: u64,
-        sink: mpsc::Sender<PacketEvent>,
+        sink: EventSink,
         mut shutdown: watch::Receiver<bool>,
     ) {
         loop {
@@ -217,7 +220,7 @@ impl CosmosChain {
     async fn ws_session(
         &self,
         mut next: u64,
-        sink: &mpsc::Sender<PacketEvent>,
+        sink: &EventSink,
         shutdown: &mut watch::Receiver<bool>,
     ) -> std::result::Result<u64, (u64, String)> {
         let url = crate::chain::cosmos::headers::ws_url(self.rpc.active_url());
@@ -251,13 +254,18 @@ impl CosmosChain {
             }
         }
         let result = loop {
+            // Txs before blocks. CometBFT publishes a block's txs before the next block, but each
+            // subscription is written to the socket by its own goroutine, so a tx may still trail a
+            // later block: the mark stays two blocks behind. (A restart re-reads those blocks; a
+            // packet is relayed once whatever reads it twice.)
             tokio::select! {
+                biased;
                 _ = shutdown.changed() => break Ok(next),
                 ev = txs.next() => match ev {
                     Some(Ok(ev)) => if let EventData::Tx { tx_result } = ev.data {
                         let height = tx_result.height.max(0) as u64;
                         for pe in self.packet_events_of(&tx_result.result.events, height) {
-                            if sink.send(pe).await.is_err() { break; }
+                            if !sink.event(pe).await { break; }
                         }
                     },
                     Some(Err(e)) => break Err((next, super::rpc::reason(&e))),
@@ -272,6 +280,7 @@ impl CosmosChain {
                             if let Err(e) = self.pull_range(next, h - 1, sink).await { break Err((next, e.to_string())); }
                         }
                         next = next.max(h);
+                        if h > 2 { sink.scanned(h - 2).await; }
                     },
                     Some(Err(e)) => break Err((next, super::rpc::reason(&e))),
                     None => break Err((next, "subscription closed".into())),
@@ -286,7 +295,7 @@ impl CosmosChain {
     async fn ws_loop(
         self: Arc<Self>,
         mut next: u64,
-        sink: mpsc::Sender<PacketEvent>,
+        sink: EventSink,
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut backoff = Duration::from_millis(200);
@@ -319,7 +328,7 @@ impl PacketEvents for CosmosChain {
     fn subscribe(
         self: Arc<Self>,
         from_height: u64,
-        sink: mpsc::Sender<PacketEvent>,
+        sink: EventSink,
         shutdown: watch::Receiver<bool>,
     ) {
         match self.config.event_source {

@@ -9,11 +9,11 @@ use async_trait::async_trait;
 use ethers::contract::{EthEvent, EthLogDecode};
 use ethers::providers::Middleware;
 use ethers::types::{BlockNumber, Filter, Log, H256, U256};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use super::abi::ferry_router::{SendPacketFilter, WriteAcknowledgementFilter};
 use super::{abi, packets, EvmChain};
-use crate::chain::{PacketEvents, Result};
+use crate::chain::{EventSink, PacketEvents, Result};
 use crate::ibc::{ChannelId, PacketEvent, PacketEventKind, PortId};
 use crate::telemetry::metrics;
 
@@ -107,7 +107,7 @@ impl EvmChain {
         &self,
         next: u64,
         scanned: &mut VecDeque<(u64, H256)>,
-        sink: &mpsc::Sender<PacketEvent>,
+        sink: &EventSink,
     ) -> Result<u64> {
         // A scanned block whose hash changed was reorged out: rewind to the range before it (the
         // next step checks that one in turn).
@@ -131,10 +131,11 @@ impl EvmChain {
             .await?;
         for ev in logs.iter().filter_map(|l| decode(self.id.as_str(), l)) {
             tracing::debug!(chain = %self.id, seq = ev.packet.sequence, height = ev.height, "router event");
-            if sink.send(ev).await.is_err() {
+            if !sink.event(ev).await {
                 break;
             }
         }
+        sink.scanned(to).await;
         if let Some(h) = self.block_hash(to).await? {
             scanned.push_back((to, h));
             if scanned.len() > REMEMBER {
@@ -197,7 +198,7 @@ impl PacketEvents for EvmChain {
     fn subscribe(
         self: Arc<Self>,
         from_height: u64,
-        sink: mpsc::Sender<PacketEvent>,
+        sink: EventSink,
         mut shutdown: watch::Receiver<bool>,
     ) {
         // With `evm.ws`, each new head wakes the scanner at once; polling stays as the fallback.

@@ -1,0 +1,42 @@
+//! What a subscription hands the router: packet events in block order, and marks saying through
+//! which height everything has been handed over. The router stores the marks, so a restart goes on
+//! from the last scanned height instead of the chain's current one.
+
+use tokio::sync::mpsc;
+
+use crate::ibc::PacketEvent;
+
+/// One item of a chain's event feed. Events are nearly every item: boxing them would cost an
+/// allocation each to shrink the rare mark.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Feed {
+    Event(PacketEvent),
+    /// Every packet event of blocks up to this height has been sent before this mark.
+    Scanned(u64),
+}
+
+/// The sending end of a feed. Sends fail only when the router stopped listening.
+#[derive(Clone)]
+pub struct EventSink(mpsc::Sender<Feed>);
+
+impl EventSink {
+    pub fn channel(capacity: usize) -> (EventSink, mpsc::Receiver<Feed>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        (EventSink(tx), rx)
+    }
+
+    /// Hand over one event; false when nobody listens any more.
+    pub async fn event(&self, ev: PacketEvent) -> bool {
+        self.0.send(Feed::Event(ev)).await.is_ok()
+    }
+
+    /// Say that every event up to `height` was handed over; false when nobody listens any more.
+    pub async fn scanned(&self, height: u64) -> bool {
+        self.0.send(Feed::Scanned(height)).await.is_ok()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
+}
