@@ -110,6 +110,14 @@ pub enum ChainError {
         reason: String,
         culprits: Vec<(usize, String)>,
     },
+    /// A read-only call (`eth_call`, `eth_estimateGas`) reverted: the contract's answer, the same on
+    /// every honest node, so no other endpoint was asked.
+    #[error("call `{method}` on {chain} reverted: {reason}")]
+    CallReverted {
+        chain: ChainId,
+        method: &'static str,
+        reason: String,
+    },
     /// Tx `tx` was accepted but not seen final within the confirmation timeout. It may still land:
     /// look it up again (confirm the same `PendingTx`) before resending anything it carries.
     #[error("transaction {tx} on {chain} not final after {waited_secs}s (it may still land)")]

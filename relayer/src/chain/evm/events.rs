@@ -12,6 +12,7 @@ use ethers::types::{BlockNumber, Filter, Log, H256, U256};
 use tokio::sync::watch;
 
 use super::abi::ferry_router::{SendPacketFilter, WriteAcknowledgementFilter};
+use super::call_error::CallError;
 use super::{abi, packets, EvmChain};
 use crate::chain::{EventSink, PacketEvents, Result};
 use crate::ibc::{ChannelId, PacketEvent, PacketEventKind, PortId};
@@ -86,7 +87,7 @@ impl EvmChain {
     async fn logs(&self, filter: Filter) -> Result<Vec<Log>> {
         self.rpc("eth_getLogs", |p| {
             let f = filter.clone();
-            async move { p.get_logs(&f).await.map_err(|e| e.to_string()) }
+            async move { p.get_logs(&f).await.map_err(CallError::from) }
         })
         .await
     }
@@ -96,7 +97,7 @@ impl EvmChain {
             p.get_block(BlockNumber::Number(n.into()))
                 .await
                 .map(|b| b.and_then(|b| b.hash))
-                .map_err(|e| e.to_string())
+                .map_err(CallError::from)
         })
         .await
     }

@@ -12,6 +12,7 @@ use ethers::types::{BlockId, BlockNumber, H256, U64};
 use ferry_light_client_ethereum as lc;
 use serde_json::Value;
 
+use super::call_error::CallError;
 use super::packets::{self, path_key, storage_slot, KIND_ACK, KIND_COMMITMENT, KIND_RECEIPT};
 use super::{attestation, collect, EvmChain};
 use crate::chain::{
@@ -129,7 +130,7 @@ impl EvmChain {
             .rpc("eth_getBlockByNumber", |p| async move {
                 p.request("eth_getBlockByNumber", (U64::from(n), false))
                     .await
-                    .map_err(|e| e.to_string())
+                    .map_err(CallError::from)
             })
             .await?;
         if raw.is_null() {
@@ -269,7 +270,7 @@ impl EvmChain {
                     Some(BlockId::Number(BlockNumber::Number(at.into()))),
                 )
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(CallError::from)
             })
             .await?;
         let [sp] = proof.storage_proof.as_slice() else {

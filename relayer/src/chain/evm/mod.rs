@@ -7,6 +7,7 @@
 
 pub mod abi;
 pub mod attestation;
+mod call_error;
 pub mod collect;
 mod events;
 mod headers;
@@ -31,6 +32,7 @@ use crate::config::{ChainConfig, EvmConfig};
 use crate::ibc::{ChainId, ChannelId, ClientId, Height, Packet, PortId};
 use crate::telemetry::metrics;
 use abi::{AttestedLightClient, FerryRouter};
+use call_error::CallError;
 use packets::router_call;
 
 /// Views asking about this many sequences at once.
@@ -108,7 +110,7 @@ impl EvmChain {
     pub(crate) async fn rpc<T, F, Fut>(&self, method: &'static str, f: F) -> Result<T>
     where
         F: Fn(Arc<Provider<Http>>) -> Fut,
-        Fut: std::future::Future<Output = std::result::Result<T, String>>,
+        Fut: std::future::Future<Output = std::result::Result<T, CallError>>,
     {
         let start = self.preferred.load(std::sync::atomic::Ordering::Relaxed);
         let mut last = String::new();
@@ -130,14 +132,14 @@ impl EvmChain {
                     return Ok(v);
                 }
                 // A revert is the contract's answer, not the endpoint's failure.
-                Err(e) if is_revert(&e) => {
-                    return Err(ChainError::Rpc {
+                Err(CallError::Reverted(reason)) => {
+                    return Err(ChainError::CallReverted {
                         chain: self.id.clone(),
                         method,
-                        reason: e,
+                        reason,
                     })
                 }
-                Err(e) => last = e,
+                Err(CallError::Endpoint(e)) => last = e,
             }
         }
         metrics().rpc_up(self.id.as_str(), false);
@@ -173,7 +175,7 @@ impl EvmChain {
                                 .light_client_of(id)
                                 .call()
                                 .await
-                                .map_err(|e| e.to_string())
+                                .map_err(CallError::from)
                         }
                     })
                     .await?;
@@ -197,7 +199,7 @@ impl EvmChain {
     pub async fn heads(&self) -> Result<(u64, u64)> {
         let head = self
             .rpc("eth_blockNumber", |p| async move {
-                p.get_block_number().await.map_err(|e| e.to_string())
+                p.get_block_number().await.map_err(CallError::from)
             })
             .await?
             .as_u64();
@@ -210,7 +212,7 @@ impl EvmChain {
         match token {
             None => {
                 self.rpc("eth_getBalance", |p| async move {
-                    p.get_balance(owner, None).await.map_err(|e| e.to_string())
+                    p.get_balance(owner, None).await.map_err(CallError::from)
                 })
                 .await
             }
@@ -220,7 +222,7 @@ impl EvmChain {
                         .balance_of(owner)
                         .call()
                         .await
-                        .map_err(|e| e.to_string())
+                        .map_err(CallError::from)
                 })
                 .await
             }
@@ -242,7 +244,7 @@ impl EvmChain {
                         } else {
                             r.pending_commitments(client, chunk)
                         };
-                        call.call().await.map_err(|e| e.to_string())
+                        call.call().await.map_err(CallError::from)
                     }
                 })
                 .await?;
@@ -266,13 +268,13 @@ impl EvmChain {
                     .min_required_sigs()
                     .call()
                     .await
-                    .map_err(|e| e.to_string())
+                    .map_err(CallError::from)
             })
             .await;
         let quorum = match probe {
             Ok(q) => q,
             // No such function: an EIP-712 AttestedLightClient.
-            Err(ChainError::Rpc { reason, .. }) if is_revert(&reason) => return Ok(None),
+            Err(ChainError::CallReverted { .. }) => return Ok(None),
             Err(e) => return Err(e),
         };
         let (ts, members) = self
@@ -282,8 +284,8 @@ impl EvmChain {
                     .consensus_timestamp(height.revision_height)
                     .call()
                     .await
-                    .map_err(|e| e.to_string())?;
-                let members = lc.attestors().call().await.map_err(|e| e.to_string())?;
+                    .map_err(CallError::from)?;
+                let members = lc.attestors().call().await.map_err(CallError::from)?;
                 Ok((ts, members))
             })
             .await?;
@@ -300,11 +302,6 @@ impl EvmChain {
 }
 
 /// An `eth_call`/`eth_estimateGas` failure that is the contract reverting.
-pub(crate) fn is_revert(e: &str) -> bool {
-    let e = e.to_ascii_lowercase();
-    e.contains("revert") || e.contains("execution reverted")
-}
-
 #[async_trait]
 impl Heights for EvmChain {
     fn id(&self) -> &ChainId {
@@ -318,8 +315,8 @@ impl Heights for EvmChain {
             .rpc("eth_getBlockByNumber", |p| async move {
                 p.get_block(BlockNumber::Number(fin.into()))
                     .await
-                    .map_err(|e| e.to_string())?
-                    .ok_or_else(|| format!("block {fin} not found"))
+                    .map_err(CallError::from)?
+                    .ok_or_else(|| CallError::from(format!("block {fin} not found")))
             })
             .await?;
         let secs = tx::to_u64(
@@ -345,7 +342,7 @@ impl PacketQueries for EvmChain {
                         .next_sequence_send(c)
                         .call()
                         .await
-                        .map_err(|e| e.to_string())
+                        .map_err(CallError::from)
                 }
             })
             .await?;
@@ -397,7 +394,7 @@ impl ClientHost for EvmChain {
         let h = self
             .rpc("eth_call", |p| {
                 let lc = AttestedLightClient::new(lc.address(), p);
-                async move { lc.latest_height().call().await.map_err(|e| e.to_string()) }
+                async move { lc.latest_height().call().await.map_err(CallError::from) }
             })
             .await?;
         Ok(Height::new(0, h))
@@ -417,14 +414,10 @@ impl ClientHost for EvmChain {
                     .consensus_state(height.revision_height)
                     .call()
                     .await
-                    .map_err(|e| e.to_string())?;
-                let members = lc.attestors().call().await.map_err(|e| e.to_string())?;
-                let quorum = lc.quorum().call().await.map_err(|e| e.to_string())?;
-                let chain = lc
-                    .attested_chain()
-                    .call()
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(CallError::from)?;
+                let members = lc.attestors().call().await.map_err(CallError::from)?;
+                let quorum = lc.quorum().call().await.map_err(CallError::from)?;
+                let chain = lc.attested_chain().call().await.map_err(CallError::from)?;
                 Ok((ts, members, quorum, chain))
             })
             .await?;

@@ -20,8 +20,9 @@ use ethers::types::{Bytes, Eip1559TransactionRequest, TransactionReceipt, H256, 
 use futures::{stream, StreamExt};
 
 use super::abi::ferry_router::{MulticallCall, UpdateClientCall};
+use super::call_error::CallError;
 use super::packets::ROUTER_CALL;
-use super::{is_revert, EvmChain};
+use super::EvmChain;
 use crate::chain::{ChainError, Msg, PendingTx, Result, Submit, TxOutcome};
 use crate::ibc::ChainId;
 use crate::telemetry::{metrics, TxErrorKind};
@@ -148,8 +149,8 @@ impl EvmChain {
             .rpc("eth_getBlockByNumber", |p| async move {
                 p.get_block(ethers::types::BlockNumber::Latest)
                     .await
-                    .map_err(|e| e.to_string())?
-                    .ok_or_else(|| "no latest block".to_string())
+                    .map_err(CallError::from)?
+                    .ok_or_else(|| CallError::from("no latest block".to_string()))
             })
             .await?;
         let base = to_u128(
@@ -183,7 +184,7 @@ impl EvmChain {
         let gas = self
             .rpc("eth_estimateGas", |p| {
                 let tx = tx.clone();
-                async move { p.estimate_gas(&tx, None).await.map_err(|e| e.to_string()) }
+                async move { p.estimate_gas(&tx, None).await.map_err(CallError::from) }
             })
             .await;
         match gas {
@@ -192,7 +193,7 @@ impl EvmChain {
                 // A float to integer cast saturates.
                 Ok(Sim::Gas((gas as f64 * self.config.gas_multiplier) as u64))
             }
-            Err(ChainError::Rpc { reason, .. }) if is_revert(&reason) => Ok(Sim::Reverts(reason)),
+            Err(ChainError::CallReverted { reason, .. }) => Ok(Sim::Reverts(reason)),
             Err(e) => Err(e),
         }
     }
@@ -281,7 +282,7 @@ impl EvmChain {
             .rpc("eth_getTransactionCount", |p| async move {
                 p.get_transaction_count(addr, Some(ethers::types::BlockNumber::Pending.into()))
                     .await
-                    .map_err(|e| e.to_string())
+                    .map_err(CallError::from)
             })
             .await?;
         to_u64(&self.id, "eth_getTransactionCount", "nonce", n)
@@ -416,7 +417,7 @@ impl EvmChain {
     async fn resumed(&self, hash: H256, packets: usize) -> Sent {
         let node = self
             .rpc("eth_getTransactionByHash", |p| async move {
-                p.get_transaction(hash).await.map_err(|e| e.to_string())
+                p.get_transaction(hash).await.map_err(CallError::from)
             })
             .await;
         let mut sent = Sent {
@@ -452,7 +453,7 @@ impl EvmChain {
         self.rpc("eth_getTransactionReceipt", |p| async move {
             p.get_transaction_receipt(hash)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(CallError::from)
         })
         .await
     }
