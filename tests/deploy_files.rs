@@ -13,9 +13,9 @@
 //!   copy has the same groups (with helm: `helm lint`, and the rendered PrometheusRule);
 //! * the systemd unit has the hardening keys and passes `systemd-analyze verify`.
 //!
-//! External tools (promtool, systemd-analyze, helm) are used when found on PATH. When one is
-//! missing the test says so on stderr ("NOT RUN") and checks only what it can; set
-//! `FERRY_REQUIRE_TOOLS=1` to make a missing tool a failure.
+//! External tools (promtool, systemd-analyze, helm; `make deps` installs them) are looked up on
+//! PATH. A missing one fails the test; only `FERRY_ALLOW_MISSING_TOOLS=1`, set by hand, lets it
+//! check what it can without that tool (saying NOT RUN on stderr).
 //!
 //! Run: `cargo test -p ferry-tests --test deploy_files -- --nocapture`
 
