@@ -369,35 +369,48 @@ where
     }
 }
 
-/// Every tx on `chain` matching `query`, all pages, oldest first.
+/// Every tx on `chain` matching `query`, all pages, oldest first. A page the node cannot serve in
+/// time (relayer txs of 50 packets with their proofs and events make a page of 100 tens of MB) is
+/// asked again with pages half the size, from the start, down to pages of 4.
 pub async fn search_txs(
     chain: &ferry::chain::cosmos::CosmosChain,
     query: tendermint_rpc::query::Query,
 ) -> Vec<tendermint_rpc::endpoint::tx::Response> {
-    let mut out = Vec::new();
-    for page in 1.. {
-        let q = query.clone();
-        let res = chain
-            .rpc
-            .call("tx_search", |c| {
-                tendermint_rpc::Client::tx_search(
-                    c,
-                    q.clone(),
-                    false,
-                    page,
-                    100,
-                    tendermint_rpc::Order::Ascending,
-                )
-            })
-            .await
-            .expect("tx_search");
-        let total = res.total_count as usize;
-        out.extend(res.txs);
-        if page as usize * 100 >= total {
-            break;
+    let mut per_page = 100u8;
+    'sizes: loop {
+        let mut out = Vec::new();
+        for page in 1.. {
+            let q = query.clone();
+            let res = chain
+                .rpc
+                .call("tx_search", |c| {
+                    tendermint_rpc::Client::tx_search(
+                        c,
+                        q.clone(),
+                        false,
+                        page,
+                        per_page,
+                        tendermint_rpc::Order::Ascending,
+                    )
+                })
+                .await;
+            let res = match res {
+                Ok(r) => r,
+                Err(e) if per_page > 4 => {
+                    eprintln!("tx_search page {page} of {per_page} failed ({e}); smaller pages");
+                    per_page /= 2;
+                    continue 'sizes;
+                }
+                Err(e) => panic!("tx_search with pages of {per_page}: {e}"),
+            };
+            let total = res.total_count as usize;
+            out.extend(res.txs);
+            if page as usize * per_page as usize >= total {
+                break;
+            }
         }
+        return out;
     }
-    out
 }
 
 /// How many messages of type `action` (e.g. `/ibc.core.channel.v1.MsgRecvPacket`) all committed
