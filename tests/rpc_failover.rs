@@ -126,11 +126,40 @@ async fn websocket_cut_and_dead_endpoint() {
         )
     };
 
-    // 1. Everything up: delivered and acknowledged.
+    // 1. Everything up: delivered and acknowledged, from the WebSocket alone: no block is read
+    //    again from block_results while every block is announced.
+    let block_results = |m: &str| {
+        metric_sum(
+            m,
+            "ferry_rpc_requests_total",
+            &[("chain", HUB), ("method", "block_results")],
+        )
+    };
+    let before = block_results(&metrics(&net).await);
+    let h0 = ferry::chain::Heights::latest(&*hub)
+        .await
+        .unwrap()
+        .0
+        .revision_height;
     let t = Instant::now();
     send();
     wait_no_commitments(&l3, Duration::from_secs(120)).await;
     println!("1. {BATCH} transfers acknowledged in {:?}", t.elapsed());
+    let h1 = ferry::chain::Heights::latest(&*hub)
+        .await
+        .unwrap()
+        .0
+        .revision_height;
+    let read_again = block_results(&metrics(&net).await) - before;
+    println!(
+        "1. settlement-1: {} blocks, {read_again} read from block_results",
+        h1 - h0
+    );
+    assert!(
+        h1 - h0 >= 3 && read_again <= 1,
+        "{read_again} block_results reads over {} announced blocks",
+        h1 - h0
+    );
 
     // 2. l3-appchain-1's WebSocket (through its active endpoint's proxy) cut, transfers sent at
     //    once: the event stream reconnects and fills the gap.

@@ -253,6 +253,10 @@ impl CosmosChain {
                 next = latest.revision_height + 1;
             }
         }
+        // The newest block announced (or read) so far: a NewBlock further on than the one after it
+        // means blocks went unannounced, and only those are read from block_results. `next` is
+        // where a new session resumes: the first block whose txs may not all have arrived.
+        let mut last_block = next.saturating_sub(1);
         let result = loop {
             // Txs before blocks. CometBFT publishes a block's txs before the next block, but each
             // subscription is written to the socket by its own goroutine, so a tx may still trail a
@@ -275,11 +279,12 @@ impl CosmosChain {
                     Some(Ok(ev)) => if let EventData::NewBlock { block: Some(block), .. } = ev.data {
                         let h = block.header.height.value();
                         metrics().latest_height(self.id.as_str(), h);
-                        if h > next {
-                            // Blocks between `next` and `h` were not announced: pull them.
-                            if let Err(e) = self.pull_range(next, h - 1, sink).await { break Err((next, e.to_string())); }
+                        if h > last_block + 1 {
+                            // Blocks between the last announced and `h` were not: pull them.
+                            if let Err(e) = self.pull_range(last_block + 1, h - 1, sink).await { break Err((next, e.to_string())); }
                         }
-                        next = next.max(h);
+                        last_block = last_block.max(h);
+                        next = next.max(h.saturating_sub(1));
                         if h > 2 { sink.scanned(h - 2).await; }
                     },
                     Some(Err(e)) => break Err((next, super::rpc::reason(&e))),
