@@ -1,6 +1,7 @@
 //! Gas estimates cover the tx as it will run: with a multiplier of 1.0 (no margin at all), a tx
 //! broadcast with Ferry's estimate never fails out of gas, alone or behind an earlier tx of the
-//! same signer that is not committed yet (the client update in front of a batch of packets).
+//! same signer that is not committed yet (the client update in front of a batch of packets), and
+//! with several txs behind the same one (the chunks of a batch).
 
 use ferry::chain::{ChainError, Msg};
 use ferry::telemetry::TxErrorKind;
@@ -80,5 +81,34 @@ async fn estimates_need_no_margin() {
             "{n} send(s) behind an uncommitted send: {rb:?}"
         );
         rb.unwrap();
+    }
+
+    // Two txs behind the same uncommitted one, as the chunks of one batch behind its client
+    // update: the second reuses the first's simulation of the tx in front.
+    let first = vec![send(&me, &user, 9)];
+    let a = chain
+        .broadcast_msgs(first.clone(), "", 0, &[])
+        .await
+        .unwrap();
+    let b = chain
+        .broadcast_msgs(
+            vec![send(&me, &user, 1), send(&me, &user, 2)],
+            "",
+            0,
+            &first,
+        )
+        .await
+        .unwrap();
+    let c = chain
+        .broadcast_msgs(vec![send(&me, &user, 3)], "", 0, &first)
+        .await
+        .unwrap();
+    chain.confirm_tx(a).await.unwrap();
+    for (what, r) in [
+        ("the first", chain.confirm_tx(b).await),
+        ("the second", chain.confirm_tx(c).await),
+    ] {
+        assert!(!out_of_gas(&r), "{what} tx behind one update: {r:?}");
+        r.unwrap();
     }
 }

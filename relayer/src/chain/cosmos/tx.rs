@@ -40,6 +40,9 @@ pub struct SignerState {
     /// Gas every tx of this signer pays besides its messages (signature check, fee deduction,
     /// envelope bytes); measured once. `u64::MAX` when it could not be measured.
     tx_overhead: Option<u64>,
+    /// The gas of the last client update that later chunks were simulated behind: each chunk of a
+    /// submit goes behind the same update, whose own simulation is then run once, not per chunk.
+    prelude: Option<(Vec<Msg>, u64)>,
 }
 
 fn to_cosmrs_any(m: &Msg) -> cosmrs::Any {
@@ -174,7 +177,14 @@ impl CosmosChain {
         } else {
             let all: Vec<Msg> = after.iter().chain(msgs).cloned().collect();
             let both = self.simulate_raw(who, &all, memo, account).await?;
-            let prelude = self.simulate_raw(who, after, memo, account).await?;
+            let prelude = match &signer.prelude {
+                Some((msgs, gas)) if msgs.as_slice() == after => *gas,
+                _ => {
+                    let gas = self.simulate_raw(who, after, memo, account).await?;
+                    signer.prelude = Some((after.to_vec(), gas));
+                    gas
+                }
+            };
             let overhead = match signer.tx_overhead {
                 Some(o) => o,
                 None => {
