@@ -12,6 +12,7 @@ pub mod collect;
 mod events;
 mod headers;
 pub mod packets;
+mod simulate;
 mod tx;
 
 pub use events::decode as decode_packet_log;

@@ -2,7 +2,9 @@
 
 use super::*;
 use crate::chain::evm::abi;
+use crate::chain::evm::abi::ferry_router::UpdateClientCall;
 use crate::chain::evm::packets::router_call;
+use crate::chain::evm::simulate::is_update;
 
 #[test]
 fn numbers_from_the_node_that_do_not_fit_are_malformed_not_a_panic() {
