@@ -71,6 +71,8 @@ pub async fn keep(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::router::fake::{send_event, FakeChain};
+    use crate::router::tests::{run_until_received, worker};
     use crate::store::MemoryStore;
 
     #[test]
@@ -129,5 +131,36 @@ mod tests {
         drop(tx);
         tokio::time::sleep(EVERY * 2).await;
         assert!(task.is_finished(), "ends when the worker drops the sender");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_restart_subscribes_after_a_recent_scanned_height_and_stores_the_new_one() {
+        let a = FakeChain::new("q11-a");
+        let b = FakeChain::new("q11-b");
+        b.with(|s| s.height = 5_000);
+        let store = Arc::new(MemoryStore::default());
+        // a's mark is recent (its latest is 100); b's is too far behind to be read again.
+        store.put_scanned("q11", "q11-a", 90).unwrap();
+        store
+            .put_scanned("q11", "q11-b", 4_999 - MAX_RESUME_GAP)
+            .unwrap();
+        a.with(|s| {
+            s.commitments.insert(1);
+            s.events.push(send_event(1, 95, 0));
+        });
+        let mut worker = worker("q11", &a, &b);
+        worker.store = Some(store.clone());
+        run_until_received(worker, &b, 1).await;
+        assert_eq!(a.with(|s| s.subscribed_from.clone()), vec![91]);
+        assert_eq!(b.with(|s| s.subscribed_from.clone()), vec![5_000]);
+        // The fake marks its latest height scanned after each delivery; the stop writes the newest.
+        assert_eq!(store.scanned("q11", "q11-a").unwrap(), Some(100));
+        let b_latest = b.with(|s| s.height);
+        assert!(b_latest > 5_000, "the receive was mined on b");
+        assert!(
+            store.scanned("q11", "q11-b").unwrap() >= Some(5_000),
+            "{:?}",
+            store.scanned("q11", "q11-b")
+        );
     }
 }

@@ -35,6 +35,19 @@ pub(super) fn worker(name: &str, a: &Arc<FakeChain>, b: &Arc<FakeChain>) -> Path
     }
 }
 
+/// Run `worker` until `b` has received packet `seq` (10 s at most), then stop it.
+pub(super) async fn run_until_received(worker: PathWorker, b: &Arc<FakeChain>, seq: u64) {
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(worker.run(shutdown));
+    let t = std::time::Instant::now();
+    while !b.with(|s| s.received.contains(&seq)) {
+        assert!(t.elapsed() < Duration::from_secs(10), "not relayed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(true).unwrap();
+    task.await.unwrap();
+}
+
 fn new_lane(path: &str, dst: Side, src: Side) -> Lane {
     let mut lane = Lane::new(path, dst, src);
     lane.set_quarantine_backoff(Duration::from_secs(600), Duration::from_secs(600));
@@ -357,56 +370,8 @@ async fn a_chain_down_at_start_is_asked_again_never_scanned_from_height_one() {
         s.events.push(send_event(1, 10, 0));
     });
     let worker = worker("q10", &a, &b);
-    let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(worker.run(shutdown));
-    let t = std::time::Instant::now();
-    while !b.with(|s| s.received.contains(&1)) {
-        assert!(t.elapsed() < Duration::from_secs(10), "not relayed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    stop.send(true).unwrap();
-    task.await.unwrap();
+    run_until_received(worker, &b, 1).await;
     assert_eq!(a.with(|s| s.subscribed_from.clone()), vec![100]);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restart_subscribes_after_a_recent_scanned_height_and_stores_the_new_one() {
-    use crate::store::{MemoryStore, Store};
-    let a = FakeChain::new("q11-a");
-    let b = FakeChain::new("q11-b");
-    b.with(|s| s.height = 5_000);
-    let store = Arc::new(MemoryStore::default());
-    // a's mark is recent (its latest is 100); b's is too far behind to be read again.
-    store.put_scanned("q11", "q11-a", 90).unwrap();
-    store
-        .put_scanned("q11", "q11-b", 4_999 - super::scanned::MAX_RESUME_GAP)
-        .unwrap();
-    a.with(|s| {
-        s.commitments.insert(1);
-        s.events.push(send_event(1, 95, 0));
-    });
-    let mut worker = worker("q11", &a, &b);
-    worker.store = Some(store.clone());
-    let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(worker.run(shutdown));
-    let t = std::time::Instant::now();
-    while !b.with(|s| s.received.contains(&1)) {
-        assert!(t.elapsed() < Duration::from_secs(10), "not relayed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    stop.send(true).unwrap();
-    task.await.unwrap();
-    assert_eq!(a.with(|s| s.subscribed_from.clone()), vec![91]);
-    assert_eq!(b.with(|s| s.subscribed_from.clone()), vec![5_000]);
-    // The fake marks its latest height scanned after each delivery; the stop writes the newest.
-    assert_eq!(store.scanned("q11", "q11-a").unwrap(), Some(100));
-    let b_latest = b.with(|s| s.height);
-    assert!(b_latest > 5_000, "the receive was mined on b");
-    assert!(
-        store.scanned("q11", "q11-b").unwrap() >= Some(5_000),
-        "{:?}",
-        store.scanned("q11", "q11-b")
-    );
 }
 
 /// A crash at each step of relaying, then a restart (a new lane on the same chains and store):
