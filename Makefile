@@ -16,7 +16,7 @@ demo: deps
 ## Every test: formatting and clippy (-D warnings), unit, light client, live-devnet integration
 ## (the HTTP API with schemathesis, the console in headless Chromium), dashboards and alert rules.
 ## `deps` installs every tool the tests use (promtool, systemd-analyze, helm, Chromium, ...); a missing
-## one fails its test (FERRY_ALLOW_MISSING_TOOLS=1, set by hand, runs the rest of that test instead).
+## one fails its test.
 # Incremental state only pays back on edits; on CI clones it just fills the cached target dir.
 test: export CARGO_INCREMENTAL = 0
 test: deps

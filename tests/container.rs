@@ -139,8 +139,7 @@ fn tools_present() -> bool {
         "{} not installed (make deps installs docker.io and debootstrap)",
         missing.join(", ")
     );
-    tool_missing(&what);
-    false
+    tool_missing(&what)
 }
 
 /// The bookworm base image: imported from the cached minbase tarball, made with debootstrap the
@@ -360,7 +359,6 @@ async fn compose_scrapes_ferry(d: &Dockerd, tmp: &Path) {
             "compose part: {} missing (make deps builds docker compose)",
             compose.display()
         ));
-        return;
     }
     // A Prometheus image from Debian's prometheus binary, as the official image lays it out.
     let ctx = tmp.join("prometheus-image");

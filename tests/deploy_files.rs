@@ -14,8 +14,7 @@
 //! * the systemd unit has the hardening keys and passes `systemd-analyze verify`.
 //!
 //! External tools (promtool, systemd-analyze, helm; `make deps` installs them) are looked up on
-//! PATH. A missing one fails the test; only `FERRY_ALLOW_MISSING_TOOLS=1`, set by hand, lets it
-//! check what it can without that tool (saying NOT RUN on stderr).
+//! PATH. A missing one fails the test, naming it.
 //!
 //! Run: `cargo test -p ferry-tests --test deploy_files -- --nocapture`
 

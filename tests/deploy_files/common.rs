@@ -25,7 +25,7 @@ pub(crate) fn note(msg: impl AsRef<str>) {
 }
 
 /// A tool that is not on PATH: the test fails (see `ferry_tests::tool_missing`).
-pub(crate) fn tool_missing(tool: &str, what: &str) {
+pub(crate) fn tool_missing(tool: &str, what: &str) -> ! {
     ferry_tests::tool_missing(&format!(
         "`{tool}` not found on PATH, so {what} cannot be checked"
     ));

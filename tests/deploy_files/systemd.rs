@@ -82,7 +82,6 @@ fn systemd_unit() {
             "systemd-analyze",
             "`systemd-analyze verify deploy/systemd/ferry.service`",
         );
-        return;
     };
     // verify insists that ExecStart's binary exists: point it at a stub in a temp dir.
     let dir = temp_dir("systemd");
@@ -120,7 +119,6 @@ fn systemd_unit() {
         .collect();
     if !out.status.success() && text.contains("System has not been booted with systemd") {
         tool_missing("a working systemd-analyze", "`systemd-analyze verify`");
-        return;
     }
     assert!(
         out.status.success() && about_unit.is_empty(),
