@@ -1,44 +1,10 @@
-//! Shared test helpers: find dev-dependency source folders, build blocks with tendermint-testgen.
+//! Shared test helpers: build blocks with tendermint-testgen.
 #![allow(dead_code)]
 
-use std::{path::PathBuf, process::Command, time::Duration};
+use std::time::Duration;
 
 use ferry_light_client_tendermint::{LightBlock, Time, TrustThreshold, VerifyOptions};
 use tendermint_testgen::{light_block::TmLightBlock, Generator, Header, LightBlock as TgLightBlock, Validator};
-
-/// The source folder of a (dev-)dependency, found with `cargo metadata` at run time (offline
-/// first; online if some other workspace member's dependency is not downloaded yet).
-pub fn package_dir(name: &str) -> PathBuf {
-    static METADATA: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
-    let meta = METADATA.get_or_init(cargo_metadata);
-    let pkg = meta["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| p["name"] == name)
-        .max_by_key(|p| p["version"].as_str().unwrap().to_string())
-        .unwrap_or_else(|| panic!("package {name} not in cargo metadata"));
-    PathBuf::from(pkg["manifest_path"].as_str().unwrap()).parent().unwrap().to_path_buf()
-}
-
-fn cargo_metadata() -> serde_json::Value {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
-    let metadata = |offline: bool| {
-        let mut cmd = Command::new(&cargo);
-        cmd.args(["metadata", "--format-version", "1", "--manifest-path", manifest]);
-        if offline {
-            cmd.arg("--offline");
-        }
-        cmd.output().expect("run cargo metadata")
-    };
-    let mut out = metadata(true);
-    if !out.status.success() {
-        out = metadata(false);
-    }
-    assert!(out.status.success(), "cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("cargo metadata JSON")
-}
 
 pub const T0: i64 = 1_700_000_000;
 

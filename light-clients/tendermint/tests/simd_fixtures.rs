@@ -1,14 +1,12 @@
-//! Real CometBFT 0.38 data: the kvstore fixtures recorded in the `tendermint-rpc` 0.40 crate
-//! (`tests/kvstore_fixtures/v0_38/incoming/`), a one-validator chain "dockerchain".
+//! Real CometBFT 0.38 data: RPC answers recorded from the devnet's `l3-appchain-1` (ibc-go v8.8.0
+//! simd, one validator) by `testdata/record-simd.sh`, kept in `testdata/simd-v8/`.
 //!
-//! - trusted: block 1's header, with the genesis validator as its next validator set;
+//! - trusted: block 1's header, with the validator set at height 1 as its next validator set;
 //! - header 10 with its commit (`commit_at_height_10`) verifies by skipping from 1;
 //! - header 9 (`blockchain_from_1_to_10`) with the commit block 10 carries for it
 //!   (`block_at_height_10` last_commit) verifies too, and then header 10 adjacently from 9.
 
-mod common;
-
-use std::{fs, path::PathBuf, time::Duration};
+use std::{fs, path::Path, time::Duration};
 
 use ferry_light_client_tendermint::{
     verify, LightBlock, SignedHeader, TrustThreshold, TrustedState, ValidatorSet, VerificationError, VerifyOptions,
@@ -17,8 +15,8 @@ use tendermint::block::CommitSig;
 use tendermint_rpc::{endpoint, Response};
 
 fn fixture(name: &str) -> String {
-    let dir: PathBuf = common::package_dir("tendermint-rpc").join("tests/kvstore_fixtures/v0_38/incoming");
-    fs::read_to_string(dir.join(name)).unwrap()
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/simd-v8");
+    fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 struct Fixtures {
@@ -30,8 +28,7 @@ struct Fixtures {
 }
 
 fn fixtures() -> Fixtures {
-    let genesis =
-        endpoint::genesis::Response::<Option<serde_json::Value>>::from_string(fixture("genesis.json")).unwrap();
+    let validators = endpoint::validators::Response::from_string(fixture("validators_at_height_1.json")).unwrap();
     let block_1: endpoint::block::Response =
         endpoint::block::v0_38::DialectResponse::from_string(fixture("block_at_height_1.json")).unwrap().into();
     let block_10: endpoint::block::Response =
@@ -40,7 +37,7 @@ fn fixtures() -> Fixtures {
     let header_9 = chain.block_metas.iter().find(|m| m.header.height.value() == 9).unwrap().header.clone();
     let commit = endpoint::commit::Response::from_string(fixture("commit_at_height_10.json")).unwrap();
     Fixtures {
-        genesis_set: ValidatorSet::without_proposer(genesis.genesis.validators),
+        genesis_set: ValidatorSet::without_proposer(validators.validators),
         block_1: block_1.block.header,
         header_9,
         block_10: block_10.block,
@@ -58,7 +55,7 @@ fn options() -> VerifyOptions {
 
 fn trusted(f: &Fixtures) -> TrustedState {
     let h = &f.block_1;
-    assert_eq!(h.next_validators_hash, f.genesis_set.hash(), "genesis validator is block 1's next set");
+    assert_eq!(h.next_validators_hash, f.genesis_set.hash(), "the set at height 1 is block 1's next set");
     TrustedState {
         chain_id: h.chain_id.clone(),
         height: h.height,
@@ -73,14 +70,14 @@ fn light_block(signed_header: SignedHeader, set: &ValidatorSet) -> LightBlock {
 }
 
 #[test]
-fn real_commit_at_height_10_verifies_against_genesis_validator() {
+fn real_commit_at_height_10_verifies_against_the_validator_set_at_1() {
     let f = fixtures();
     let block = light_block(f.commit_10.clone(), &f.genesis_set);
     assert_eq!(block.height().value(), 10);
     let now = (block.time() + Duration::from_secs(5)).unwrap();
     let state = verify(&block, &trusted(&f), &options(), now).unwrap();
     assert_eq!(state.height.value(), 10);
-    assert_eq!(state.chain_id.as_str(), "dockerchain");
+    assert_eq!(state.chain_id.as_str(), "l3-appchain-1");
 }
 
 #[test]
