@@ -11,7 +11,8 @@ TEST_LOG := $(CARGO_TARGET_DIR)/ferry-test.log
 
 ## The main job: devnet up, path opened, relayer started, one transfer each way, balances and metrics.
 demo: deps
-	$(CARGO) run --release -p ferry --bin ferry -- devnet demo
+	$(CARGO) build --release -p ferry -p ferry-devnet --bins
+	$(CARGO_TARGET_DIR)/release/ferry devnet demo
 
 ## Every test: formatting and clippy (-D warnings), unit, light client, live-devnet integration
 ## (the HTTP API with schemathesis, the console in headless Chromium), dashboards and alert rules.
@@ -22,7 +23,7 @@ test: export CARGO_INCREMENTAL = 0
 test: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) build -p ferry --bin ferry
+	$(CARGO) build -p ferry -p ferry-devnet --bins
 	mkdir -p $(CARGO_TARGET_DIR)
 	set -o pipefail; $(CARGO) test --workspace --lib --bins --tests 2>&1 | tee $(TEST_LOG)
 	dashboards/check.sh
@@ -33,7 +34,7 @@ deps:
 	deploy/ci/install-deps.sh
 
 build:
-	$(CARGO) build --release -p ferry --bin ferry
+	$(CARGO) build --release -p ferry -p ferry-devnet --bins
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -70,7 +71,9 @@ bench-light-client:
 	light-clients/tendermint/bench.sh
 
 devnet-up:
-	$(CARGO) run -p ferry --bin ferry -- devnet up
+	$(CARGO) build -p ferry -p ferry-devnet --bins
+	$(CARGO_TARGET_DIR)/debug/ferry devnet up
 
 devnet-down:
-	$(CARGO) run -p ferry --bin ferry -- devnet down
+	$(CARGO) build -p ferry -p ferry-devnet --bins
+	$(CARGO_TARGET_DIR)/debug/ferry devnet down

@@ -255,7 +255,7 @@ async fn the_image_builds_runs_as_non_root_and_answers_healthz() {
     // the config and keys mounted read-only as the docs say, and answers its probes.
     let net = TestNet::start("container-devnet").await;
     net.ferry_ok(&["create", "path", "l3-settlement"]);
-    let port = ferry::devnet::free_port();
+    let port = ferry_devnet::free_port();
     let home = net.home();
     // The container user must be able to read the keys it is given (as docs/OPERATIONS.md says).
     let keys = tmp.0.join("keys");
@@ -404,7 +404,7 @@ async fn compose_scrapes_ferry(d: &Dockerd, tmp: &Path) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let file = root.join("deploy/compose/compose.yaml");
     let project = format!("ferry-test-{}", std::process::id());
-    let (ferry_port, prom_port) = (ferry::devnet::free_port(), ferry::devnet::free_port());
+    let (ferry_port, prom_port) = (ferry_devnet::free_port(), ferry_devnet::free_port());
     // This host drops forwarded bridge traffic (iptables FORWARD policy DROP with
     // bridge-nf-call-iptables = 1) and the test's dockerd may not touch iptables, so two
     // containers on the compose network cannot talk. Prometheus joins Ferry's network namespace

@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use ethers::types::{Address, U256};
 use ferry::chain::evm::abi::Ics20Transfer;
-use ferry::devnet::evm::{V2_COSMOS_CLIENT, V2_EVM_CLIENT};
-use ferry::devnet::{V2_CHAIN_ID, V2_PATH};
+use ferry_devnet::evm::{V2_COSMOS_CLIENT, V2_EVM_CLIENT};
+use ferry_devnet::{V2_CHAIN_ID, V2_PATH};
 use ferry_tests::{eventually, last_json, metric_sum, TestNet};
 use sha2::{Digest, Sha256};
 
@@ -38,7 +38,7 @@ fn v2_config(net: &TestNet) -> std::path::PathBuf {
         .as_array_mut()
         .unwrap()
         .retain(|p| p["name"].as_str() == Some(V2_PATH));
-    let port = ferry::devnet::free_port();
+    let port = ferry_devnet::free_port();
     t["telemetry"]["listen"] = toml::Value::String(format!("127.0.0.1:{port}"));
     let path = net.home().join("config-v2.toml");
     std::fs::write(&path, toml::to_string(&v).unwrap()).unwrap();
@@ -122,7 +122,7 @@ fn update_signed_by(net: &TestNet, height: u64, ts: u64, signers: &[&str]) -> fe
     let signatures = signers
         .iter()
         .map(|role| {
-            let w = ferry::keys::evm_wallet(&ferry::devnet::mnemonic(role), 0).unwrap();
+            let w = ferry::keys::evm_wallet(&ferry_devnet::mnemonic(role), 0).unwrap();
             w.sign_hash(input).unwrap().to_vec()
         })
         .collect();
@@ -374,7 +374,7 @@ async fn cosmos_evm_round_trips_error_ack_and_timeout() {
     let before = net.balance(V2_CHAIN_ID, "user", "stake").await;
     let erc_before = net.erc20_balance(EVM, token, user_evm).await;
     // The user's own key in another chain's address form.
-    let osmo = ferry::keys::Key::from_mnemonic("user", &ferry::devnet::mnemonic("user"))
+    let osmo = ferry::keys::Key::from_mnemonic("user", &ferry_devnet::mnemonic("user"))
         .unwrap()
         .address("osmo")
         .unwrap();

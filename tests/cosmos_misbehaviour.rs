@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
-use ferry::devnet::fork::{start_fork, stop_fork};
-use ferry::devnet::NodeInfo;
 use ferry::ibc::ClientId;
+use ferry_devnet::fork::{start_fork, stop_fork};
+use ferry_devnet::NodeInfo;
 use ferry_tests::{eventually, last_json, TestNet, SIGTERM};
 use tendermint_rpc::{Client, HttpClient};
 

@@ -21,10 +21,10 @@ use ethers::types::{BlockId, BlockNumber, Eip1559TransactionRequest, U256};
 use ferry::chain::evm::abi::Ics20Transfer;
 use ferry::chain::evm::EvmChain;
 use ferry::chain::{EventSink, Feed, PacketEvents};
-use ferry::devnet::evm::{self, EvmNode, CLIENT_ID};
-use ferry::devnet::mnemonic;
 use ferry::ibc::{PacketEvent, PacketEventKind};
 use ferry::transfer::evm::{send, EvmTransfer};
+use ferry_devnet::evm::{self, EvmNode, CLIENT_ID};
+use ferry_devnet::mnemonic;
 use ferry_tests::TempDir;
 use tokio::sync::{mpsc, watch};
 

@@ -1,5 +1,5 @@
 //! Ferry's Solidity contracts on two real anvils (chain ids 31337 "A" and 33333 "B"), driven from
-//! Rust with ethers and the artifacts of `ferry::devnet::contracts::compiled()`.
+//! Rust with ethers and the artifacts of `ferry_devnet::contracts::compiled()`.
 //!
 //! Each chain runs a `FerryRouter`, an `ICS20Transfer` on port `transfer`, a `TestToken` and an
 //! `AttestedLightClient` of the other chain (3 attestors, quorum 2), client id `attestations-0` on

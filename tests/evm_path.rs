@@ -61,7 +61,7 @@ async fn evm_transfers_acks_refunds_and_tampering() {
         use ethers::middleware::SignerMiddleware;
         use ethers::providers::Middleware;
         use ethers::signers::Signer;
-        let w = ferry::keys::evm_wallet(&ferry::devnet::mnemonic("relayer"), 31_337).unwrap();
+        let w = ferry::keys::evm_wallet(&ferry_devnet::mnemonic("relayer"), 31_337).unwrap();
         let me = w.address();
         let client = SignerMiddleware::new(net.provider(st).as_ref().clone(), w);
         let tx = ethers::types::TransactionRequest::new().to(me).value(0u64);

@@ -52,7 +52,7 @@ fn state(v: &Value) -> &str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hostile_packet_is_quarantined_and_the_others_are_delivered() {
-    let art = ferry::devnet::contracts::compiled()
+    let art = ferry_devnet::contracts::compiled()
         .expect("compile contracts")
         .remove("HostileToken")
         .expect("HostileToken is embedded");
@@ -69,7 +69,7 @@ async fn a_hostile_packet_is_quarantined_and_the_others_are_delivered() {
 
     // The hostile token, deployed by the user on evm-l3 (the whole supply goes to the deployer).
     let wallet = ferry::keys::evm_wallet(
-        &ferry::devnet::mnemonic("user"),
+        &ferry_devnet::mnemonic("user"),
         net.evm_node(l3).evm_chain_id,
     )
     .unwrap();

@@ -11,7 +11,6 @@ pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod console;
-pub mod devnet;
 pub mod ibc;
 pub mod keys;
 pub mod lease;

@@ -49,7 +49,7 @@ pub fn home_with_key(tag: &str) -> (TempDir, Address) {
 
 /// `attestor.toml` with `chains` (TOML tables); returns the port it listens on.
 pub fn write_config(home: &Path, chains: &str) -> u16 {
-    let port = ferry::devnet::free_port();
+    let port = ferry_devnet::free_port();
     std::fs::write(
         home.join("attestor.toml"),
         format!("key = \"{KEY}\"\nlisten = \"127.0.0.1:{port}\"\nrpc_timeout = \"5s\"\n{chains}"),

@@ -54,7 +54,7 @@ pub fn simd(bin: &Path, args: &[&str], stdin: Option<&str>) -> String {
 
 impl SimdNode {
     pub async fn start() -> SimdNode {
-        let bin = ferry::devnet::ensure_simd().await.unwrap();
+        let bin = ferry_devnet::ensure_simd().await.unwrap();
         let dir = TempDir::new("attestor-ibc-simd");
         let home = dir.0.join("node");
         let h = home.to_str().unwrap();
@@ -64,7 +64,7 @@ impl SimdNode {
             None,
         );
         let kr = ["--keyring-backend", "test", "--home", h];
-        let mn = ferry::devnet::mnemonic("validator");
+        let mn = ferry_devnet::mnemonic("validator");
         simd(
             &bin,
             &[&["keys", "add", "validator", "--recover"][..], &kr].concat(),
@@ -108,7 +108,7 @@ impl SimdNode {
             })
             .collect();
         std::fs::write(&cfg, text.join("\n")).unwrap();
-        let ports: Vec<u16> = (0..3).map(|_| ferry::devnet::free_port()).collect();
+        let ports: Vec<u16> = (0..3).map(|_| ferry_devnet::free_port()).collect();
         let log = std::fs::File::create(dir.0.join("simd.log")).unwrap();
         let child = Command::new(&bin)
             .args(["start", "--home", h])

@@ -306,7 +306,7 @@ async fn setup(hermes_bin: std::path::PathBuf, four: bool) -> Bench {
         hermes_bin,
         &net.devnet.dir.join("hermes"),
         &hermes_chains,
-        &ferry::devnet::mnemonic("relayer"),
+        &ferry_devnet::mnemonic("relayer"),
     );
     let extra = if four { 7 } else { 1 };
     for i in 0..extra {

@@ -75,7 +75,7 @@ async fn main() {
         net.evm_node("evm-settlement").clone(),
     );
     let (l3, st) = (net.provider("evm-l3"), net.provider("evm-settlement"));
-    let user = ferry::keys::evm_wallet(&ferry::devnet::mnemonic("user"), l3n.evm_chain_id).unwrap();
+    let user = ferry::keys::evm_wallet(&ferry_devnet::mnemonic("user"), l3n.evm_chain_id).unwrap();
     let me = user.address();
     let client = Arc::new(SignerMiddleware::new(l3.as_ref().clone(), user));
     Erc20::new(l3n.token, client.clone())

@@ -11,7 +11,7 @@ use ethers::providers::{Http, Provider};
 use ethers::signers::{LocalWallet, Signer};
 use ethers::types::{Address, Bytes, TransactionReceipt, H256, U64};
 use ethers::utils::{hex, id, keccak256};
-use ferry::devnet::contracts::{compiled, Artifact};
+use ferry_devnet::contracts::{compiled, Artifact};
 
 pub(crate) type Client = SignerMiddleware<Provider<Http>, LocalWallet>;
 pub(crate) type C = Contract<Client>;

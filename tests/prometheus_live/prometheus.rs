@@ -59,7 +59,7 @@ impl Prometheus {
             ),
         )
         .unwrap();
-        let port = ferry::devnet::free_port();
+        let port = ferry_devnet::free_port();
         let listen = format!("127.0.0.1:{port}");
         let log = dir.0.join("prometheus.log");
         let f = std::fs::File::create(&log).unwrap();

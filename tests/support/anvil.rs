@@ -1,5 +1,5 @@
 //! A throwaway anvil for one test: started on a free 127.0.0.1 port, killed by its pid when
-//! dropped. The binary comes from `ferry::devnet::evm::ensure_anvil()` (`$FERRY_ANVIL`, else the
+//! dropped. The binary comes from `ferry_devnet::evm::ensure_anvil()` (`$FERRY_ANVIL`, else the
 //! pinned npm package, installed on first use).
 
 use std::net::TcpListener;
@@ -27,7 +27,7 @@ impl Anvil {
     }
 
     fn spawn(chain_id: u64, extra: &[&str]) -> Anvil {
-        let bin = ferry::devnet::evm::ensure_anvil().unwrap_or_else(|e| panic!("anvil: {e}"));
+        let bin = ferry_devnet::evm::ensure_anvil().unwrap_or_else(|e| panic!("anvil: {e}"));
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")

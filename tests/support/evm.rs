@@ -8,7 +8,7 @@ use ethers::providers::{Http, Provider};
 use ethers::types::{Address, U256};
 use ferry::chain::evm::abi::{Erc20, Ics20Transfer};
 use ferry::chain::evm::EvmChain;
-use ferry::devnet::evm::EvmNode;
+use ferry_devnet::evm::EvmNode;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -40,7 +40,7 @@ impl TestNet {
             .as_array_mut()
             .unwrap()
             .retain(|p| p["name"].as_str() == Some(PATH));
-        let port = ferry::devnet::free_port();
+        let port = ferry_devnet::free_port();
         t["telemetry"]["listen"] = toml::Value::String(format!("127.0.0.1:{port}"));
         let path = self.home().join(name);
         std::fs::write(&path, toml::to_string(&v).unwrap()).unwrap();

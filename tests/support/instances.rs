@@ -29,7 +29,7 @@ pub fn shared_config(net: &TestNet, pg: &Postgres) -> std::path::PathBuf {
 /// `ferry start` as instance `ferry-N` with `config`, its metrics on a free port.
 pub fn start_instance(net: &TestNet, config: &std::path::Path, n: usize) -> Instance {
     let name = format!("ferry-{n}");
-    let port = ferry::devnet::free_port();
+    let port = ferry_devnet::free_port();
     let listen = format!("127.0.0.1:{port}");
     let relayer = net.start_relayer_env(
         &format!("{name}.log"),

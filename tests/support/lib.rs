@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use ferry::devnet::{Devnet, DevnetState};
+use ferry_devnet::{Devnet, DevnetState};
 
 pub mod anvil;
 pub mod bench;
@@ -94,7 +94,7 @@ impl TestNet {
             }
         };
         // Tests must not collide with a relayer on 9464: give every test its own metrics port.
-        let port = ferry::devnet::free_port();
+        let port = ferry_devnet::free_port();
         let cfg = state.ferry_home.join("config.toml");
         let text = std::fs::read_to_string(&cfg).unwrap().replace(
             &format!("listen = \"{}\"", state.metrics),

@@ -8,7 +8,7 @@
 # Only the install's progress goes to stderr; stdout is exactly the path, so callers can capture it.
 set -euo pipefail
 
-VERSION="0.8.28" # pinned; contracts/package.json and relayer/src/devnet/contracts.rs say the same
+VERSION="0.8.28" # pinned; contracts/package.json and deploy/devnet/src/contracts.rs say the same
 PREFIX="${FERRY_NPM_PREFIX:-$HOME/.cache/ferry/npm}"
 DIR="$PREFIX/node_modules/solc"
 

@@ -128,7 +128,7 @@ async fn start(
             std::fs::remove_dir_all(&home).map_err(io(&home))?;
         }
         std::fs::create_dir_all(&home).map_err(io(&home))?;
-        let ks = crate::keys::KeyStore::new(&home);
+        let ks = ferry::keys::KeyStore::new(&home);
         ks.import(name, &mnemonic(name))
             .map_err(|e| DevnetError::Other(e.to_string()))?;
         let cfg = home.join("attestor.toml");
@@ -150,7 +150,7 @@ async fn start(
             })?;
         let address = {
             use ethers::signers::Signer;
-            let w = crate::keys::evm_wallet(&mnemonic(name), 0)
+            let w = ferry::keys::evm_wallet(&mnemonic(name), 0)
                 .map_err(|e| DevnetError::Other(e.to_string()))?;
             format!("{:?}", w.address())
         };

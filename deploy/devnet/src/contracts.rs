@@ -170,7 +170,7 @@ pub fn ensure_solc() -> Result<PathBuf, ContractsError> {
         return Ok(dir);
     }
     std::fs::create_dir_all(&prefix).map_err(io(&prefix))?;
-    let progress = crate::progress::Progress::start(format!(
+    let progress = ferry::progress::Progress::start(format!(
         "installing solc {SOLC_VERSION} (npm) into {} (first time only)",
         prefix.display()
     ));
@@ -318,7 +318,7 @@ mod tests {
                 }
             }
         }
-        let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts");
+        let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contracts");
         let mut on_disk = Vec::new();
         walk(&base.join("src"), &base, &mut on_disk);
         on_disk.sort();

@@ -15,7 +15,7 @@ use ethers::types::{Address, BlockNumber, U256};
 use serde::{Deserialize, Serialize};
 
 use super::{contracts, io, mnemonic, node, DevnetError};
-use crate::chain::evm::abi::FerryRouter;
+use ferry::chain::evm::abi::FerryRouter;
 
 pub const ANVIL_VERSION: &str = "1.7.1";
 const ANVIL_PACKAGE: &str = "@foundry-rs/anvil-linux-amd64";
@@ -94,7 +94,7 @@ pub fn ensure_anvil() -> Result<PathBuf, DevnetError> {
     if !bin.exists() {
         std::fs::create_dir_all(&prefix).map_err(io(&prefix))?;
         let spec = format!("{ANVIL_PACKAGE}@{ANVIL_VERSION}");
-        let progress = crate::progress::Progress::start(format!(
+        let progress = ferry::progress::Progress::start(format!(
             "installing anvil ({spec}, npm) into {} (first time only)",
             prefix.display()
         ));
@@ -157,7 +157,7 @@ fn spawn_anvil(
 }
 
 fn wallet(role: &str, chain_id: u64) -> Result<LocalWallet, DevnetError> {
-    crate::keys::evm_wallet(&mnemonic(role), chain_id)
+    ferry::keys::evm_wallet(&mnemonic(role), chain_id)
         .map_err(|e| DevnetError::Other(e.to_string()))
 }
 
@@ -353,7 +353,7 @@ async fn deploy_all(
             vec![
                 Token::Array(attestors),
                 Token::Uint(QUORUM.into()),
-                Token::String(crate::chain::evm::attestation::caip2_eip155(started[j].1)),
+                Token::String(ferry::chain::evm::attestation::caip2_eip155(started[j].1)),
                 Token::Address(core[j].1),
                 Token::Uint(number.into()),
                 Token::Uint(block.timestamp),
@@ -400,7 +400,7 @@ async fn deploy_all(
     // Ferry verifies each chain from the block the other chain's client trusts.
     for i in 0..nodes.len() {
         let j = 1 - i;
-        let lc = crate::chain::evm::abi::AttestedLightClient::new(
+        let lc = ferry::chain::evm::abi::AttestedLightClient::new(
             nodes[j].light_client,
             providers[j].clone().into(),
         );

@@ -1,6 +1,11 @@
 //! The local devnet: two ibc-go `simd` chains on loopback (the L3 appchain and the settlement hub),
-//! with funded deterministic test keys, free ports, and logs and pid files under one folder. The CLI
-//! (`ferry devnet up|down|status|demo`) and the integration tests share this module.
+//! with funded deterministic test keys, free ports, and logs and pid files under one folder; anvil
+//! chains with Ferry's contracts; the IBC v2 appchain and the attestors. A crate of its own so the
+//! production library and binary carry none of it: the `ferry-devnet` binary serves
+//! `ferry devnet up|down|status|demo`, and the integration tests use this library.
+
+mod cli;
+pub mod demo;
 
 pub mod attestors;
 pub mod contracts;
@@ -15,6 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub use cli::{run as run_command, DevnetCmd};
 pub use simd::ensure_simd;
 
 /// A free loopback port.
@@ -131,11 +137,11 @@ impl Devnet {
 
     /// `$FERRY_DEVNET_DIR`, else `<ferry home>/devnet`.
     pub fn default_dir() -> PathBuf {
-        std::env::var_os("FERRY_DEVNET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| crate::config::default_home().join("devnet"))
+        ferry::config::devnet_dir()
     }
 
+    /// The devnet's Ferry home; `ferry --devnet` finds it at the same place under
+    /// [`ferry::config::devnet_dir`].
     pub fn ferry_home(&self) -> PathBuf {
         self.dir.join("ferry")
     }
@@ -223,7 +229,7 @@ impl Devnet {
         }
         self.write_ferry_home(&state)?;
         for role in ROLES {
-            let key = crate::keys::Key::from_mnemonic(role, &mnemonic(role))
+            let key = ferry::keys::Key::from_mnemonic(role, &mnemonic(role))
                 .map_err(|e| DevnetError::Other(e.to_string()))?;
             state.addresses.insert(
                 role.to_string(),
@@ -232,7 +238,7 @@ impl Devnet {
             );
         }
         for role in evm::EVM_ROLES {
-            let w = crate::keys::evm_wallet(&mnemonic(role), 0)
+            let w = ferry::keys::evm_wallet(&mnemonic(role), 0)
                 .map_err(|e| DevnetError::Other(e.to_string()))?;
             use ethers::signers::Signer;
             state
@@ -253,7 +259,7 @@ impl Devnet {
         let (nodes, metrics) = (&state.nodes, &state.metrics);
         let home = self.ferry_home();
         std::fs::create_dir_all(&home).map_err(io(&home))?;
-        let mut raw: crate::config::raw::RawConfig = toml::from_str(DEVNET_TOML)
+        let mut raw: ferry::config::raw::RawConfig = toml::from_str(DEVNET_TOML)
             .map_err(|e| DevnetError::Other(format!("embedded devnet.toml: {e}")))?;
         if state.v2.is_none() {
             raw.chains.retain(|c| c.id != V2_CHAIN_ID);
@@ -295,11 +301,11 @@ impl Devnet {
             format!("# Written by `ferry devnet up` from config/devnet.toml.\n{text}"),
         )
         .map_err(io(&path))?;
-        let ks = crate::keys::KeyStore::new(&home);
+        let ks = ferry::keys::KeyStore::new(&home);
         // No attestor key here: the committee runs as its own processes (`attestors.rs`).
         for role in FERRY_KEYS {
             match ks.import(role, &mnemonic(role)) {
-                Ok(_) | Err(crate::keys::KeyError::Exists(_)) => {}
+                Ok(_) | Err(ferry::keys::KeyError::Exists(_)) => {}
                 Err(e) => return Err(DevnetError::Other(e.to_string())),
             }
         }
@@ -369,5 +375,5 @@ async fn v2_start(n: &NodeInfo) -> Result<(evm::CosmosStart, String), DevnetErro
 
 /// The devnet's test mnemonic for a role (the same on both chains; never for real funds).
 pub fn mnemonic(role: &str) -> String {
-    crate::keys::deterministic_mnemonic(&format!("ferry-devnet/{role}"))
+    ferry::keys::deterministic_mnemonic(&format!("ferry-devnet/{role}"))
 }

@@ -57,7 +57,7 @@ pub(super) async fn build(
     for (name, body) in files {
         std::fs::write(src.join(name), body).map_err(io(&src))?;
     }
-    let progress = crate::progress::Progress::start(format!(
+    let progress = ferry::progress::Progress::start(format!(
         "building {what} from Go modules into {} (first time only, takes minutes)",
         dir.display()
     ));

@@ -2,15 +2,14 @@
 
 mod attestor;
 mod create;
-mod demo_evm;
-mod demo_v2;
 mod devnet;
-pub use devnet::voucher_denom;
 mod keys;
-mod query;
+pub mod query;
 mod start;
 mod status;
-mod transfer;
+pub mod transfer;
+
+pub use query::voucher_denom;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -50,9 +49,13 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Local devnet: two ibc-go chains on loopback.
-    #[command(subcommand)]
-    Devnet(devnet::DevnetCmd),
+    /// Local devnet: ibc-go chains and anvil on loopback (runs the separate `ferry-devnet` binary).
+    #[command(disable_help_flag = true)]
+    Devnet {
+        /// Arguments for `ferry-devnet`: up, down, status, demo [--exit].
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<String>,
+    },
     /// Configuration checks.
     #[command(subcommand)]
     Config(ConfigCmd),
@@ -182,7 +185,8 @@ impl Ctx {
     }
 }
 
-fn init_tracing(level: &str) {
+/// The `ferry=<level>,warn` log filter on stderr (`RUST_LOG` overrides it).
+pub fn init_tracing(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("ferry={level},warn")));
     let _ = tracing_subscriber::fmt()
@@ -197,7 +201,7 @@ fn init_tracing(level: &str) {
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let home = if cli.devnet {
-        crate::devnet::Devnet::new(crate::devnet::Devnet::default_dir()).ferry_home()
+        crate::config::devnet_dir().join("ferry")
     } else {
         cli.home.clone().unwrap_or_else(crate::config::default_home)
     };
@@ -214,6 +218,12 @@ pub fn main() -> std::process::ExitCode {
         .map(|(c, _)| c.log_level)
         .unwrap_or_else(|_| "info".into());
     init_tracing(&level);
+    if let Command::Devnet { args } = cli.command {
+        // Replaces this process, so a signal sent to this pid reaches the devnet command.
+        let err = devnet::exec(&args, ctx.json);
+        eprintln!("error: {err:#}");
+        return std::process::ExitCode::FAILURE;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -233,7 +243,9 @@ pub fn main() -> std::process::ExitCode {
 
 async fn run(cmd: Command, ctx: &Ctx) -> Result<()> {
     match cmd {
-        Command::Devnet(c) => devnet::run(c, ctx).await,
+        Command::Devnet { .. } => {
+            unreachable!("`ferry devnet` is handed to ferry-devnet before the runtime starts")
+        }
         Command::Config(ConfigCmd::Validate) => validate(ctx),
         Command::Keys(c) => keys::run(c, ctx),
         Command::Create(c) => create::run(c, ctx).await,

@@ -457,3 +457,12 @@ async fn pending(ctx: &Ctx, cfg: &Config, name: &str) -> Result<()> {
     });
     Ok(())
 }
+
+/// `ibc/HASH` of a voucher denom trace.
+pub fn voucher_denom(trace: &str) -> String {
+    use sha2::{Digest, Sha256};
+    format!(
+        "ibc/{}",
+        hex::encode_upper(Sha256::digest(trace.as_bytes()))
+    )
+}

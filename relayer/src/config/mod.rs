@@ -231,6 +231,14 @@ pub fn default_home() -> PathBuf {
     PathBuf::from(home).join(".ferry")
 }
 
+/// The local devnet's folder: `$FERRY_DEVNET_DIR`, else `<default home>/devnet`. The devnet writes
+/// its Ferry home to `ferry/` inside it, which `ferry --devnet` uses.
+pub fn devnet_dir() -> PathBuf {
+    std::env::var_os("FERRY_DEVNET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| default_home().join("devnet"))
+}
+
 #[cfg(test)]
 mod filter_tests {
     use super::*;

@@ -6,13 +6,13 @@ use std::time::Duration;
 use anyhow::{anyhow, Result};
 use ethers::types::{Address, U256};
 
-use super::Ctx;
-use crate::chain::evm::abi::Ics20Transfer;
-use crate::chain::evm::EvmChain;
-use crate::devnet::evm::CLIENT_ID;
-use crate::devnet::DevnetState;
-use crate::transfer::evm::{send, status, EvmTransfer};
-use crate::transfer::TransferState;
+use crate::evm::CLIENT_ID;
+use crate::DevnetState;
+use ferry::chain::evm::abi::Ics20Transfer;
+use ferry::chain::evm::EvmChain;
+use ferry::cli::Ctx;
+use ferry::transfer::evm::{send, status, EvmTransfer};
+use ferry::transfer::TransferState;
 
 fn open(ctx: &Ctx, id: &str) -> Result<std::sync::Arc<EvmChain>> {
     ctx.evm_chain(&ctx.load_config()?, &id.parse()?)
@@ -41,7 +41,7 @@ async fn one(
         memo: "ferry demo",
     };
     let (hash, _) = send(src, &t).await?;
-    let st = super::transfer::follow(ctx, &hash, Duration::from_secs(180), || {
+    let st = ferry::cli::transfer::follow(ctx, &hash, Duration::from_secs(180), || {
         status(src, dst, &hash)
     })
     .await?;

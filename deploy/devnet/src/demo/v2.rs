@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Result};
 use ethers::types::{Address, U256};
 
-use super::Ctx;
-use crate::chain::cosmos::CosmosChain;
-use crate::chain::evm::abi::Ics20Transfer;
-use crate::chain::evm::EvmChain;
-use crate::devnet::evm::{V2_COSMOS_CLIENT, V2_EVM_CHAIN, V2_EVM_CLIENT};
-use crate::devnet::{DevnetState, V2_CHAIN_ID, V2_PATH};
-use crate::supervisor::Chain;
+use crate::evm::{V2_COSMOS_CLIENT, V2_EVM_CHAIN, V2_EVM_CLIENT};
+use crate::{DevnetState, V2_CHAIN_ID, V2_PATH};
+use ferry::chain::cosmos::CosmosChain;
+use ferry::chain::evm::abi::Ics20Transfer;
+use ferry::chain::evm::EvmChain;
+use ferry::cli::Ctx;
+use ferry::supervisor::Chain;
 
 /// Open the appchain and evm-settlement, and create the path's Cosmos side if needed.
 pub async fn open_path(
@@ -28,7 +28,7 @@ pub async fn open_path(
         return Err(anyhow!("path {V2_PATH} is not appchain -> evm"));
     };
     let evm_client = V2_EVM_CLIENT.parse()?;
-    let done = crate::chain::attested::create::ensure_path(
+    let done = ferry::chain::attested::create::ensure_path(
         &c,
         Some(&V2_COSMOS_CLIENT.parse()?),
         &e,
@@ -82,7 +82,7 @@ pub async fn run(ctx: &Ctx, state: &DevnetState) -> Result<()> {
     let client = V2_COSMOS_CLIENT.parse()?;
     let port = "transfer".parse()?;
     let user_e_hex = format!("{user_e:?}");
-    let t = crate::transfer::Transfer {
+    let t = ferry::transfer::Transfer {
         port: &port,
         channel: &client,
         amount: 1000,
@@ -91,7 +91,7 @@ pub async fn run(ctx: &Ctx, state: &DevnetState) -> Result<()> {
         timeout: Duration::from_secs(600),
         memo: "ferry demo",
     };
-    crate::transfer::send(&c, &t).await?;
+    ferry::transfer::send(&c, &t).await?;
     let voucher = || async { Ok::<_, anyhow::Error>(app.voucher_of(trace.clone()).call().await?) };
     until("voucher minted on evm-settlement", || async {
         let v = voucher().await?;
@@ -108,9 +108,9 @@ pub async fn run(ctx: &Ctx, state: &DevnetState) -> Result<()> {
         .load_evm("user", e.evm.chain_id)
         .map_err(|err| anyhow!("devnet user key: {err}"))?;
     let evm_client = V2_EVM_CLIENT.parse()?;
-    crate::transfer::evm::send(
+    ferry::transfer::evm::send(
         &e,
-        &crate::transfer::evm::EvmTransfer {
+        &ferry::transfer::evm::EvmTransfer {
             wallet,
             token: v,
             amount: 400u64.into(),
