@@ -11,7 +11,8 @@
 //!    20 transfers/s for 30 s on the first of them once it has started (their latency is the
 //!    run's latency; the backlog's is reported apart).
 //!
-//! The relayers alternate which goes first from one repeat to the next.
+//! The relayers alternate which goes first from one repeat to the next. `FERRY_BENCH_RELAYERS`
+//! (default `ferry,hermes`) picks which run; without `hermes`, Hermes is neither built nor run.
 
 #[path = "compare/hermes.rs"]
 mod hermes;
@@ -406,8 +407,21 @@ async fn main() {
                 .expect("FERRY_BENCH_WORKLOADS: numbers 1 to 4")
         })
         .collect();
+    let relayers: Vec<Who> = std::env::var("FERRY_BENCH_RELAYERS")
+        .unwrap_or_else(|_| "ferry,hermes".into())
+        .split(',')
+        .map(|r| match r.trim() {
+            "ferry" => Who::Ferry,
+            "hermes" => Who::Hermes,
+            other => panic!("FERRY_BENCH_RELAYERS: `{other}` is neither ferry nor hermes"),
+        })
+        .collect();
     // Built before the devnet starts, so the first run's build does not share the cores with it.
-    let hermes_bin = hermes::binary();
+    let hermes_bin = if relayers.contains(&Who::Hermes) {
+        hermes::binary()
+    } else {
+        std::path::PathBuf::from("hermes-not-run")
+    };
     let four = workloads.iter().any(|w| matches!(w, 2 | 4));
     let bench = setup(hermes_bin, four).await;
     let mut runs = Vec::new();
@@ -421,6 +435,9 @@ async fn main() {
             if w == 2 {
                 order.push(Who::Ferry3);
             }
+            order.retain(|who| {
+                relayers.contains(who) || *who == Who::Ferry3 && relayers.contains(&Who::Ferry)
+            });
             for who in order {
                 let r = bench.run(who, w, rep).await;
                 eprintln!("{}", serde_json::to_string(&r).unwrap());

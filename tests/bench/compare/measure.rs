@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use ferry::chain::cosmos::CosmosChain;
 use ferry_tests::bench::percentile;
-use tendermint_rpc::query::Query;
 
 /// One channel of a workload: packets go `src` → `dst`, acks come back.
 pub struct Lane {
@@ -128,11 +127,37 @@ pub async fn packet_figures(
 
 /// Txs the relayer's address signed on `chain` since `from`: (txs, failed txs, gas used).
 pub async fn relayer_txs(chain: &CosmosChain, signer: &str, from: u64) -> (u64, u64, u64) {
-    let q = Query::eq("message.sender", signer).and_gte("tx.height", from);
-    let txs = ferry_tests::search_txs(chain, q).await;
-    let failed = txs.iter().filter(|t| t.tx_result.code.is_err()).count() as u64;
-    let gas = txs.iter().map(|t| t.tx_result.gas_used as u64).sum();
-    (txs.len() as u64, failed, gas)
+    // Read block by block: a tx_search on `message.sender` re-runs the whole query for every page
+    // and timed out on the 10,000-packet backlog (workload 4).
+    let to = ferry::chain::Heights::latest(chain)
+        .await
+        .expect("latest height")
+        .0
+        .revision_height;
+    let (mut txs, mut failed, mut gas) = (0, 0, 0);
+    for h in from..=to {
+        let res = chain
+            .rpc
+            .call("block_results", |c| {
+                tendermint_rpc::Client::block_results(c, tendermint::block::Height::from(h as u32))
+            })
+            .await
+            .unwrap_or_else(|e| panic!("block_results {h}: {e}"));
+        for r in res.txs_results.unwrap_or_default() {
+            let by_signer = r.events.iter().any(|e| {
+                e.kind == "message"
+                    && e.attributes
+                        .iter()
+                        .any(|a| a.key_bytes() == b"sender" && a.value_bytes() == signer.as_bytes())
+            });
+            if by_signer {
+                txs += 1;
+                failed += u64::from(r.code.is_err());
+                gas += r.gas_used as u64;
+            }
+        }
+    }
+    (txs, failed, gas)
 }
 
 /// (peak RSS in MiB, CPU seconds) of a running process.
