@@ -38,8 +38,8 @@ use ferry_tests::anvil::Anvil;
 use sha2::{Digest, Sha256};
 
 use common::{
-    artifacts, attestor, call, event, events, expect_revert, gas, hex_addr, path_key, selector,
-    sign, tx, uint, view, wallet, Client, C, KEY0,
+    artifacts, attestor, call, encode, event, events, expect_revert, gas, hex_addr, path_key,
+    selector, sign, tx, uint, view, wallet, Client, C, KEY0,
 };
 
 const STATE_TAG: u8 = 0x01;

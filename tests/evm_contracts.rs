@@ -12,7 +12,7 @@
 //! error selector; digests equal to the relayer's; attestations bound to their chain and client,
 //! relayer calldata replayed on the other chain; freezing; rotation; redundant delivery as a no-op;
 //! escrow per client and the port checks; a hostile token; send limits; the timelock, ownership and
-//! frozen-client recovery; gas figures written to `bench-results/evm-gas.json` (recvPacket of a
+//! frozen-client recovery; gas figures printed (and written to `$FERRY_GAS_OUT`, e.g. `bench-results/evm-gas.json`) (recvPacket of a
 //! known denom must stay ≤ 250,000 gas).
 //!
 //! Layout: `evm_contracts/common.rs` (helpers), `evm_contracts/world.rs` (the two chains and the

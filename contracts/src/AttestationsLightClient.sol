@@ -67,6 +67,8 @@ contract AttestationsLightClient is ILightClient {
 
     /// height → attested timestamp in seconds (0: no consensus state).
     mapping(uint64 => uint64) private _timestamps;
+    /// `keccak256` of the last packet proof whose signatures passed in this transaction.
+    bytes32 private transient _checkedProof;
     address[] private _attestors;
     /// 1-based index of each attestor.
     mapping(address => uint256) private _attestorIndex;
@@ -157,7 +159,6 @@ contract AttestationsLightClient is ILightClient {
     /// Returns the attested timestamp (seconds) of `height`.
     function verifyMembership(uint64 height, bytes calldata proof, bytes32 pathKey, bytes32 value)
         external
-        view
         returns (uint64 timestamp)
     {
         if (value == bytes32(0)) revert ZeroValue();
@@ -177,7 +178,6 @@ contract AttestationsLightClient is ILightClient {
     /// Every attested entry for `pathKey` must have commitment zero (and there must be one).
     function verifyNonMembership(uint64 height, bytes calldata proof, bytes32 pathKey)
         external
-        view
         returns (uint64 timestamp)
     {
         PacketCompact[] memory packets;
@@ -197,16 +197,26 @@ contract AttestationsLightClient is ILightClient {
     // --- internals -----------------------------------------------------------------------------
 
     /// The packets of a quorum-signed PacketAttestation for `height`, and the stored timestamp.
+    ///
+    /// The last proof whose signatures passed is remembered in transient storage (EIP-1153) until
+    /// the transaction ends, as `keccak256(proof)`: the relayer's batch passes one attestation to
+    /// each of its packets in a row, and only the first pays for the signature checks. Everything else (not
+    /// frozen, a consensus state at `height`, the attested height, the entry for the path) is
+    /// checked on every call. The attestor set never changes, so a proof that passed once in a
+    /// transaction passes again.
     function _attestedPackets(uint64 height, bytes calldata proof)
         private
-        view
         returns (uint64 timestamp, PacketCompact[] memory packets)
     {
         if (frozen) revert ClientIsFrozen();
         timestamp = _timestamps[height];
         if (timestamp == 0) revert NoConsensusState(height);
         (bytes memory data, bytes[] memory sigs) = abi.decode(proof, (bytes, bytes[]));
-        _checkSignatures(signingInput(data, PACKET_TAG), sigs);
+        bytes32 proofHash = keccak256(proof);
+        if (proofHash != _checkedProof) {
+            _checkSignatures(signingInput(data, PACKET_TAG), sigs);
+            _checkedProof = proofHash;
+        }
         PacketAttestation memory att = abi.decode(data, (PacketAttestation));
         if (att.height != height) revert HeightMismatch(height, att.height);
         if (att.packets.length == 0) revert EmptyAttestation();

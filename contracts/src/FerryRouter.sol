@@ -382,7 +382,6 @@ contract FerryRouter is IFerryRouter {
     /// received in time never reverts).
     function _checkRecv(Packet calldata packet, bytes calldata proof, uint64 proofHeight)
         private
-        view
         returns (bytes32 receiptKey)
     {
         Client storage c = _clients[packet.destClient];
@@ -425,7 +424,7 @@ contract FerryRouter is IFerryRouter {
         bytes calldata acknowledgement,
         bytes calldata proof,
         uint64 proofHeight
-    ) private view returns (bytes32 key) {
+    ) private returns (bytes32 key) {
         address lc;
         (lc, key) = _checkPending(packet);
         if (key == bytes32(0)) return key;

@@ -22,14 +22,14 @@ struct Packet {
 interface ILightClient {
     function updateClient(bytes calldata updateMsg) external;
 
+    /// Not `view`: a client may remember, for the rest of the transaction, a proof it checked
+    /// (AttestationsLightClient does), so a batch sharing one proof pays its check once.
     function verifyMembership(uint64 height, bytes calldata proof, bytes32 pathKey, bytes32 value)
         external
-        view
         returns (uint64 timestamp);
 
     function verifyNonMembership(uint64 height, bytes calldata proof, bytes32 pathKey)
         external
-        view
         returns (uint64 timestamp);
 
     /// True once the client saw misbehaviour; it then refuses updates and proofs until the router

@@ -308,3 +308,85 @@ async fn router_end_to_end() {
         "recvPacket used {recv_known_gas} gas"
     );
 }
+
+/// A batch passes the same attestation to each of its packets: the signatures are checked for the
+/// first and remembered for the rest of the transaction, while each packet's own entry is still
+/// checked (a packet the attestation does not list fails the whole batch).
+#[tokio::test]
+async fn one_attestation_is_checked_once_per_transaction() {
+    let p = Path::new().await;
+    let (r, e) = (&p.router, &p.e);
+    let [a, b, c] = e.k();
+    let me = e.client.address();
+    let now = e.now().await;
+    // The first packet of the denom deploys its voucher; the batch's packets then mint.
+    p.attest_state(101, now).await;
+    let first = cosmos_packet(1, now + 3600, "uatom", 1, me);
+    let proof = p.packet_attestation(
+        101,
+        &[(path_key(COSMOS_CLIENT, 1, 1), commitment_of(&first))],
+    );
+    tx(call(r, "recvPacket", (first, proof, 101u64))).await;
+
+    p.attest_state(102, now + 1).await;
+    let packets: Vec<Token> = (2..=4)
+        .map(|seq| cosmos_packet(seq, now + 3600, "uatom", 10, me))
+        .collect();
+    let entries: Vec<(H256, H256)> = packets
+        .iter()
+        .zip(2..)
+        .map(|(pk, seq)| (path_key(COSMOS_CLIENT, 1, seq), commitment_of(pk)))
+        .collect();
+    // The same attestation signed by b and c, and by a and b: equally valid, not the same proof.
+    let by_bc = packet_proof(102, &entries, &[b, c]);
+    let by_ab = packet_proof(102, &entries, &[a, b]);
+    let recv = |i: usize, proof: &Bytes| {
+        encode(r, "recvPacket", (packets[i].clone(), proof.clone(), 102u64))
+    };
+    let estimate = |calls: Vec<Bytes>| async move {
+        call(r, "multicall", (calls,))
+            .estimate_gas()
+            .await
+            .expect("estimate multicall")
+            .as_u64()
+    };
+    let shared = estimate(vec![recv(0, &by_bc), recv(1, &by_bc)]).await;
+    let distinct = estimate(vec![recv(0, &by_bc), recv(1, &by_ab)]).await;
+    println!("gas: 2 recvPacket in one multicall, one attestation shared: {shared}, two different: {distinct}");
+    // Two ecrecovers, two sha256 and a cold attestor lookup skipped (about 8k).
+    assert!(
+        distinct > shared + 5_000,
+        "shared proof {shared} gas, distinct proofs {distinct}"
+    );
+
+    // A packet the attestation does not list, behind one that it does: refused.
+    let forged = cosmos_packet(3, now + 3600, "uatom", 1_000_000, me);
+    expect_revert(
+        call(
+            r,
+            "multicall",
+            (vec![
+                recv(0, &by_bc),
+                encode(r, "recvPacket", (forged, by_bc.clone(), 102u64)),
+            ],),
+        ),
+        "NotMember(bytes32,bytes32)",
+    )
+    .await;
+
+    let rc = tx(call(
+        r,
+        "multicall",
+        (vec![recv(0, &by_bc), recv(1, &by_bc), recv(2, &by_bc)],),
+    ))
+    .await;
+    assert_eq!(events(r, &rc, "RecvPacket").len(), 3);
+    let trace = format!("transfer/{CLIENT}/uatom");
+    let voucher: Address = view(&p.ics20, "voucherOf", trace).await;
+    let vc = C::new(
+        voucher,
+        artifacts()["VoucherToken"].abi.clone(),
+        e.client.clone(),
+    );
+    assert_eq!(view::<U256>(&vc, "balanceOf", me).await, 31.into());
+}
