@@ -60,7 +60,8 @@ struct NodeProxies {
 struct Bench {
     net: TestNet,
     proxies: Vec<NodeProxies>,
-    hermes: hermes::Hermes,
+    /// None when `FERRY_BENCH_RELAYERS` leaves Hermes out.
+    hermes: Option<hermes::Hermes>,
     ferry_config: std::path::PathBuf,
     ferry3_config: std::path::PathBuf,
     /// Source channel ids per relayer: the first is workloads 1 and 3's, all four are 2 and 4's.
@@ -92,7 +93,7 @@ impl Bench {
         let r = match who {
             Who::Ferry => self.net.start_relayer_with(log, &self.ferry_config),
             Who::Ferry3 => self.net.start_relayer_with(log, &self.ferry3_config),
-            Who::Hermes => self.hermes.start(log),
+            Who::Hermes => self.hermes.as_ref().expect("Hermes is set up").start(log),
         };
         // Ready once every path is relayed (Ferry says so per path; Hermes once).
         let (needle, times) = match who {
@@ -276,7 +277,7 @@ async fn latest(chain: &CosmosChain) -> u64 {
 /// The devnet, the proxies, and every channel both relayers need (opened before anything is
 /// measured): Ferry's first by `ferry create path`, the rest by `hermes create channel`, so the
 /// ids are the same on both chains: Ferry 0 (and 2–4), Hermes 1 (and 5–7).
-async fn setup(hermes_bin: std::path::PathBuf, four: bool) -> Bench {
+async fn setup(hermes_bin: Option<std::path::PathBuf>, four: bool) -> Bench {
     let net = TestNet::start("compare").await;
     net.ferry_ok(&["create", "path", "l3-settlement"]);
     let mut proxies = Vec::new();
@@ -303,16 +304,50 @@ async fn setup(hermes_bin: std::path::PathBuf, four: bool) -> Bench {
             channels: &hermes_channels,
         })
         .collect();
-    let hermes = hermes::Hermes::setup(
-        hermes_bin,
-        &net.devnet.dir.join("hermes"),
-        &hermes_chains,
-        &ferry_devnet::mnemonic("relayer"),
-    );
+    let hermes = hermes_bin.map(|bin| {
+        hermes::Hermes::setup(
+            bin,
+            &net.devnet.dir.join("hermes"),
+            &hermes_chains,
+            &ferry_devnet::mnemonic("relayer"),
+        )
+    });
     let extra = if four { 7 } else { 1 };
+    // The same channel numbers either way: Hermes opens them when it runs, else Ferry's handshake.
+    let ids = ferry::chain::cosmos::handshake::find_path(
+        &net.chain(SRC),
+        &net.chain(DST),
+        &"transfer".parse().unwrap(),
+        None,
+    )
+    .await
+    .expect("find the path")
+    .expect("path l3-settlement is open");
     for i in 0..extra {
-        eprintln!("opening channel-{} with hermes", i + 1);
-        hermes.create_channel(SRC, DST);
+        match &hermes {
+            Some(h) => {
+                eprintln!("opening channel-{} with hermes", i + 1);
+                h.create_channel(SRC, DST);
+            }
+            None => {
+                eprintln!(
+                    "opening channel-{} with Ferry's handshake (Hermes not run)",
+                    i + 1
+                );
+                ferry::chain::cosmos::handshake::open_channel(
+                    &net.chain(SRC),
+                    &net.chain(DST),
+                    &ids.client_a,
+                    &ids.client_b,
+                    &ids.connection_a,
+                    &ids.connection_b,
+                    &ids.port_a,
+                    &ids.port_b,
+                )
+                .await
+                .expect("open a channel");
+            }
+        }
     }
     let ferry_config = write_ferry_config(&net, &proxies, &ferry_channels, 1);
     let ferry3_config = write_ferry_config(&net, &proxies, &ferry_channels, 3);
@@ -417,11 +452,7 @@ async fn main() {
         })
         .collect();
     // Built before the devnet starts, so the first run's build does not share the cores with it.
-    let hermes_bin = if relayers.contains(&Who::Hermes) {
-        hermes::binary()
-    } else {
-        std::path::PathBuf::from("hermes-not-run")
-    };
+    let hermes_bin = relayers.contains(&Who::Hermes).then(hermes::binary);
     let four = workloads.iter().any(|w| matches!(w, 2 | 4));
     let bench = setup(hermes_bin, four).await;
     let mut runs = Vec::new();
