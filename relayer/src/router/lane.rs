@@ -411,12 +411,11 @@ impl Lane {
             .map(Item::Recv)
             .chain(self.acks.values().cloned().map(Item::Ack))
             .chain(self.timeouts.values().cloned().map(Item::Timeout));
-        let (items, mut retries): (Vec<Item>, Vec<Item>) = all
+        let (mut items, mut retries): (Vec<Item>, Vec<Item>) = all
             .filter(|i| self.is_ready(i.key(), now))
             .partition(|i| !self.quarantine.contains_key(&i.key()));
-        // Bound one submit; its first chunk goes to the newest packets, so live traffic is not
-        // starved by a huge backlog.
-        let mut items = chunk::pick(items, max_chunk * FLUSH_CHUNKS, max_chunk);
+        // Bound one submit so live traffic is not starved by a huge backlog.
+        items.truncate(max_chunk * FLUSH_CHUNKS);
         retries.truncate(max_chunk);
         let solo = items.len();
         items.extend(retries);
