@@ -29,7 +29,7 @@ use tendermint_light_client_verifier::{
     types::{TrustThreshold as Tt, TrustedBlockState, UntrustedBlockState},
     ProdVerifier, Verdict, Verifier,
 };
-use tendermint_testgen::{Commit, Generator, Header, LightBlock as TgLightBlock, Validator, Vote};
+use tendermint_testgen::{Generator, Validator};
 
 const CHAIN: &str = "differential-1";
 const CASES: u64 = 400;
@@ -61,21 +61,6 @@ fn set(rng: &mut Rng, pool: &[&str]) -> Vec<Validator> {
         out.push(Validator::new(id).voting_power(1 + rng.below(100)));
     }
     out
-}
-
-/// A block at `height` whose commit is signed by `voters` (a subset of `vals`).
-fn signed_by(
-    chain: &str,
-    height: u64,
-    secs: i64,
-    vals: &[Validator],
-    next: &[Validator],
-    voters: &[Validator],
-) -> LightBlock {
-    let header = Header::new(vals).height(height).chain_id(chain).next_validators(next).time(at(T0 + secs));
-    let votes = voters.iter().map(|v| Vote::new(v.clone(), header.clone())).collect();
-    let commit = Commit::new_with_votes(header.clone(), 1, votes);
-    convert(TgLightBlock::new(header, commit).validators(vals).next_validators(next).generate().unwrap())
 }
 
 struct Case {

@@ -10,7 +10,7 @@ use ferry_light_client_tendermint::{
     verify, LightBlock, TrustThreshold, TrustedState, VerificationError, VerifyOptions,
 };
 use tendermint::block::CommitSig;
-use tendermint_testgen::{Commit, Generator, Header, LightBlock as TgLightBlock, Validator, Vote};
+use tendermint_testgen::{Generator, Validator};
 
 const CHAIN: &str = "ferry-test";
 
@@ -36,10 +36,7 @@ fn address(id: &str) -> tendermint::account::Id {
 }
 
 fn commit_votes(height: u64, secs: i64, vals: &[Validator], voters: &[Validator]) -> LightBlock {
-    let header = Header::new(vals).height(height).chain_id(CHAIN).next_validators(vals).time(at(T0 + secs));
-    let votes = voters.iter().map(|v| Vote::new(v.clone(), header.clone())).collect();
-    let commit = Commit::new_with_votes(header.clone(), 1, votes);
-    convert(TgLightBlock::new(header, commit).validators(vals).next_validators(vals).generate().unwrap())
+    signed_by(CHAIN, height, secs, vals, vals, voters)
 }
 
 #[test]

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use ferry_light_client_tendermint::{LightBlock, Time, TrustThreshold, VerifyOptions};
-use tendermint_testgen::{light_block::TmLightBlock, Generator, Header, LightBlock as TgLightBlock, Validator};
+use tendermint_testgen::{
+    light_block::TmLightBlock, Commit, Generator, Header, LightBlock as TgLightBlock, Validator, Vote,
+};
 
 pub const T0: i64 = 1_700_000_000;
 
@@ -36,4 +38,19 @@ pub fn testgen_block(chain: &str, height: u64, secs: i64, vals: &[Validator], ne
 
 pub fn block(chain: &str, height: u64, secs: i64, vals: &[Validator], next: &[Validator]) -> LightBlock {
     convert(testgen_block(chain, height, secs, vals, next).generate().unwrap())
+}
+
+/// A block at `height` whose commit is signed by `voters` (a subset of `vals`).
+pub fn signed_by(
+    chain: &str,
+    height: u64,
+    secs: i64,
+    vals: &[Validator],
+    next: &[Validator],
+    voters: &[Validator],
+) -> LightBlock {
+    let header = Header::new(vals).height(height).chain_id(chain).next_validators(next).time(at(T0 + secs));
+    let votes = voters.iter().map(|v| Vote::new(v.clone(), header.clone())).collect();
+    let commit = Commit::new_with_votes(header.clone(), 1, votes);
+    convert(TgLightBlock::new(header, commit).validators(vals).next_validators(next).generate().unwrap())
 }
