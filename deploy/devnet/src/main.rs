@@ -25,19 +25,5 @@ fn main() -> std::process::ExitCode {
         config_path: dir.join("ferry").join("config.toml"),
         json: cli.json,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    match rt.block_on(ferry_devnet::run_command(cli.command, &ctx)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            if ctx.json {
-                println!("{}", serde_json::json!({ "error": format!("{e:#}") }));
-            } else {
-                eprintln!("error: {e:#}");
-            }
-            std::process::ExitCode::FAILURE
-        }
-    }
+    ferry::cli::block_on_command(&ctx, ferry_devnet::run_command(cli.command, &ctx))
 }

@@ -224,11 +224,20 @@ pub fn main() -> std::process::ExitCode {
         eprintln!("error: {err:#}");
         return std::process::ExitCode::FAILURE;
     }
+    block_on_command(&ctx, run(cli.command, &ctx))
+}
+
+/// Runs a command on a new multi-threaded runtime; its error is printed as `ferry` prints errors
+/// (JSON with `--json`) and becomes the exit code. Shared with the `ferry-devnet` binary.
+pub fn block_on_command(
+    ctx: &Ctx,
+    command: impl std::future::Future<Output = Result<()>>,
+) -> std::process::ExitCode {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match rt.block_on(run(cli.command, &ctx)) {
+    match rt.block_on(command) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             if ctx.json {
