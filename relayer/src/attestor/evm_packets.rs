@@ -4,7 +4,8 @@
 //! `keccak256(abi.encode(keccak256(raw key), uint256(0)))` of the router. It is read with
 //! `eth_getProof` from every endpoint at a final, verified block, must be claimed identically
 //! everywhere, and each endpoint's EIP-1186 proof must verify against that block's verified state
-//! root (Ferry's Ethereum light client, `verify_storage_under_state_root`).
+//! root (Ferry's Ethereum light client: the answer's account proof once, then each storage proof
+//! under the proven storage root).
 
 use ethers::types::{Address, H256, U256};
 use ferry_light_client_ethereum as lc;
@@ -19,8 +20,14 @@ use crate::chain::evm::packets::storage_slot;
 #[derive(Debug)]
 struct SlotProof {
     claimed: U256,
-    account: Vec<Vec<u8>>,
     storage: Vec<Vec<u8>>,
+}
+
+/// One endpoint's answer for several slots: one account proof, a storage proof per slot.
+#[derive(Debug)]
+struct Answer {
+    account: Vec<Vec<u8>>,
+    slots: Vec<SlotProof>,
 }
 
 fn hex_bytes(v: &Value) -> Result<Vec<u8>, String> {
@@ -44,7 +51,7 @@ const SLOTS_PER_PROOF: usize = 100;
 
 /// One endpoint's answer for `slots`, in the order asked: one storage proof per slot, each for
 /// that slot, all under one account proof.
-fn parse(v: &Value, slots: &[H256]) -> Result<Vec<SlotProof>, String> {
+fn parse(v: &Value, slots: &[H256]) -> Result<Answer, String> {
     let proofs = v["storageProof"]
         .as_array()
         .map(Vec::as_slice)
@@ -57,7 +64,7 @@ fn parse(v: &Value, slots: &[H256]) -> Result<Vec<SlotProof>, String> {
         ));
     }
     let account = nodes(&v["accountProof"])?;
-    proofs
+    let slots = proofs
         .iter()
         .zip(slots)
         .map(|(sp, slot)| {
@@ -80,11 +87,11 @@ fn parse(v: &Value, slots: &[H256]) -> Result<Vec<SlotProof>, String> {
                 })?;
             Ok(SlotProof {
                 claimed: value,
-                account: account.clone(),
                 storage: nodes(&sp["proof"])?,
             })
         })
-        .collect()
+        .collect::<Result<_, String>>()?;
+    Ok(Answer { account, slots })
 }
 
 impl Chain {
@@ -126,9 +133,19 @@ impl Chain {
                     )
                 })?);
             }
+            // Each answer's account proof, verified once for all its slots: the router's storage
+            // root (the empty root if there is no account). A failure is reported at the first
+            // slot, after that slot's agreement check, as when each slot carried its own.
+            let roots: Vec<Result<H256, String>> = per_endpoint
+                .iter()
+                .map(|a| {
+                    lc::verify_account_proof(&state.state_root, &router, &a.account)
+                        .map(|acc| acc.map_or(lc::EMPTY_ROOT, |acc| acc.storage_root))
+                        .map_err(|e| e.to_string())
+                })
+                .collect();
             for (k, (key, slot)) in chunk.iter().zip(&slots).enumerate() {
-                let slot = *slot;
-                let proofs: Vec<&SlotProof> = per_endpoint.iter().map(|p| &p[k]).collect();
+                let proofs: Vec<&SlotProof> = per_endpoint.iter().map(|a| &a.slots[k]).collect();
                 for (i, p) in proofs.iter().enumerate().skip(1) {
                     if p.claimed != proofs[0].claimed {
                         return Err(Refusal::new(
@@ -147,24 +164,22 @@ impl Chain {
                     }
                 }
                 for (i, p) in proofs.iter().enumerate() {
-                    let proven = lc::verify_storage_under_state_root(
-                        &state.state_root,
-                        &router,
-                        &p.account,
-                        &slot,
-                        &p.storage,
-                    )
-                    .map_err(|e| e.to_string())
-                    .and_then(|v| {
-                        let v = v.unwrap_or_default();
-                        (v == p.claimed).then_some(v).ok_or_else(|| {
-                            format!("the proof proves {v:#x}, not the claimed value")
+                    let proven = roots[i]
+                        .clone()
+                        .and_then(|root| {
+                            lc::verify_storage_proof(&root, slot, &p.storage)
+                                .map_err(|e| e.to_string())
                         })
-                    })
-                    .map_err(|e| {
-                        Refusal::new(
-                            Kind::VerificationFailed,
-                            format!(
+                        .and_then(|v| {
+                            let v = v.unwrap_or_default();
+                            (v == p.claimed).then_some(v).ok_or_else(|| {
+                                format!("the proof proves {v:#x}, not the claimed value")
+                            })
+                        })
+                        .map_err(|e| {
+                            Refusal::new(
+                                Kind::VerificationFailed,
+                                format!(
                                 "{}: {}: the proof of key {} at block {height} does not verify \
                              against the verified state root {:?}: {e}",
                                 self.name(),
@@ -172,8 +187,8 @@ impl Chain {
                                 show_key(key),
                                 state.state_root
                             ),
-                        )
-                    })?;
+                            )
+                        })?;
                     if i == 0 {
                         let mut word = [0u8; 32];
                         proven.to_big_endian(&mut word);
@@ -203,13 +218,12 @@ mod tests {
                 {"key": format!("{s2:?}"), "value": "0x0", "proof": ["0xbb", "0xcc"]},
             ],
         });
-        let p = parse(&ok, &[s1, s2]).unwrap();
-        assert_eq!(p[0].claimed, U256::from(42));
-        assert_eq!(p[0].account, vec![vec![1], vec![2, 3]]);
-        assert_eq!(p[0].storage, vec![vec![0xaa]]);
-        assert_eq!(p[1].claimed, U256::zero());
-        assert_eq!(p[1].account, p[0].account);
-        assert_eq!(p[1].storage, vec![vec![0xbb], vec![0xcc]]);
+        let a = parse(&ok, &[s1, s2]).unwrap();
+        assert_eq!(a.account, vec![vec![1], vec![2, 3]]);
+        assert_eq!(a.slots[0].claimed, U256::from(42));
+        assert_eq!(a.slots[0].storage, vec![vec![0xaa]]);
+        assert_eq!(a.slots[1].claimed, U256::zero());
+        assert_eq!(a.slots[1].storage, vec![vec![0xbb], vec![0xcc]]);
         // Answers in another order than asked, for another slot, malformed, or too few: refused.
         assert!(parse(&ok, &[s2, s1]).unwrap_err().contains("not"));
         let mut other = ok.clone();
