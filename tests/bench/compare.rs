@@ -314,15 +314,12 @@ async fn setup(hermes_bin: Option<std::path::PathBuf>, four: bool) -> Bench {
     });
     let extra = if four { 7 } else { 1 };
     // The same channel numbers either way: Hermes opens them when it runs, else Ferry's handshake.
-    let ids = ferry::chain::cosmos::handshake::find_path(
-        &net.chain(SRC),
-        &net.chain(DST),
-        &"transfer".parse().unwrap(),
-        None,
-    )
-    .await
-    .expect("find the path")
-    .expect("path l3-settlement is open");
+    let (src, dst) = (net.chain(SRC), net.chain(DST));
+    let ids =
+        ferry::chain::cosmos::handshake::find_path(&src, &dst, &"transfer".parse().unwrap(), None)
+            .await
+            .expect("find the path")
+            .expect("path l3-settlement is open");
     for i in 0..extra {
         match &hermes {
             Some(h) => {
@@ -335,8 +332,8 @@ async fn setup(hermes_bin: Option<std::path::PathBuf>, four: bool) -> Bench {
                     i + 1
                 );
                 ferry::chain::cosmos::handshake::open_channel(
-                    &net.chain(SRC),
-                    &net.chain(DST),
+                    &src,
+                    &dst,
                     &ids.client_a,
                     &ids.client_b,
                     &ids.connection_a,
