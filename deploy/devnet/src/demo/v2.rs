@@ -33,12 +33,17 @@ pub async fn open_path(
         Some(&V2_COSMOS_CLIENT.parse()?),
         &e,
         &evm_client,
+        None,
     )
     .await?;
     println!(
         "{} path {V2_PATH}: attestations clients {} on {} <-> {V2_EVM_CLIENT} on {}",
-        if done.created { "opened" } else { "reusing" },
-        done.client,
+        if done.cosmos.created {
+            "opened"
+        } else {
+            "reusing"
+        },
+        done.cosmos.client,
         c.id,
         e.id
     );

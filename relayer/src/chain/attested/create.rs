@@ -1,7 +1,7 @@
 //! `ferry create path` for a cosmos–evm path: the Cosmos chain's `attestations` client of the EVM
 //! chain, and its counterparty registration, both idempotent. The EVM chain's client of the Cosmos
-//! chain is an `AttestationsLightClient` added to Ferry's router by its admin (during setup, or
-//! through the timelock); here it is only checked.
+//! chain (an `AttestationsLightClient` in Ferry's router) is checked, or added by the router's
+//! owner in [`create_evm`](super::create_evm).
 //!
 //! The client starts from a state the EVM committee itself attests (a quorum of its current
 //! members), never from an unchecked RPC answer.
@@ -10,6 +10,7 @@ use ethers::types::Address;
 use ibc_proto::ibc::core::client::v1::MsgCreateClient;
 
 use super::collect::{self, Ask};
+use super::create_evm::{self, CreateEvmError, EvmAdmin, EvmClient, EvmStep};
 use super::format;
 use crate::chain::cosmos::v2::{self, proto, type_url};
 use crate::chain::cosmos::CosmosChain;
@@ -181,28 +182,52 @@ pub async fn committee_of(endpoints: &[reqwest::Url]) -> Result<IbcCommittee> {
     Ok(IbcCommittee { members, quorum })
 }
 
-/// `ferry create path` for a cosmos–evm path: checks the EVM side's client names the Cosmos
-/// client as counterparty, then creates and registers the Cosmos side as needed.
+/// What `ferry create path` did on both sides of a cosmos–evm path.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PathCreated {
+    pub cosmos: Created,
+    pub evm: EvmClient,
+}
+
+/// `ferry create path` for a cosmos–evm path. When the EVM router already has `evm_client`, its
+/// counterparty must be the path's Cosmos client, which is created and registered as needed.
+/// Otherwise the router's owner (`admin`) adds it: everything is checked first, then the Cosmos
+/// client is made, then the EVM client of it (see [`create_evm`](super::create_evm)).
 pub async fn ensure_path(
     cosmos: &CosmosChain,
     cosmos_client: Option<&ClientId>,
     evm: &EvmChain,
     evm_client: &ClientId,
-) -> Result<Created> {
-    let expected = evm
-        .router()
+    admin: Option<&EvmAdmin>,
+) -> std::result::Result<PathCreated, CreateEvmError> {
+    let router = evm.router();
+    let expected = router
         .counterparty_of(evm_client.to_string())
         .call()
         .await
         .map_err(|e| {
             ChainError::Other(format!("{}: reading client `{evm_client}`: {e}", evm.id))
         })?;
+    let committee = || async { committee_of(evm.config.attestors().0).await };
     if expected.is_empty() {
-        return Err(ChainError::Other(format!(
-            "the router on {} has no client `{evm_client}`: its admin adds an \
-             AttestationsLightClient of {} first (contracts/README.md)",
-            evm.id, cosmos.id
-        )));
+        let prepared = create_evm::prepare(evm, evm_client, admin).await?;
+        // A run that scheduled the EVM client already made the Cosmos client it names.
+        let scheduled: Option<ClientId> = match prepared.scheduled_counterparty() {
+            Some(c) => Some(
+                c.parse()
+                    .map_err(|e| ChainError::Other(format!("scheduled counterparty `{c}`: {e}")))?,
+            ),
+            None => None,
+        };
+        let want = cosmos_client.cloned().or(scheduled);
+        let made =
+            ensure_cosmos_client(cosmos, evm, &committee().await?, want.as_ref(), evm_client)
+                .await?;
+        let evm_done = create_evm::finish(cosmos, evm, evm_client, &made.client, prepared).await?;
+        return Ok(PathCreated {
+            cosmos: made,
+            evm: evm_done,
+        });
     }
     let want: ClientId = match cosmos_client {
         Some(c) => c.clone(),
@@ -214,8 +239,26 @@ pub async fn ensure_path(
         return Err(ChainError::Other(format!(
             "client `{evm_client}` on {} expects counterparty `{expected}`, the path names `{want}`",
             evm.id
-        )));
+        ))
+        .into());
     }
-    let committee = committee_of(evm.config.attestors().0).await?;
-    ensure_cosmos_client(cosmos, evm, &committee, Some(&want), evm_client).await
+    let light_client = router
+        .light_client_of(evm_client.to_string())
+        .call()
+        .await
+        .map_err(|e| {
+            ChainError::Other(format!("{}: reading client `{evm_client}`: {e}", evm.id))
+        })?;
+    let made =
+        ensure_cosmos_client(cosmos, evm, &committee().await?, Some(&want), evm_client).await?;
+    Ok(PathCreated {
+        cosmos: made,
+        evm: EvmClient {
+            client: evm_client.clone(),
+            light_client,
+            counterparty: expected,
+            step: EvmStep::Exists,
+            ready_at: None,
+        },
+    })
 }

@@ -9,6 +9,7 @@
 
 pub mod collect;
 pub mod create;
+pub mod create_evm;
 pub mod format;
 pub mod path;
 

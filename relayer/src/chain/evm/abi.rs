@@ -43,6 +43,7 @@ abigen!(
         event AckPacket(string indexed sourceClient, uint64 indexed sequence)
         event TimeoutPacket(string indexed sourceClient, uint64 indexed sequence)
         event PacketNoop(string indexed client, uint64 indexed sequence, uint8 kind)
+        event AdminScheduled(bytes32 indexed id, uint256 readyAt, bytes call)
     ]"#
 );
 
