@@ -236,6 +236,13 @@ pub trait PacketQueries: Send + Sync {
 /// chain proves from the block before `at`, whose app hash `at` commits to; an EVM chain from `at`).
 #[async_trait]
 pub trait PacketProofs: Send + Sync {
+    /// The lowest proof height whose proven state includes what block `event_height` wrote: by
+    /// default the next one (Tendermint: header `H + 1` commits to the app hash after block `H`);
+    /// a chain whose proofs at `H` show the state after block `H` (EVM state roots, attestations)
+    /// answers `H`, a block sooner.
+    fn proof_height_for(&self, event_height: u64) -> u64 {
+        event_height + 1
+    }
     async fn prove_commitment(
         &self,
         port: &PortId,

@@ -66,6 +66,8 @@ pub struct State {
     pub broadcasts_until_rpc_down: Option<usize>,
     /// Clearing finds the send of each packet committed here (as `send_event`, at height 10).
     pub sends_findable: bool,
+    /// Proofs at `H` show what block `H` wrote (EVM, attestations), instead of from `H + 1` on.
+    pub proves_own_block: bool,
     /// Txs mined while their confirmation was not seen.
     landed: BTreeMap<String, TxOutcome>,
     pending: BTreeMap<String, Vec<Msg>>,
@@ -282,6 +284,9 @@ impl PacketQueries for FakeChain {
 
 #[async_trait]
 impl PacketProofs for FakeChain {
+    fn proof_height_for(&self, event_height: u64) -> u64 {
+        event_height + u64::from(!self.with(|s| s.proves_own_block))
+    }
     async fn prove_commitment(
         &self,
         _: &PortId,

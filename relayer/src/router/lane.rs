@@ -419,7 +419,11 @@ impl Lane {
         retries.truncate(max_chunk);
         let solo = items.len();
         items.extend(retries);
-        let need = items.iter().map(|i| i.pending().height).max().unwrap_or(0);
+        let need = items
+            .iter()
+            .map(|i| self.src.chain.proof_height_for(i.pending().height))
+            .max()
+            .unwrap_or(0);
         tracing::debug!(dst = %dst_id, items = items.len(), need, "submit: preparing client");
         let has_timeouts = items.iter().any(|i| matches!(i, Item::Timeout(_)));
         let (updates, at) = self.prepare_client(need, has_timeouts).await?;

@@ -115,3 +115,36 @@ async fn the_running_lane_sends_the_next_batch_before_the_last_one_confirms() {
         Some(2.0)
     );
 }
+
+/// Client updates a batch sent at height 10 needs when the destination's client is at 10.
+async fn updates_for_batch_at_client_height(tag: &str, proves_own_block: bool) -> Vec<u64> {
+    let (a, b, mut lane) = setup(tag, 2);
+    a.with(|s| {
+        s.proves_own_block = proves_own_block;
+        s.height = 12;
+    });
+    b.with(|s| s.client_height = 10);
+    lane.submit().await;
+    b.with(|s| {
+        s.sent
+            .iter()
+            .flatten()
+            .filter(|(kind, _)| kind == "update")
+            .map(|(_, h)| *h)
+            .collect()
+    })
+}
+
+#[tokio::test]
+async fn a_source_proving_its_own_block_is_proven_at_that_height_without_an_update() {
+    // Tendermint: what block 10 wrote is proven from header 11 on, so the client moves.
+    assert_eq!(
+        updates_for_batch_at_client_height("h1", false).await,
+        vec![12]
+    );
+    // EVM state roots and attestations: height 10 itself proves it; no update, no wait.
+    assert_eq!(
+        updates_for_batch_at_client_height("h2", true).await,
+        Vec::<u64>::new()
+    );
+}

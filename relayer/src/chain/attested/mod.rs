@@ -166,6 +166,11 @@ pub fn raw_key(r: &ProofRequest) -> Vec<u8> {
 
 #[async_trait]
 impl PacketProofs for Attested {
+    /// An attestation at `H` vouches for the state after block `H` (an attestor of a Cosmos chain
+    /// proves it under header `H + 1`, which `latest` waits for through `lag`).
+    fn proof_height_for(&self, event_height: u64) -> u64 {
+        event_height
+    }
     async fn prove_commitment(
         &self,
         port: &PortId,

@@ -362,6 +362,10 @@ impl Headers for EvmChain {
 
 #[async_trait]
 impl PacketProofs for EvmChain {
+    /// `eth_getProof` at block `H` and the attested state root of `H` are the state after `H`.
+    fn proof_height_for(&self, event_height: u64) -> u64 {
+        event_height
+    }
     async fn prove_commitment(
         &self,
         _port: &PortId,

@@ -10,7 +10,8 @@ use crate::telemetry::metrics;
 
 impl Lane {
     /// Client-update messages (maybe none) and the proof height to use: the destination's client of
-    /// the source must hold a consensus state above `need` (and, for timeouts, a recent one).
+    /// the source must hold a consensus state at `need` or above (and, for timeouts, a recent
+    /// one). `need` is the source's lowest proof height covering every event of the batch.
     pub(super) async fn prepare_client(
         &self,
         need: u64,
@@ -18,16 +19,16 @@ impl Lane {
     ) -> Result<(Vec<Msg>, Height), ChainError> {
         let (dst_id, client) = (self.dst.id().to_string(), self.dst.client.clone());
         let trusted = self.dst.chain.client_latest_height(&client).await?;
-        if !fresh && trusted.revision_height > need {
+        if !fresh && trusted.revision_height >= need {
             metrics().client_update(&dst_id, client.as_str(), false);
             return Ok((vec![], trusted));
         }
         let mut target = self.src.chain.latest().await?.0;
         let waited = Instant::now();
-        while target.revision_height <= need {
+        while target.revision_height < need {
             if waited.elapsed() > std::time::Duration::from_secs(30) {
                 return Err(ChainError::Other(format!(
-                    "{} did not pass height {need} in 30s",
+                    "{} did not reach height {need} in 30s",
                     self.src.id()
                 )));
             }
