@@ -44,9 +44,9 @@ lint:
 bench: deps build
 	FERRY_BIN=$(CARGO_TARGET_DIR)/release/ferry $(CARGO) run --release -p ferry-tests --bin e2e-bench -- bench-results/e2e-1000.json
 
-## EVM end to end: 200 ERC-20 transfers over the anvil path (writes bench-results/evm-200.json).
+## EVM end to end: 1,000 ERC-20 transfers over the anvil path (writes bench-results/evm-1000.json; FERRY_BENCH_N=… for another count).
 bench-evm: deps build
-	FERRY_BIN=$(CARGO_TARGET_DIR)/release/ferry $(CARGO) run --release -p ferry-tests --bin evm-bench -- bench-results/evm-200.json
+	FERRY_BIN=$(CARGO_TARGET_DIR)/release/ferry $(CARGO) run --release -p ferry-tests --bin evm-bench -- bench-results/evm-1000.json
 
 ## IBC v2 cosmos–evm path: 500 transfers each way between v2-appchain-1 (ibc-go v11) and evm-settlement
 ## (writes bench-results/v2-500.json; FERRY_BENCH_N=… for another count).

@@ -349,31 +349,6 @@ async fn evm_to_cosmos(c: &Ctx) -> Value {
     })
 }
 
-fn git_commit() -> String {
-    std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
-}
-
-/// Files changed in the working tree at run time (what the release binary was built from, besides
-/// the commit).
-fn git_changes() -> Vec<String> {
-    std::process::Command::new("git")
-        .args(["status", "--short", "--untracked-files=no"])
-        .output()
-        .ok()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .map(|l| l.trim().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn num(v: &Value) -> Option<f64> {
     v.as_f64()
 }
@@ -394,8 +369,8 @@ async fn main() {
             .and_then(|s| s.parse().ok())
             .unwrap_or(600),
     );
-    let commit = git_commit();
-    let changes = git_changes();
+    let commit = ferry_tests::bench::git_commit();
+    let changes = ferry_tests::bench::git_changes();
     let started = Instant::now();
     let net = TestNet::start_v2("v2-bench").await;
     eprintln!("devnet up in {:.0}s", started.elapsed().as_secs_f64());

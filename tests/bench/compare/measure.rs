@@ -163,26 +163,7 @@ pub async fn relayer_txs(chain: &CosmosChain, signer: &str, from: u64) -> (u64, 
 /// (peak RSS in MiB, CPU seconds) of a running process.
 pub fn process_figures(pid: u32) -> (f64, f64) {
     let rss = ferry_tests::bench::peak_rss_kib(pid) as f64 / 1024.0;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name's closing parenthesis; utime and stime are the 12th and 13th.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<u64> = rest
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0))
-        .collect();
-    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
-    (rss, ticks as f64 / clock_ticks())
-}
-
-fn clock_ticks() -> f64 {
-    let out = std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .expect("getconf");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(100.0)
+    (rss, ferry_tests::bench::cpu_seconds(pid))
 }
 
 /// Wait until `src` holds no packet commitment on any of `lanes`.
