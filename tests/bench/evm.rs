@@ -219,8 +219,29 @@ async fn main() {
         .collect();
     let send_blocks: std::collections::BTreeSet<u64> = seqs.iter().map(|s| sends[s]).collect();
     let recv_blocks: std::collections::BTreeSet<u64> = seqs.iter().map(|s| recvs[s]).collect();
+    // How full the receive blocks were: the destination's block gas limit bounds a burst.
+    let mut fill = Vec::new();
+    for b in &recv_blocks {
+        let blk = st.get_block(*b).await.unwrap().unwrap();
+        let packets = seqs.iter().filter(|s| recvs[*s] == *b).count();
+        fill.push(serde_json::json!({
+            "block": b,
+            "packets_received": packets,
+            "gas_used": blk.gas_used.as_u64(),
+            "gas_limit": blk.gas_limit.as_u64(),
+        }));
+    }
     lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let delta = |name: &str| metric_sum(&after, name) - metric_sum(&before, name);
+    let chain_sum = |text: &str, name: &str, chain: &str| -> f64 {
+        let label = format!("chain=\"{chain}\"");
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(&label))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let chain_delta =
+        |name: &str, chain: &str| chain_sum(&after, name, chain) - chain_sum(&before, name, chain);
     let (txs, gas) = (
         delta("ferry_txs_confirmed_total"),
         delta("ferry_gas_used_total"),
@@ -235,11 +256,16 @@ async fn main() {
         "send_to_ack_latency_seconds": spread(ack_lat),
         "send_blocks_on_l3": send_blocks.len(),
         "receive_blocks_on_settlement": recv_blocks.len(),
+        "receive_blocks": fill,
         "block_seconds": 1,
         "confirmations": 1,
         "relayer_txs": txs,
         "relayer_txs_per_packet": txs / n as f64,
         "relayer_gas": gas,
+        "relayer_gas_by_chain": {
+            "evm-l3": chain_delta("ferry_gas_used_total", "evm-l3"),
+            "evm-settlement": chain_delta("ferry_gas_used_total", "evm-settlement"),
+        },
         "relayer_gas_per_packet_recv_and_ack": gas / n as f64,
         "relayed_messages": delta("ferry_packets_relayed_total"),
         "rpc_requests_per_packet": delta("ferry_rpc_requests_total") / n as f64,
