@@ -10,6 +10,10 @@
 //! not mined; after a third of `tx_confirm_timeout` Ferry resends it under the same nonce with both
 //! fees raised, and once blocks resume the replacement is what lands.
 //!
+//! `a_transaction_the_node_dropped_is_sent_again`: a client update Ferry sent is dropped from
+//! anvil's pool (`anvil_dropTransaction`); Ferry notices within seconds (it looks the tx up every
+//! 2 s), not after a third of its confirmation budget, and what lands is the one it sent again.
+//!
 //! Run: `cargo test -p ferry-tests --test evm_backend -- --nocapture`
 
 use std::time::{Duration, Instant};
@@ -202,21 +206,14 @@ async fn a_reorged_send_is_rescanned() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stuck_transaction_is_replaced() {
+/// A client update of evm-l3's client of evm-settlement, made the way the router makes it, and the
+/// height it moves the client to.
+async fn update_msgs(
+    l3: &EvmChain,
+    settlement: &EvmChain,
+) -> (Vec<ferry::chain::Msg>, ferry::ibc::Height) {
     use ferry::chain::evm::attestation::{encode_update, state_digest, StateAttestation};
-    use ferry::chain::{ClientHost, Heights, Submit};
-    let tmp = TempDir::new("evm-stuck");
-    let chains = Chains(
-        evm::up(&tmp.0, None)
-            .await
-            .expect("anvil chains with contracts"),
-    );
-    let node = |id: &str| chains.0.iter().find(|n| n.chain_id == id).unwrap().clone();
-    let (l3n, stn) = (node("evm-l3"), node("evm-settlement"));
-    let l3 = open(&l3n, "tx_confirm_timeout = \"12s\"");
-    let settlement = open(&stn, "");
-    // A client update of evm-l3's client of evm-settlement, made the way the router makes it.
+    use ferry::chain::{ClientHost, Heights};
     let client: ferry::ibc::ClientId = CLIENT_ID.parse().unwrap();
     let trusted = l3.client_latest_height(&client).await.unwrap();
     let anchor = l3.consensus_anchor(&client, trusted).await.unwrap();
@@ -245,7 +242,24 @@ async fn a_stuck_transaction_is_replaced() {
         type_url: ferry::chain::evm::packets::ATTESTATION.into(),
         value: encode_update(&att, &sigs),
     };
-    let msgs = vec![l3.update_client_msg(&client, header)];
+    (vec![l3.update_client_msg(&client, header)], target)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_transaction_is_replaced() {
+    use ferry::chain::{ClientHost, Submit};
+    let tmp = TempDir::new("evm-stuck");
+    let chains = Chains(
+        evm::up(&tmp.0, None)
+            .await
+            .expect("anvil chains with contracts"),
+    );
+    let node = |id: &str| chains.0.iter().find(|n| n.chain_id == id).unwrap().clone();
+    let (l3n, stn) = (node("evm-l3"), node("evm-settlement"));
+    let l3 = open(&l3n, "tx_confirm_timeout = \"12s\"");
+    let settlement = open(&stn, "");
+    let client: ferry::ibc::ClientId = CLIENT_ID.parse().unwrap();
+    let (msgs, target) = update_msgs(&l3, &settlement).await;
 
     let provider = Provider::<Http>::try_from(l3n.rpc.as_str()).unwrap();
     let _: serde_json::Value = provider
@@ -278,6 +292,67 @@ async fn a_stuck_transaction_is_replaced() {
     assert!(
         tip > U256::from(1_000_000_000u64),
         "the mined transaction is the original (tip {tip}), not a replacement"
+    );
+    assert_eq!(
+        l3.client_latest_height(&client).await.unwrap(),
+        target,
+        "the update landed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_the_node_dropped_is_sent_again() {
+    use ferry::chain::{ClientHost, Submit};
+    let tmp = TempDir::new("evm-dropped");
+    let chains = Chains(
+        evm::up(&tmp.0, None)
+            .await
+            .expect("anvil chains with contracts"),
+    );
+    let node = |id: &str| chains.0.iter().find(|n| n.chain_id == id).unwrap().clone();
+    let (l3n, stn) = (node("evm-l3"), node("evm-settlement"));
+    // A long budget: a replacement on the timer would come only after 20 s.
+    let l3 = open(&l3n, "tx_confirm_timeout = \"60s\"");
+    let settlement = open(&stn, "");
+    let client: ferry::ibc::ClientId = CLIENT_ID.parse().unwrap();
+    let (msgs, target) = update_msgs(&l3, &settlement).await;
+
+    let provider = Provider::<Http>::try_from(l3n.rpc.as_str()).unwrap();
+    let _: serde_json::Value = provider
+        .request("evm_setIntervalMining", [0u64])
+        .await
+        .expect("pause mining");
+    let pending = l3.broadcast(msgs, 0, &[]).await.unwrap();
+    let original: ethers::types::H256 = pending.hash.parse().unwrap();
+    let _: serde_json::Value = provider
+        .request("anvil_dropTransaction", [original])
+        .await
+        .expect("drop the tx from anvil's pool");
+    assert!(provider.get_transaction(original).await.unwrap().is_none());
+    let t = Instant::now();
+    let confirm = tokio::spawn({
+        let l3 = l3.clone();
+        async move { l3.confirm(pending).await }
+    });
+    // Mining resumes after 5 s; the tx is sent again well before the 20 s timer.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let _: serde_json::Value = provider
+        .request("evm_setIntervalMining", [1u64])
+        .await
+        .expect("resume mining");
+    let out = confirm
+        .await
+        .unwrap()
+        .expect("the dropped update is confirmed");
+    assert!(
+        t.elapsed() < Duration::from_secs(15),
+        "confirmed only after {:?}: the drop was not noticed",
+        t.elapsed()
+    );
+    assert_ne!(
+        out.hash.parse::<ethers::types::H256>().unwrap(),
+        original,
+        "the mined tx is the dropped one"
     );
     assert_eq!(
         l3.client_latest_height(&client).await.unwrap(),

@@ -45,6 +45,8 @@ pub(crate) fn to_u128(chain: &ChainId, method: &'static str, what: &str, v: U256
 }
 
 /// Replacements need at least 10% more on both fees; 12.5% clears every client's rule.
+/// How often an unmined tx is looked up in the node's pool.
+const DROPPED_CHECK: Duration = Duration::from_secs(2);
 const BUMP_NUM: u128 = 9;
 const BUMP_DEN: u128 = 8;
 
@@ -335,6 +337,24 @@ impl EvmChain {
         sent
     }
 
+    /// True when the node knows none of the hashes sent under `sent`'s nonce (dropped from its
+    /// pool, so nothing would ever mine them, and every later nonce waits behind them).
+    async fn dropped(&self, sent: &Sent) -> Result<bool> {
+        for h in &sent.hashes {
+            let h = *h;
+            let known = self
+                .rpc("eth_getTransactionByHash", |p| async move {
+                    p.get_transaction(h).await.map_err(CallError::from)
+                })
+                .await?;
+            if known.is_some() {
+                return Ok(false);
+            }
+        }
+        tracing::warn!(chain = %self.id, nonce = sent.nonce, "the node dropped our pending transaction; sending it again");
+        Ok(true)
+    }
+
     async fn receipt(&self, hash: H256) -> Result<Option<TransactionReceipt>> {
         self.rpc("eth_getTransactionReceipt", |p| async move {
             p.get_transaction_receipt(hash)
@@ -413,6 +433,7 @@ impl Submit for EvmChain {
         let started = Instant::now();
         let limit = self.config.tx_confirm_timeout;
         let mut replaced_at = Instant::now();
+        let mut looked_up_at = Instant::now();
         let outcome = loop {
             let mut found = None;
             for h in sent.hashes.iter().rev() {
@@ -428,9 +449,15 @@ impl Submit for EvmChain {
                 if head >= mined.saturating_add(self.evm.confirmations) {
                     break r;
                 }
-            } else if !sent.resumed && replaced_at.elapsed() > limit / 3 {
-                // Not mined for a third of the budget: outbid ourselves (and remember the
-                // replacement, for a later lookup of this tx).
+            } else if !sent.resumed
+                && (replaced_at.elapsed() > limit / 3
+                    || (looked_up_at.elapsed() > DROPPED_CHECK && {
+                        looked_up_at = Instant::now();
+                        self.dropped(&sent).await?
+                    }))
+            {
+                // Not mined for a third of the budget, or no longer in the node's pool: outbid
+                // ourselves (and remember the replacement, for a later lookup of this tx).
                 self.replace(&mut sent).await?;
                 self.sent
                     .lock()
