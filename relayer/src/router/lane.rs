@@ -84,6 +84,11 @@ pub struct Lane {
     quarantine_max: Duration,
     /// After a failure, the next submit waits until then (exponential backoff).
     retry_at: Option<Instant>,
+    /// The highest proof height the source was seen to serve (its latest height, last read).
+    src_provable: u64,
+    /// Nothing queued was provable yet: the next submit looks again from then on, and what
+    /// arrives meanwhile joins the same batch.
+    poll_at: Option<Instant>,
     failures: u32,
     /// When this lane last warned that someone else delivers its packets.
     warned_other_relayer: Option<Instant>,
@@ -162,6 +167,8 @@ impl Lane {
             quarantine_first: QUARANTINE_FIRST_RETRY,
             quarantine_max: QUARANTINE_MAX_RETRY,
             retry_at: None,
+            src_provable: 0,
+            poll_at: None,
             failures: 0,
             chunk_cap: None,
             awaiting: Vec::new(),
@@ -331,7 +338,10 @@ impl Lane {
     pub fn wants_submit(&self) -> bool {
         let now = Instant::now();
         let cap = self.dst.chain.max_msgs_per_tx().max(2) * FLUSH_CHUNKS * MAX_IN_FLIGHT_SUBMITS;
-        self.retry_at.is_none_or(|t| now >= t) && self.in_flight.len() < cap && self.any_ready(now)
+        self.retry_at.is_none_or(|t| now >= t)
+            && self.poll_at.is_none_or(|t| now >= t)
+            && self.in_flight.len() < cap
+            && self.any_ready(now)
     }
 
     /// Send what is queued and ready, without waiting for it to confirm: the txs sent are
@@ -390,6 +400,13 @@ impl Lane {
         if !self.any_ready(Instant::now()) {
             return Ok(());
         }
+        //    Only what the source can prove now goes out; if nothing can, the batch waits for the
+        //    source's next height (and gathers what arrives meanwhile) instead of holding the lane.
+        self.poll_at = None;
+        if !self.refresh_provable(Instant::now()).await? {
+            self.poll_at = Some(Instant::now() + client::PROVABLE_POLL);
+            return Ok(());
+        }
         self.prune(report).await?;
         let now = Instant::now();
         if !self.any_ready(now) {
@@ -411,8 +428,12 @@ impl Lane {
             .map(Item::Recv)
             .chain(self.acks.values().cloned().map(Item::Ack))
             .chain(self.timeouts.values().cloned().map(Item::Timeout));
+        let provable = self.src_provable;
         let (mut items, mut retries): (Vec<Item>, Vec<Item>) = all
-            .filter(|i| self.is_ready(i.key(), now))
+            .filter(|i| {
+                self.is_ready(i.key(), now)
+                    && self.src.chain.proof_height_for(i.pending().height) <= provable
+            })
             .partition(|i| !self.quarantine.contains_key(&i.key()));
         // Bound one submit so live traffic is not starved by a huge backlog.
         items.truncate(max_chunk * FLUSH_CHUNKS);

@@ -148,3 +148,24 @@ async fn a_source_proving_its_own_block_is_proven_at_that_height_without_an_upda
         Vec::<u64>::new()
     );
 }
+
+#[tokio::test]
+async fn a_batch_the_source_cannot_prove_yet_waits_and_gathers_what_arrives_meanwhile() {
+    // Sends at height 10 on a source whose latest height is 10: provable from 11 on.
+    let (a, b, mut lane) = setup("h3", 2);
+    a.with(|s| s.height = 10);
+    lane.submit().await;
+    assert!(b.with(|s| s.sent.is_empty()), "sent before it was provable");
+    assert!(!lane.wants_submit(), "looked again at once");
+    // More sends of the same block arrive while it waits.
+    a.with(|s| s.commitments.extend(3..=4));
+    for seq in 3..=4 {
+        lane.add_recv(send_event(seq, 10, 0));
+    }
+    a.with(|s| s.height = 11);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert!(lane.wants_submit());
+    lane.submit().await;
+    assert_eq!(b.with(|s| s.sent.len()), 1, "one batch for the whole block");
+    assert_eq!(b.sent_seqs("recv"), vec![1, 2, 3, 4]);
+}

@@ -8,7 +8,43 @@ use crate::chain::{ChainError, Msg};
 use crate::ibc::Height;
 use crate::telemetry::metrics;
 
+/// How often a lane whose queued items the source cannot prove yet looks at its height again.
+pub(super) const PROVABLE_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
 impl Lane {
+    /// Whether the source can prove some ready item now. The source's height is read (one call)
+    /// only when a ready item needs more than the height seen last.
+    pub(super) async fn refresh_provable(&mut self, now: Instant) -> Result<bool, ChainError> {
+        let heights: Vec<u64> = self
+            .ready_items(now)
+            .map(|height| self.src.chain.proof_height_for(height))
+            .collect();
+        let (Some(&low), Some(&high)) = (heights.iter().min(), heights.iter().max()) else {
+            return Ok(false);
+        };
+        if high > self.src_provable {
+            let (h, _) = self.src.chain.latest().await?;
+            self.src_provable = self.src_provable.max(h.revision_height);
+        }
+        Ok(low <= self.src_provable)
+    }
+
+    /// Source heights of the queued items that could go out now.
+    fn ready_items(&self, now: Instant) -> impl Iterator<Item = u64> + '_ {
+        let of = move |kind: crate::telemetry::PacketKind,
+                       m: &'_ std::collections::BTreeMap<u64, super::Pending>| {
+            m.iter()
+                .filter(move |(s, _)| self.is_ready((kind, **s), now))
+                .map(|(_, p)| p.height)
+                .collect::<Vec<_>>()
+        };
+        use crate::telemetry::PacketKind::{Ack, Recv, Timeout};
+        of(Recv, &self.recv)
+            .into_iter()
+            .chain(of(Ack, &self.acks))
+            .chain(of(Timeout, &self.timeouts))
+    }
+
     /// Client-update messages (maybe none) and the proof height to use: the destination's client of
     /// the source must hold a consensus state at `need` or above (and, for timeouts, a recent
     /// one). `need` is the source's lowest proof height covering every event of the batch.
