@@ -44,9 +44,9 @@ pub(crate) fn to_u128(chain: &ChainId, method: &'static str, what: &str, v: U256
     })
 }
 
-/// Replacements need at least 10% more on both fees; 12.5% clears every client's rule.
 /// How often an unmined tx is looked up in the node's pool.
 const DROPPED_CHECK: Duration = Duration::from_secs(2);
+/// Replacements need at least 10% more on both fees; 12.5% clears every client's rule.
 const BUMP_NUM: u128 = 9;
 const BUMP_DEN: u128 = 8;
 
@@ -449,21 +449,22 @@ impl Submit for EvmChain {
                 if head >= mined.saturating_add(self.evm.confirmations) {
                     break r;
                 }
-            } else if !sent.resumed
-                && (replaced_at.elapsed() > limit / 3
-                    || (looked_up_at.elapsed() > DROPPED_CHECK && {
-                        looked_up_at = Instant::now();
-                        self.dropped(&sent).await?
-                    }))
-            {
+            } else if !sent.resumed {
                 // Not mined for a third of the budget, or no longer in the node's pool: outbid
                 // ourselves (and remember the replacement, for a later lookup of this tx).
-                self.replace(&mut sent).await?;
-                self.sent
-                    .lock()
-                    .expect("not poisoned")
-                    .insert(first, sent.clone());
-                replaced_at = Instant::now();
+                let mut resend = replaced_at.elapsed() > limit / 3;
+                if !resend && looked_up_at.elapsed() > DROPPED_CHECK {
+                    looked_up_at = Instant::now();
+                    resend = self.dropped(&sent).await?;
+                }
+                if resend {
+                    self.replace(&mut sent).await?;
+                    self.sent
+                        .lock()
+                        .expect("not poisoned")
+                        .insert(first, sent.clone());
+                    replaced_at = Instant::now();
+                }
             }
             if started.elapsed() > limit {
                 // Kept in `sent` (with its replacements): confirming the same tx again resumes the
