@@ -92,28 +92,8 @@ async fn create(
     evm: &EvmChain,
     committee: &IbcCommittee,
 ) -> Result<ClientId> {
-    let (h, _) = evm.latest().await?;
-    let (urls, timeout) = evm.config.attestors();
-    let signed = collect::collect(
-        &collect::client(timeout),
-        urls,
-        &caip2_eip155(evm.evm.chain_id),
-        evm.id.as_str(),
-        committee,
-        &Ask::State {
-            height: h.revision_height,
-        },
-    )
-    .await
-    .map_err(|detail| ChainError::AttestationQuorum {
-        chain: evm.id.clone(),
-        height: h.revision_height,
-        got: 0,
-        quorum: committee.quorum,
-        detail,
-    })?;
-    let (height, ts) = format::decode_state(&signed.data)
-        .ok_or_else(|| ChainError::Other("state attestation did not decode".into()))?;
+    let (height, ts) =
+        attested_latest_state(evm, &evm.config, &caip2_eip155(evm.evm.chain_id), committee).await?;
     let client_state = proto::AttestationsClientState {
         attestor_addresses: committee.members.iter().map(checksummed).collect(),
         min_required_sigs: committee.quorum as u32,
@@ -141,6 +121,38 @@ async fn create(
         .ok_or_else(|| ChainError::Other("create_client event without client_id".into()))?
         .parse()
         .map_err(|e| ChainError::Other(format!("created client id: {e}")))
+}
+
+/// `(height, block time in seconds)` of `chain`'s latest height, as a quorum of `committee` (the
+/// attestors `config` names, signing under `caip2`) attests it: where a new client starts.
+pub(super) async fn attested_latest_state(
+    chain: &dyn Heights,
+    config: &crate::config::ChainConfig,
+    caip2: &str,
+    committee: &IbcCommittee,
+) -> Result<(u64, u64)> {
+    let (h, _) = chain.latest().await?;
+    let (urls, timeout) = config.attestors();
+    let signed = collect::collect(
+        &collect::client(timeout),
+        urls,
+        caip2,
+        chain.id().as_str(),
+        committee,
+        &Ask::State {
+            height: h.revision_height,
+        },
+    )
+    .await
+    .map_err(|detail| ChainError::AttestationQuorum {
+        chain: chain.id().clone(),
+        height: h.revision_height,
+        got: 0,
+        quorum: committee.quorum,
+        detail,
+    })?;
+    format::decode_state(&signed.data)
+        .ok_or_else(|| ChainError::Other("state attestation did not decode".into()))
 }
 
 fn checksummed(a: &Address) -> String {
@@ -201,13 +213,14 @@ pub async fn ensure_path(
     admin: Option<&EvmAdmin>,
 ) -> std::result::Result<PathCreated, CreateEvmError> {
     let router = evm.router();
+    let read_err = |e: ethers::contract::ContractError<_>| {
+        ChainError::Other(format!("{}: reading client `{evm_client}`: {e}", evm.id))
+    };
     let expected = router
         .counterparty_of(evm_client.to_string())
         .call()
         .await
-        .map_err(|e| {
-            ChainError::Other(format!("{}: reading client `{evm_client}`: {e}", evm.id))
-        })?;
+        .map_err(read_err)?;
     let committee = || async { committee_of(evm.config.attestors().0).await };
     if expected.is_empty() {
         let prepared = create_evm::prepare(evm, evm_client, admin).await?;
@@ -246,9 +259,7 @@ pub async fn ensure_path(
         .light_client_of(evm_client.to_string())
         .call()
         .await
-        .map_err(|e| {
-            ChainError::Other(format!("{}: reading client `{evm_client}`: {e}", evm.id))
-        })?;
+        .map_err(read_err)?;
     let made =
         ensure_cosmos_client(cosmos, evm, &committee().await?, Some(&want), evm_client).await?;
     Ok(PathCreated {

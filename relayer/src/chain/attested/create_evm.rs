@@ -21,14 +21,12 @@ use ethers::providers::{Http, Middleware, Provider};
 use ethers::signers::{LocalWallet, Signer};
 use ethers::types::{Address, Bytes, U256};
 
-use super::collect::{self, Ask};
-use super::create::committee_of;
-use super::format;
+use super::create::{attested_latest_state, committee_of};
 use super::path::caip2_cosmos;
 use crate::chain::cosmos::CosmosChain;
 use crate::chain::evm::abi::{AddClientCall, AdminScheduledFilter, FerryRouter};
 use crate::chain::evm::EvmChain;
-use crate::chain::{ChainError, Heights};
+use crate::chain::ChainError;
 use crate::ibc::{ChainId, ClientId};
 
 /// How far back (in blocks) a run looks for an `addClient` it scheduled before.
@@ -335,29 +333,14 @@ async fn deploy(
     router: &FerryRouter<Admin>,
     artifact: &Artifact,
 ) -> Result<Address, CreateEvmError> {
-    let (urls, timeout) = cosmos.config.attestors();
-    let committee = committee_of(urls).await?;
-    let (h, _) = cosmos.latest().await?;
-    let signed = collect::collect(
-        &collect::client(timeout),
-        urls,
+    let committee = committee_of(cosmos.config.attestors().0).await?;
+    let (height, ts) = attested_latest_state(
+        cosmos,
+        &cosmos.config,
         &caip2_cosmos(cosmos.id.as_str()),
-        cosmos.id.as_str(),
         &committee,
-        &Ask::State {
-            height: h.revision_height,
-        },
     )
-    .await
-    .map_err(|detail| ChainError::AttestationQuorum {
-        chain: cosmos.id.clone(),
-        height: h.revision_height,
-        got: 0,
-        quorum: committee.quorum,
-        detail,
-    })?;
-    let (height, ts) = format::decode_state(&signed.data)
-        .ok_or_else(|| ChainError::Other("state attestation did not decode".into()))?;
+    .await?;
     let factory = ContractFactory::new(
         artifact.abi.clone(),
         artifact.bytecode.clone(),
