@@ -14,6 +14,7 @@ mod inflight;
 mod prune;
 mod publish;
 mod quarantine;
+mod ready;
 mod settle;
 
 pub use settle::Settled;
@@ -220,25 +221,6 @@ impl Lane {
             PacketKind::Ack => self.acks.get(&seq),
             PacketKind::Timeout => self.timeouts.get(&seq),
         }
-    }
-
-    /// Not carried by a tx whose outcome is still to be learnt.
-    fn idle(&self, kind: PacketKind, seq: u64) -> bool {
-        !self.in_flight.contains(&(kind, seq))
-    }
-
-    /// Not carried by a tx in flight, and not in quarantine or its retry is due.
-    fn is_ready(&self, key: (PacketKind, u64), now: Instant) -> bool {
-        self.idle(key.0, key.1) && self.quarantine.get(&key).is_none_or(|q| q.retry_at <= now)
-    }
-
-    fn any_ready(&self, now: Instant) -> bool {
-        let ready = |kind: PacketKind, m: &BTreeMap<u64, Pending>| {
-            m.keys().any(|s| self.is_ready((kind, *s), now))
-        };
-        ready(PacketKind::Recv, &self.recv)
-            || ready(PacketKind::Ack, &self.acks)
-            || ready(PacketKind::Timeout, &self.timeouts)
     }
 
     pub fn is_empty(&self) -> bool {

@@ -16,8 +16,8 @@ impl Lane {
     /// only when a ready item needs more than the height seen last.
     pub(super) async fn refresh_provable(&mut self, now: Instant) -> Result<bool, ChainError> {
         let heights: Vec<u64> = self
-            .ready_items(now)
-            .map(|height| self.src.chain.proof_height_for(height))
+            .ready(now)
+            .map(|p| self.src.chain.proof_height_for(p.height))
             .collect();
         let (Some(&low), Some(&high)) = (heights.iter().min(), heights.iter().max()) else {
             return Ok(false);
@@ -27,22 +27,6 @@ impl Lane {
             self.src_provable = self.src_provable.max(h.revision_height);
         }
         Ok(low <= self.src_provable)
-    }
-
-    /// Source heights of the queued items that could go out now.
-    fn ready_items(&self, now: Instant) -> impl Iterator<Item = u64> + '_ {
-        let of = move |kind: crate::telemetry::PacketKind,
-                       m: &'_ std::collections::BTreeMap<u64, super::Pending>| {
-            m.iter()
-                .filter(move |(s, _)| self.is_ready((kind, **s), now))
-                .map(|(_, p)| p.height)
-                .collect::<Vec<_>>()
-        };
-        use crate::telemetry::PacketKind::{Ack, Recv, Timeout};
-        of(Recv, &self.recv)
-            .into_iter()
-            .chain(of(Ack, &self.acks))
-            .chain(of(Timeout, &self.timeouts))
     }
 
     /// Client-update messages (maybe none) and the proof height to use: the destination's client of
