@@ -22,11 +22,11 @@ use ethers::abi::Token;
 use ethers::contract::ContractFactory;
 use ethers::middleware::SignerMiddleware;
 use ethers::providers::Middleware;
-use ethers::types::{Address, U256};
+use ethers::types::Address;
 use ferry::chain::evm::abi::FerryRouter;
 use ferry_devnet::evm::{ADMIN_DELAY, COSMOS_ATTESTORS, QUORUM};
 use ferry_devnet::{V2_CHAIN_ID, V2_PATH};
-use ferry_tests::{eventually, last_json, TestNet};
+use ferry_tests::{last_json, TestNet};
 
 const EVM: &str = "evm-settlement";
 /// A client id the devnet's router does not have yet.
@@ -326,21 +326,13 @@ async fn create_path_adds_the_evm_client_through_the_timelock() {
     ]));
     assert_eq!(sent["state"], "sent", "{sent}");
     let trace = format!("transfer/{NEW_EVM_CLIENT}/stake");
-    let voucher = eventually(
-        "the voucher over the new client",
+    net.wait_voucher_balance(
+        EVM,
+        &trace,
+        net.evm_address("user"),
+        77,
         Duration::from_secs(120),
-        || async {
-            let v = net.voucher(EVM, &trace).await;
-            (!v.is_zero()).then_some(v)
-        },
     )
-    .await;
-    eventually("77 vouchers", Duration::from_secs(30), || async {
-        (net.erc20_balance(EVM, voucher, net.evm_address("user"))
-            .await
-            == U256::from(77))
-        .then_some(())
-    })
     .await;
     let tx = sent["tx_hash"].as_str().unwrap();
     let followed = last_json(&net.ferry_ok(&[

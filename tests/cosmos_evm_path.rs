@@ -244,19 +244,9 @@ async fn cosmos_evm_round_trips_error_ack_and_timeout() {
     assert_eq!(out["state"], "sent", "{out}");
     let out_tx = out["tx_hash"].as_str().unwrap().to_string();
     let trace = format!("transfer/{V2_EVM_CLIENT}/stake");
-    let voucher = eventually(
-        "the stake voucher on evm-settlement",
-        Duration::from_secs(90),
-        || async {
-            let v = net.voucher(EVM, &trace).await;
-            (!v.is_zero()).then_some(v)
-        },
-    )
-    .await;
-    eventually("1000 vouchers", Duration::from_secs(30), || async {
-        (net.erc20_balance(EVM, voucher, user_evm).await == U256::from(1000)).then_some(())
-    })
-    .await;
+    let voucher = net
+        .wait_voucher_balance(EVM, &trace, user_evm, 1000, Duration::from_secs(90))
+        .await;
     assert_eq!(
         net.balance(V2_CHAIN_ID, "user", "stake").await,
         stake0 - 1000

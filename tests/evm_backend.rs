@@ -245,38 +245,73 @@ async fn update_msgs(
     (vec![l3.update_client_msg(&client, header)], target)
 }
 
+/// Both anvil chains with Ferry's contracts, evm-l3 opened with `confirm_timeout`, a client update
+/// of evm-l3's client ready to send, and evm-l3's block production paused.
+struct PausedL3 {
+    _tmp: TempDir,
+    _chains: Chains,
+    l3: std::sync::Arc<EvmChain>,
+    provider: Provider<Http>,
+    msgs: Vec<ferry::chain::Msg>,
+    target: ferry::ibc::Height,
+}
+
+impl PausedL3 {
+    async fn start(tag: &str, confirm_timeout: &str) -> PausedL3 {
+        let tmp = TempDir::new(tag);
+        let chains = Chains(
+            evm::up(&tmp.0, None)
+                .await
+                .expect("anvil chains with contracts"),
+        );
+        let node = |id: &str| chains.0.iter().find(|n| n.chain_id == id).unwrap().clone();
+        let (l3n, stn) = (node("evm-l3"), node("evm-settlement"));
+        let l3 = open(&l3n, &format!("tx_confirm_timeout = \"{confirm_timeout}\""));
+        let settlement = open(&stn, "");
+        let (msgs, target) = update_msgs(&l3, &settlement).await;
+        let provider = Provider::<Http>::try_from(l3n.rpc.as_str()).unwrap();
+        let paused = PausedL3 {
+            _tmp: tmp,
+            _chains: chains,
+            l3,
+            provider,
+            msgs,
+            target,
+        };
+        paused.mine_every(0).await;
+        paused
+    }
+
+    /// evm-l3 mines a block every `secs` seconds (0: none).
+    async fn mine_every(&self, secs: u64) {
+        let _: serde_json::Value = self
+            .provider
+            .request("evm_setIntervalMining", [secs])
+            .await
+            .expect("evm_setIntervalMining");
+    }
+
+    /// The height of evm-l3's client of evm-settlement.
+    async fn client_height(&self) -> ferry::ibc::Height {
+        use ferry::chain::ClientHost;
+        let client: ferry::ibc::ClientId = CLIENT_ID.parse().unwrap();
+        self.l3.client_latest_height(&client).await.unwrap()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stuck_transaction_is_replaced() {
-    use ferry::chain::{ClientHost, Submit};
-    let tmp = TempDir::new("evm-stuck");
-    let chains = Chains(
-        evm::up(&tmp.0, None)
-            .await
-            .expect("anvil chains with contracts"),
-    );
-    let node = |id: &str| chains.0.iter().find(|n| n.chain_id == id).unwrap().clone();
-    let (l3n, stn) = (node("evm-l3"), node("evm-settlement"));
-    let l3 = open(&l3n, "tx_confirm_timeout = \"12s\"");
-    let settlement = open(&stn, "");
-    let client: ferry::ibc::ClientId = CLIENT_ID.parse().unwrap();
-    let (msgs, target) = update_msgs(&l3, &settlement).await;
-
-    let provider = Provider::<Http>::try_from(l3n.rpc.as_str()).unwrap();
-    let _: serde_json::Value = provider
-        .request("evm_setIntervalMining", [0u64])
-        .await
-        .expect("pause mining");
-    let pending = l3.broadcast(msgs, 0, &[]).await.unwrap();
+    use ferry::chain::Submit;
+    let net = PausedL3::start("evm-stuck", "12s").await;
+    let (l3, provider) = (&net.l3, &net.provider);
+    let pending = l3.broadcast(net.msgs.clone(), 0, &[]).await.unwrap();
     let confirm = tokio::spawn({
         let l3 = l3.clone();
         async move { l3.confirm(pending).await }
     });
     // Past a third of the 12 s budget the replacement goes out; then blocks resume.
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let _: serde_json::Value = provider
-        .request("evm_setIntervalMining", [1u64])
-        .await
-        .expect("resume mining");
+    net.mine_every(1).await;
     let first = confirm.is_finished();
     let out = confirm
         .await
@@ -293,36 +328,16 @@ async fn a_stuck_transaction_is_replaced() {
         tip > U256::from(1_000_000_000u64),
         "the mined transaction is the original (tip {tip}), not a replacement"
     );
-    assert_eq!(
-        l3.client_latest_height(&client).await.unwrap(),
-        target,
-        "the update landed"
-    );
+    assert_eq!(net.client_height().await, net.target, "the update landed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_the_node_dropped_is_sent_again() {
-    use ferry::chain::{ClientHost, Submit};
-    let tmp = TempDir::new("evm-dropped");
-    let chains = Chains(
-        evm::up(&tmp.0, None)
-            .await
-            .expect("anvil chains with contracts"),
-    );
-    let node = |id: &str| chains.0.iter().find(|n| n.chain_id == id).unwrap().clone();
-    let (l3n, stn) = (node("evm-l3"), node("evm-settlement"));
+    use ferry::chain::Submit;
     // A long budget: a replacement on the timer would come only after 20 s.
-    let l3 = open(&l3n, "tx_confirm_timeout = \"60s\"");
-    let settlement = open(&stn, "");
-    let client: ferry::ibc::ClientId = CLIENT_ID.parse().unwrap();
-    let (msgs, target) = update_msgs(&l3, &settlement).await;
-
-    let provider = Provider::<Http>::try_from(l3n.rpc.as_str()).unwrap();
-    let _: serde_json::Value = provider
-        .request("evm_setIntervalMining", [0u64])
-        .await
-        .expect("pause mining");
-    let pending = l3.broadcast(msgs, 0, &[]).await.unwrap();
+    let net = PausedL3::start("evm-dropped", "60s").await;
+    let (l3, provider) = (&net.l3, &net.provider);
+    let pending = l3.broadcast(net.msgs.clone(), 0, &[]).await.unwrap();
     let original: ethers::types::H256 = pending.hash.parse().unwrap();
     let _: serde_json::Value = provider
         .request("anvil_dropTransaction", [original])
@@ -336,10 +351,7 @@ async fn a_transaction_the_node_dropped_is_sent_again() {
     });
     // Mining resumes after 5 s; the tx is sent again well before the 20 s timer.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let _: serde_json::Value = provider
-        .request("evm_setIntervalMining", [1u64])
-        .await
-        .expect("resume mining");
+    net.mine_every(1).await;
     let out = confirm
         .await
         .unwrap()
@@ -354,9 +366,5 @@ async fn a_transaction_the_node_dropped_is_sent_again() {
         original,
         "the mined tx is the dropped one"
     );
-    assert_eq!(
-        l3.client_latest_height(&client).await.unwrap(),
-        target,
-        "the update landed"
-    );
+    assert_eq!(net.client_height().await, net.target, "the update landed");
 }

@@ -82,6 +82,37 @@ impl TestNet {
             .unwrap()
     }
 
+    /// Wait (up to `timeout`) for the voucher of `trace` on `chain`, then (up to 30 s) until
+    /// `owner` holds `amount` of it; returns the voucher.
+    pub async fn wait_voucher_balance(
+        &self,
+        chain: &str,
+        trace: &str,
+        owner: Address,
+        amount: u64,
+        timeout: std::time::Duration,
+    ) -> Address {
+        let voucher = crate::eventually(
+            &format!("the voucher of {trace} on {chain}"),
+            timeout,
+            || async {
+                let v = self.voucher(chain, trace).await;
+                (!v.is_zero()).then_some(v)
+            },
+        )
+        .await;
+        crate::eventually(
+            &format!("{amount} of {trace} held on {chain}"),
+            std::time::Duration::from_secs(30),
+            || async {
+                (self.erc20_balance(chain, voucher, owner).await == U256::from(amount))
+                    .then_some(())
+            },
+        )
+        .await;
+        voucher
+    }
+
     /// `ferry --json --config CONFIG transfer` on the EVM path; returns the last JSON line.
     pub fn evm_transfer(
         &self,
