@@ -57,7 +57,7 @@ pub async fn packet_figures(
             cache: HashMap::new(),
         },
     );
-    let (mut recv_s, mut ack_s) = (vec![], vec![]);
+    let (mut recv_s, mut ack_s, mut floor_s) = (vec![], vec![], vec![]);
     let (mut first_send, mut last_ack) = (f64::MAX, 0f64);
     let mut dst_h1 = 0u64;
     let mut count = 0;
@@ -100,6 +100,7 @@ pub async fn packet_figures(
             let (st, rt, at) = (ts.at(sh).await, td.at(rh).await, ts.at(ah).await);
             recv_s.push(rt - st);
             ack_s.push(at - st);
+            floor_s.push(floor_recv_time(&mut ts, &mut td, sh, rh, from_dst).await - st);
             first_send = first_send.min(st);
             last_ack = last_ack.max(at);
             dst_h1 = dst_h1.max(rh);
@@ -122,7 +123,33 @@ pub async fn packet_figures(
         "send_to_recv_seconds": quantiles(recv_s.clone()),
         "send_to_ack_seconds": quantiles(ack_s),
         "send_to_recv_blocks": quantiles(recv_s.iter().map(|s| s / block_s).collect()),
+        "floor_send_to_recv_blocks": quantiles(floor_s.iter().map(|s| s / block_s).collect()),
     })
+}
+
+/// The header time of the earliest destination block a relayer that took no time at all could have
+/// put the receive of a packet sent at source height `sent` into (`received`: where it did land).
+///
+/// The packet is provable once block `sent + 1` has its commit (its header carries the app hash
+/// after `sent`): that is the precommit time of `sent + 1`, which CometBFT writes as the header time
+/// of `sent + 2`. A destination block D takes in the txs that reached the mempool before it was
+/// proposed, and it was proposed before block D + 1's header time (D's precommit). So the floor is
+/// the first D whose successor's header time is after the packet became provable. Both chains run
+/// on one machine, so their clocks agree. This bound is optimistic: it counts no time for proving,
+/// building, simulating and CheckTx.
+async fn floor_recv_time(
+    ts: &mut Times<'_>,
+    td: &mut Times<'_>,
+    sent: u64,
+    received: u64,
+    from_dst: u64,
+) -> f64 {
+    let provable = ts.at(sent + 2).await;
+    let mut d = received;
+    while d > from_dst.max(1) && td.at(d).await > provable {
+        d -= 1;
+    }
+    td.at(d).await
 }
 
 /// Txs the relayer's address signed on `chain` since `from`: (txs, failed txs, gas used).

@@ -23,6 +23,10 @@ const FIGURES: &[(&str, &str)] = &[
         "/latency/send_to_recv_blocks/p99",
     ),
     (
+        "floor_send_to_recv_p50_blocks",
+        "/latency/floor_send_to_recv_blocks/p50",
+    ),
+    (
         "backlog_send_to_recv_p50_s",
         "/backlog_latency/send_to_recv_seconds/p50",
     ),
