@@ -140,8 +140,61 @@ pub enum ChainError {
     /// The transaction exists but sent no IBC packet.
     #[error("transaction {tx} on {chain} sent no packet")]
     NoPacketInTx { chain: ChainId, tx: String },
-    #[error("{0}")]
-    Other(String),
+    /// The configuration, or what it names on chain, cannot be used: an operator must change it.
+    #[error("{chain}: {reason}")]
+    Config { chain: ChainId, reason: String },
+    /// Ferry could not encode, sign or hash something of its own (a value out of range, a bug).
+    #[error("{what}: {reason}")]
+    Encoding { what: &'static str, reason: String },
+    /// A signed tx larger than the chain's `max_tx_bytes`: not sent.
+    #[error("tx of {bytes} bytes for {chain} exceeds max_tx_bytes {max}; not sent")]
+    TxTooLarge {
+        chain: ChainId,
+        bytes: usize,
+        max: usize,
+    },
+    /// The state at `height` does not hold what was to be proven (a packet already received, a
+    /// commitment gone, a block outside the verified window): the proof cannot be made there.
+    #[error("{chain} at height {height}: {reason}")]
+    NotProvable {
+        chain: ChainId,
+        height: u64,
+        reason: String,
+    },
+    /// `chain` did not reach `height` within `waited_secs`.
+    #[error("{chain} did not reach height {height} in {waited_secs}s")]
+    HeightNotReached {
+        chain: ChainId,
+        height: u64,
+        waited_secs: u64,
+    },
+    /// An EVM block the endpoint served does not hash to the configured checkpoint: nothing built
+    /// on it is trusted.
+    #[error("{chain}: block {number} hashes to {got}, not the configured checkpoint {expected}")]
+    CheckpointMismatch {
+        chain: ChainId,
+        number: u64,
+        got: String,
+        expected: String,
+    },
+    /// Relaying from `chain` stopped after misbehaviour was seen; it stays stopped until an
+    /// operator acts (docs/MISBEHAVIOUR.md).
+    #[error("relaying from {chain} is halted: {reason}; see docs/MISBEHAVIOUR.md")]
+    Halted { chain: ChainId, reason: String },
+    /// The witness disagrees with the primary at `height` but its header is not evidence of
+    /// misbehaviour: the witness endpoint is faulty, not the chain.
+    #[error("{chain}: witness disagrees at height {height} but is not evidence ({reason}); the witness is faulty")]
+    FaultyWitness {
+        chain: ChainId,
+        height: u64,
+        reason: String,
+    },
+    /// A transaction hash given by the user does not parse.
+    #[error("`{given}` is not a tx hash ({expected})")]
+    InvalidTxHash {
+        given: String,
+        expected: &'static str,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, ChainError>;

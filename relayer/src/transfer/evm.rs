@@ -31,32 +31,44 @@ pub struct EvmTransfer<'a> {
     pub memo: &'a str,
 }
 
-fn other(e: impl std::fmt::Display) -> ChainError {
-    ChainError::Other(e.to_string())
+/// A failed request to `chain`'s endpoint for `method`.
+fn rpc<E: std::fmt::Display>(chain: &EvmChain, method: &'static str) -> impl Fn(E) -> ChainError {
+    let id = chain.id.clone();
+    move |e| ChainError::Rpc {
+        chain: id.clone(),
+        method,
+        reason: e.to_string(),
+    }
 }
 
 /// Approve the app when its allowance is short, then send. Returns the tx hash and the packet.
 pub async fn send(chain: &EvmChain, t: &EvmTransfer<'_>) -> Result<(String, Packet)> {
-    let app = chain.evm.transfer.ok_or_else(|| {
-        other(format!(
-            "chain {} has no evm.transfer (the ICS-20 app address)",
-            chain.id
-        ))
+    let app = chain.evm.transfer.ok_or_else(|| ChainError::Config {
+        chain: chain.id.clone(),
+        reason: "no evm.transfer (the ICS-20 app address)".into(),
     })?;
     let client = Arc::new(SignerMiddleware::new(chain.provider(), t.wallet.clone()));
     let sender = ethers::signers::Signer::address(&t.wallet);
     let token = Erc20::new(t.token, client.clone());
-    let allowance = token.allowance(sender, app).call().await.map_err(other)?;
+    let allowance = token
+        .allowance(sender, app)
+        .call()
+        .await
+        .map_err(rpc(chain, "allowance"))?;
     if allowance < t.amount {
-        token
-            .approve(app, t.amount)
-            .send()
+        let approve = token.approve(app, t.amount);
+        let pending = approve.send().await.map_err(rpc(chain, "approve"))?;
+        let hash = pending.tx_hash();
+        let receipt = pending
             .await
-            .map_err(other)?
-            .await
-            .map_err(other)?
-            .filter(|r| r.status == Some(1u64.into()))
-            .ok_or_else(|| other("approve reverted"))?;
+            .map_err(rpc(chain, "eth_getTransactionReceipt"))?
+            .ok_or_else(|| ChainError::TxNotFound {
+                chain: chain.id.clone(),
+                tx: format!("{hash:?}"),
+            })?;
+        if receipt.status != Some(1u64.into()) {
+            return Err(reverted(chain, hash, "approve"));
+        }
     }
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -70,24 +82,36 @@ pub async fn send(chain: &EvmChain, t: &EvmTransfer<'_>) -> Result<(String, Pack
         timeout,
         t.memo.to_string(),
     );
-    let pending = call.send().await.map_err(|e| {
-        other(format!(
-            "sendTransfer rejected: {}",
-            e.as_revert()
-                .map(|r| format!("revert data {r}"))
-                .unwrap_or_else(|| e.to_string())
-        ))
+    let pending = call.send().await.map_err(|e| match e.as_revert() {
+        Some(data) => ChainError::CallReverted {
+            chain: chain.id.clone(),
+            method: "sendTransfer",
+            reason: format!("revert data {data}"),
+        },
+        None => rpc(chain, "sendTransfer")(e),
     })?;
     let hash = pending.tx_hash();
     let receipt = pending
         .await
-        .map_err(other)?
-        .ok_or_else(|| other(format!("{hash:?} dropped")))?;
+        .map_err(rpc(chain, "eth_getTransactionReceipt"))?
+        .ok_or_else(|| ChainError::TxNotFound {
+            chain: chain.id.clone(),
+            tx: format!("{hash:?}"),
+        })?;
     if receipt.status != Some(1u64.into()) {
-        return Err(other(format!("sendTransfer {hash:?} reverted")));
+        return Err(reverted(chain, hash, "sendTransfer"));
     }
     let (packet, _) = packet_in(&receipt.logs, chain, hash)?;
     Ok((format!("{hash:?}"), packet))
+}
+
+fn reverted(chain: &EvmChain, hash: H256, call: &str) -> ChainError {
+    ChainError::Reverted {
+        chain: chain.id.clone(),
+        tx: format!("{hash:?}"),
+        reason: format!("{call} reverted"),
+        culprits: vec![],
+    }
 }
 
 fn packet_in(logs: &[ethers::types::Log], chain: &EvmChain, hash: H256) -> Result<(Packet, u64)> {
@@ -104,14 +128,15 @@ fn packet_in(logs: &[ethers::types::Log], chain: &EvmChain, hash: H256) -> Resul
 
 /// The packet a transfer tx sent, with its block number.
 pub async fn packet_of_tx(chain: &EvmChain, tx_hash: &str) -> Result<(Packet, u64)> {
-    let hash: H256 = tx_hash
-        .parse()
-        .map_err(|_| other(format!("`{tx_hash}` is not a 0x tx hash")))?;
+    let hash: H256 = tx_hash.parse().map_err(|_| ChainError::InvalidTxHash {
+        given: tx_hash.to_string(),
+        expected: "0x and 64 hex digits",
+    })?;
     let receipt = chain
         .provider()
         .get_transaction_receipt(hash)
         .await
-        .map_err(other)?
+        .map_err(rpc(chain, "eth_getTransactionReceipt"))?
         .ok_or_else(|| ChainError::TxNotFound {
             chain: chain.id.clone(),
             tx: tx_hash.to_string(),

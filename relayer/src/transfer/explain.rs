@@ -117,6 +117,12 @@ mod tests {
             None
         );
         assert_eq!(explain(&tx("sdk", 999, "")), None);
-        assert_eq!(explain(&ChainError::Other("x".into())), None);
+        assert_eq!(
+            explain(&ChainError::InvalidTxHash {
+                given: "x".into(),
+                expected: "64 hex digits"
+            }),
+            None
+        );
     }
 }

@@ -163,12 +163,19 @@ pub async fn send(src: &CosmosChain, t: &Transfer<'_>) -> Result<(String, Packet
     let seq: u64 = out
         .attribute("send_packet", "packet_sequence")
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| ChainError::Other("the transfer tx emitted no send_packet event".into()))?;
+        .ok_or_else(|| ChainError::NoPacketInTx {
+            chain: src.id.clone(),
+            tx: out.hash.clone(),
+        })?;
     let packet = src
         .sent_packet(t.port, t.channel, seq)
         .await?
         .map(|e| e.packet)
-        .ok_or_else(|| ChainError::Other(format!("send_packet {seq} not found on {}", src.id)))?;
+        .ok_or_else(|| ChainError::Malformed {
+            chain: src.id.clone(),
+            method: "tx_search",
+            reason: format!("send_packet {seq} of tx {} not found", out.hash),
+        })?;
     Ok((out.hash, packet))
 }
 
@@ -195,10 +202,14 @@ pub async fn send_many(src: &CosmosChain, t: &Transfer<'_>, count: usize) -> Res
 pub async fn packet_of_tx(src: &CosmosChain, tx_hash: &str) -> Result<(Packet, u64)> {
     // Hex in either case (tendermint parses upper case only); the parse error's text carries a
     // backtrace, so it is not passed on.
-    let hash: tendermint::Hash = tx_hash
-        .to_ascii_uppercase()
-        .parse()
-        .map_err(|_| ChainError::Other(format!("`{tx_hash}` is not a tx hash (64 hex digits)")))?;
+    let hash: tendermint::Hash =
+        tx_hash
+            .to_ascii_uppercase()
+            .parse()
+            .map_err(|_| ChainError::InvalidTxHash {
+                given: tx_hash.to_string(),
+                expected: "64 hex digits",
+            })?;
     // The node answers "not found" with an error of its own: an answer, told apart from a
     // node that cannot be reached.
     let res = src

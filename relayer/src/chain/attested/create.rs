@@ -51,19 +51,24 @@ pub async fn ensure_cosmos_client(
     };
     if let Some(w) = want {
         if w != &client {
-            return Err(ChainError::Other(format!(
-                "created client `{client}` on {}, but the path names `{w}`: update the config",
-                cosmos.id
-            )));
+            return Err(ChainError::Config {
+                chain: cosmos.id.clone(),
+                reason: format!(
+                    "created client `{client}`, but the path names `{w}`: update the config"
+                ),
+            });
         }
     }
     let registered = match cosmos.v2_counterparty(&client).await? {
         Some(info) if info.client_id == evm_client.as_str() => false,
         Some(info) => {
-            return Err(ChainError::Other(format!(
-                "client `{client}` on {} is registered with counterparty `{}`, not `{evm_client}`",
-                cosmos.id, info.client_id
-            )))
+            return Err(ChainError::Config {
+                chain: cosmos.id.clone(),
+                reason: format!(
+                    "client `{client}` is registered with counterparty `{}`, not `{evm_client}`",
+                    info.client_id
+                ),
+            })
         }
         None => {
             let msg = proto::MsgRegisterCounterparty {
@@ -118,9 +123,12 @@ async fn create(
         )
         .await?;
     out.attribute("create_client", "client_id")
-        .ok_or_else(|| ChainError::Other("create_client event without client_id".into()))?
-        .parse()
-        .map_err(|e| ChainError::Other(format!("created client id: {e}")))
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| ChainError::Malformed {
+            chain: cosmos.id.clone(),
+            method: "create_client",
+            reason: format!("tx {} reported no valid client_id", out.hash),
+        })
 }
 
 /// `(height, block time in seconds)` of `chain`'s latest height, as a quorum of `committee` (the
@@ -151,8 +159,11 @@ pub(super) async fn attested_latest_state(
         quorum: committee.quorum,
         detail,
     })?;
-    format::decode_state(&signed.data)
-        .ok_or_else(|| ChainError::Other("state attestation did not decode".into()))
+    format::decode_state(&signed.data).ok_or_else(|| ChainError::Malformed {
+        chain: chain.id().clone(),
+        method: "attestation",
+        reason: "signed state did not decode".into(),
+    })
 }
 
 fn checksummed(a: &Address) -> String {
@@ -162,12 +173,18 @@ fn checksummed(a: &Address) -> String {
 /// The committee behind `endpoints`: each attestor's address from its `GET /v1/info`, and a
 /// majority quorum. Creating a client is a trust decision: the operator names the endpoints in
 /// the config, and every address is printed.
-pub async fn committee_of(endpoints: &[reqwest::Url]) -> Result<IbcCommittee> {
+pub async fn committee_of(chain: &crate::config::ChainConfig) -> Result<IbcCommittee> {
+    let endpoints = chain.attestors().0;
     #[derive(serde::Deserialize)]
     struct Info {
         address: Address,
     }
     let http = collect::client(std::time::Duration::from_secs(10));
+    let info_err = |url: &reqwest::Url, e: reqwest::Error| ChainError::Rpc {
+        chain: chain.id.clone(),
+        method: "attestor /v1/info",
+        reason: format!("{url}: {e}"),
+    };
     let mut members = Vec::new();
     for url in endpoints {
         let info: Info = http
@@ -175,20 +192,26 @@ pub async fn committee_of(endpoints: &[reqwest::Url]) -> Result<IbcCommittee> {
             .send()
             .await
             .and_then(|r| r.error_for_status())
-            .map_err(|e| ChainError::Other(format!("attestor {url}: {e}")))?
+            .map_err(|e| info_err(url, e))?
             .json()
             .await
-            .map_err(|e| ChainError::Other(format!("attestor {url}: {e}")))?;
+            .map_err(|e| info_err(url, e))?;
         if members.contains(&info.address) {
-            return Err(ChainError::Other(format!(
-                "attestor {url} has the address {:?} of another endpoint: one key per attestor",
-                info.address
-            )));
+            return Err(ChainError::Config {
+                chain: chain.id.clone(),
+                reason: format!(
+                    "attestor {url} has the address {:?} of another endpoint: one key per attestor",
+                    info.address
+                ),
+            });
         }
         members.push(info.address);
     }
     if members.is_empty() {
-        return Err(ChainError::Other("no attestor endpoints".into()));
+        return Err(ChainError::Config {
+            chain: chain.id.clone(),
+            reason: "no attestor endpoints".into(),
+        });
     }
     let quorum = members.len() / 2 + 1;
     Ok(IbcCommittee { members, quorum })
@@ -213,23 +236,26 @@ pub async fn ensure_path(
     admin: Option<&EvmAdmin>,
 ) -> std::result::Result<PathCreated, CreateEvmError> {
     let router = evm.router();
-    let read_err = |e: ethers::contract::ContractError<_>| {
-        ChainError::Other(format!("{}: reading client `{evm_client}`: {e}", evm.id))
+    let read_err = |e: ethers::contract::ContractError<_>| ChainError::Rpc {
+        chain: evm.id.clone(),
+        method: "eth_call",
+        reason: format!("reading client `{evm_client}`: {e}"),
     };
     let expected = router
         .counterparty_of(evm_client.to_string())
         .call()
         .await
         .map_err(read_err)?;
-    let committee = || async { committee_of(evm.config.attestors().0).await };
+    let committee = || async { committee_of(&evm.config).await };
     if expected.is_empty() {
         let prepared = create_evm::prepare(evm, evm_client, admin).await?;
         // A run that scheduled the EVM client already made the Cosmos client it names.
         let scheduled: Option<ClientId> = match prepared.scheduled_counterparty() {
-            Some(c) => Some(
-                c.parse()
-                    .map_err(|e| ChainError::Other(format!("scheduled counterparty `{c}`: {e}")))?,
-            ),
+            Some(c) => Some(c.parse().map_err(|e| ChainError::Malformed {
+                chain: evm.id.clone(),
+                method: "AdminScheduled",
+                reason: format!("scheduled counterparty `{c}`: {e}"),
+            })?),
             None => None,
         };
         let want = cosmos_client.cloned().or(scheduled);
@@ -244,15 +270,19 @@ pub async fn ensure_path(
     }
     let want: ClientId = match cosmos_client {
         Some(c) => c.clone(),
-        None => expected
-            .parse()
-            .map_err(|e| ChainError::Other(format!("counterparty `{expected}`: {e}")))?,
+        None => expected.parse().map_err(|e| ChainError::Malformed {
+            chain: evm.id.clone(),
+            method: "counterpartyOf",
+            reason: format!("`{expected}`: {e}"),
+        })?,
     };
     if want.as_str() != expected {
-        return Err(ChainError::Other(format!(
-            "client `{evm_client}` on {} expects counterparty `{expected}`, the path names `{want}`",
-            evm.id
-        ))
+        return Err(ChainError::Config {
+            chain: evm.id.clone(),
+            reason: format!(
+                "client `{evm_client}` expects counterparty `{expected}`, the path names `{want}`"
+            ),
+        }
         .into());
     }
     let light_client = router

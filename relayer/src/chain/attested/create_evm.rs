@@ -333,7 +333,7 @@ async fn deploy(
     router: &FerryRouter<Admin>,
     artifact: &Artifact,
 ) -> Result<Address, CreateEvmError> {
-    let committee = committee_of(cosmos.config.attestors().0).await?;
+    let committee = committee_of(&cosmos.config).await?;
     let (height, ts) = attested_latest_state(
         cosmos,
         &cosmos.config,

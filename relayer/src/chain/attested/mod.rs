@@ -108,13 +108,16 @@ impl Attested {
     }
 
     fn remember(&self, anchor: &ConsensusAnchor) -> Result<IbcCommittee> {
-        let c = anchor.ibc_committee.clone().ok_or_else(|| {
-            ChainError::Other(format!(
-                "client `{}` on {} is not an attestations client",
-                self.dest_client,
-                self.dest.id()
-            ))
-        })?;
+        let c = anchor
+            .ibc_committee
+            .clone()
+            .ok_or_else(|| ChainError::Config {
+                chain: self.dest.id().clone(),
+                reason: format!(
+                    "client `{}` is not an attestations client",
+                    self.dest_client
+                ),
+            })?;
         *self.committee.lock().expect("not poisoned") = Some((c.clone(), Instant::now()));
         Ok(c)
     }
@@ -238,19 +241,25 @@ impl Attested {
             keys,
         };
         let signed = self.attest(committee, &ask).await?;
-        let (_, entries) = format::decode_packets(&signed.data)
-            .ok_or_else(|| ChainError::Other("attestation data did not decode".into()))?;
+        let (_, entries) =
+            format::decode_packets(&signed.data).ok_or_else(|| ChainError::Malformed {
+                chain: self.inner.id().clone(),
+                method: "attestation",
+                reason: "signed packet data did not decode".into(),
+            })?;
         for (r, e) in chunk.iter().zip(&entries) {
             let absent = e.commitment.is_zero();
             if absent != matches!(r.kind, ProofKind::NonReceipt) {
-                return Err(ChainError::Other(format!(
-                    "{} of packet {} on {} is {} at height {}",
-                    r.kind.label(),
-                    r.seq,
-                    self.inner.id(),
-                    if absent { "missing" } else { "present" },
-                    at.revision_height
-                )));
+                return Err(ChainError::NotProvable {
+                    chain: self.inner.id().clone(),
+                    height: at.revision_height,
+                    reason: format!(
+                        "{} of packet {} is {}",
+                        r.kind.label(),
+                        r.seq,
+                        if absent { "missing" } else { "present" }
+                    ),
+                });
             }
         }
         let bytes = self.encode(&signed);

@@ -42,8 +42,7 @@ impl CosmosChain {
 
     async fn prove_chunk(&self, chunk: &[(String, bool)], at: Height) -> Result<Vec<Proof>> {
         let query_height = at.revision_height - 1;
-        let h = tendermint::block::Height::try_from(query_height)
-            .map_err(|e| ChainError::Other(e.to_string()))?;
+        let h = super::tm_height(query_height)?;
         let calls: Vec<serde_json::Value> = chunk
             .iter()
             .enumerate()

@@ -12,7 +12,7 @@ use tendermint_rpc::{event::EventData, SubscriptionClient, WebSocketClient};
 use tokio::sync::watch;
 
 use super::CosmosChain;
-use crate::chain::{ChainError, EventSink, PacketEvents, Result};
+use crate::chain::{EventSink, PacketEvents, Result};
 use crate::config::EventSource;
 use crate::ibc::{ChannelId, Height, Packet, PacketEvent, PacketEventKind, PortId};
 use crate::telemetry::metrics;
@@ -118,8 +118,7 @@ impl CosmosChain {
 
     /// Packet events of every tx in block `height`.
     pub async fn block_packet_events(&self, height: u64) -> Result<Vec<PacketEvent>> {
-        let h = tendermint::block::Height::try_from(height)
-            .map_err(|e| ChainError::Other(e.to_string()))?;
+        let h = super::tm_height(height)?;
         let res = self
             .rpc
             .call("block_results", |c| {

@@ -12,7 +12,6 @@ use ferry_light_client_tendermint::{
     LightBlock, TrustThreshold, TrustedState, ValidatorSet, VerificationError, VerifyOptions,
 };
 use ibc_proto::ibc::lightclients::tendermint::v1 as tm;
-use tendermint::block::Height as TmHeight;
 use tendermint_rpc::Paging;
 
 use super::{any, raw_height, time_ns, CosmosChain};
@@ -74,7 +73,7 @@ impl CosmosChain {
     }
 
     async fn validators(&self, h: u64) -> Result<Vec<tendermint::validator::Info>> {
-        let th = TmHeight::try_from(h).map_err(|e| ChainError::Other(e.to_string()))?;
+        let th = super::tm_height(h)?;
         Ok(self
             .rpc
             .call("validators", |c| {
@@ -86,7 +85,7 @@ impl CosmosChain {
 
     /// Header, commit and validator sets at `h`, as the node reports them (unverified).
     pub async fn fetch_light_block(&self, h: u64) -> Result<LightBlock> {
-        let th = TmHeight::try_from(h).map_err(|e| ChainError::Other(e.to_string()))?;
+        let th = super::tm_height(h)?;
         let commit = self
             .rpc
             .call("commit", |c| tendermint_rpc::Client::commit(c, th))
@@ -140,7 +139,7 @@ impl CosmosChain {
     ) -> Result<Vec<LightBlock>> {
         let now = tendermint::Time::now();
         let trusted = TrustedState::from_light_block(trusted_block);
-        let target_h = TmHeight::try_from(target).map_err(|e| ChainError::Other(e.to_string()))?;
+        let target_h = super::tm_height(target)?;
         let mut bisection = Bisection::new(trusted, target_h, self.verify_options(), now);
         let mut fetched: BTreeMap<u64, LightBlock> = BTreeMap::new();
         let mut verified = Vec::new();
@@ -174,11 +173,15 @@ impl CosmosChain {
         let (latest, _) = crate::chain::Heights::latest(self).await?;
         let h = latest.revision_height;
         let parent = self.fetch_light_block(h - 1).await?;
-        let block = self
-            .verify_to(&parent, h)
-            .await?
-            .pop()
-            .ok_or_else(|| ChainError::Other("nothing verified".into()))?;
+        let block =
+            self.verify_to(&parent, h)
+                .await?
+                .pop()
+                .ok_or_else(|| ChainError::NotProvable {
+                    chain: self.id.clone(),
+                    height: h,
+                    reason: "the light client verified no header up to it".into(),
+                })?;
         let header = &block.signed_header.header;
         let (numerator, denominator) = self.config.trust_threshold;
         let dur = |d: Duration| ibc_proto::google::protobuf::Duration {

@@ -24,7 +24,6 @@ use ferry_light_client_tendermint::misbehaviour::{
 };
 use ferry_light_client_tendermint::{LightBlock, TrustedState, ValidatorSet};
 use ibc_proto::ibc::lightclients::tendermint::v1 as tm;
-use tendermint::block::Height as TmHeight;
 use tendermint_rpc::{Client, HttpClient, HttpClientUrl, Paging};
 use tokio::sync::watch;
 
@@ -135,8 +134,8 @@ fn witness_err(chain: &ChainId, method: &'static str, e: impl std::fmt::Display)
 
 impl CosmosChain {
     async fn witness_light_block(&self, w: &HttpClient, h: u64) -> Result<LightBlock> {
-        let th = TmHeight::try_from(h).map_err(|e| ChainError::Other(e.to_string()))?;
-        let th1 = TmHeight::try_from(h + 1).map_err(|e| ChainError::Other(e.to_string()))?;
+        let th = super::tm_height(h)?;
+        let th1 = super::tm_height(h + 1)?;
         let (commit, vals, next) = tokio::try_join!(
             async {
                 w.commit(th)
@@ -204,13 +203,27 @@ impl CosmosChain {
             return Ok(None);
         }
         let now = tendermint::Time::now();
-        match detect(&primary, &witness, &TrustedState::from_light_block(trusted), &self.verify_options(), now) {
+        match detect(
+            &primary,
+            &witness,
+            &TrustedState::from_light_block(trusted),
+            &self.verify_options(),
+            now,
+        ) {
             Ok(ev) => Ok(ev),
             Err(MisbehaviourError::Primary(source)) => {
                 metrics().verification_failure(self.id.as_str(), source.reason());
-                Err(ChainError::Verification { chain: self.id.clone(), height: h, source })
+                Err(ChainError::Verification {
+                    chain: self.id.clone(),
+                    height: h,
+                    source,
+                })
             }
-            Err(e) => Err(ChainError::Other(format!("{}: witness disagrees at height {h} but is not evidence ({e}); the witness is faulty", self.id))),
+            Err(e) => Err(ChainError::FaultyWitness {
+                chain: self.id.clone(),
+                height: h,
+                reason: e.to_string(),
+            }),
         }
     }
 
@@ -222,10 +235,10 @@ impl CosmosChain {
         verified: &[LightBlock],
     ) -> Result<()> {
         if let Some(reason) = self.witness.halted() {
-            return Err(ChainError::Other(format!(
-                "relaying from {} is halted: {reason}; see docs/MISBEHAVIOUR.md",
-                self.id
-            )));
+            return Err(ChainError::Halted {
+                chain: self.id.clone(),
+                reason,
+            });
         }
         let Some(target) = verified.last().filter(|_| self.witness.configured()) else {
             return Ok(());
@@ -238,12 +251,12 @@ impl CosmosChain {
             Ok(Ok(Some(ev))) => {
                 let at = ev.height().value();
                 tracing::error!(chain = %self.id, height = at, "MISBEHAVIOUR: primary and witness signed different headers; relaying from this chain halted");
-                self.witness
-                    .halt(format!("conflicting headers at height {at}"));
-                Err(ChainError::Other(format!(
-                    "{}: conflicting headers at height {at}; not relayed",
-                    self.id
-                )))
+                let reason = format!("conflicting headers at height {at}");
+                self.witness.halt(reason.clone());
+                Err(ChainError::Halted {
+                    chain: self.id.clone(),
+                    reason,
+                })
             }
             Ok(Err(e)) => {
                 tracing::warn!(chain = %self.id, height = h, error = %e, "witness cross-check failed; relaying on");

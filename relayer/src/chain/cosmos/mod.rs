@@ -48,6 +48,14 @@ pub struct CosmosChain {
     pub witness: misbehaviour::Witness,
 }
 
+/// A height as tendermint-rs types it (at most `i64::MAX`).
+pub(crate) fn tm_height(h: u64) -> Result<tendermint::block::Height> {
+    tendermint::block::Height::try_from(h).map_err(|e| ChainError::Encoding {
+        what: "height",
+        reason: format!("{h}: {e}"),
+    })
+}
+
 impl CosmosChain {
     pub fn new(config: ChainConfig, key: Key) -> Result<Arc<CosmosChain>> {
         let name = config.key.clone();
@@ -57,14 +65,20 @@ impl CosmosChain {
     /// A chain whose relayer txs are spread across `keys` (name, key), the primary first.
     pub fn with_signers(config: ChainConfig, keys: Vec<(String, Key)>) -> Result<Arc<CosmosChain>> {
         if keys.is_empty() {
-            return Err(ChainError::Other(format!("{}: no signing key", config.id)));
+            return Err(ChainError::Config {
+                chain: config.id.clone(),
+                reason: "no signing key".into(),
+            });
         }
         let list = keys
             .into_iter()
             .map(|(name, key)| {
-                let address = key
-                    .address(&config.account_prefix)
-                    .map_err(|e| ChainError::Other(e.to_string()))?;
+                let address =
+                    key.address(&config.account_prefix)
+                        .map_err(|e| ChainError::Config {
+                            chain: config.id.clone(),
+                            reason: format!("key `{name}`: {e}"),
+                        })?;
                 Ok(signers::Signer {
                     name,
                     key,
@@ -121,8 +135,7 @@ impl CosmosChain {
 
     /// Block time of `height` in ns since the epoch.
     pub async fn block_time(&self, height: u64) -> Result<u64> {
-        let h = tendermint::block::Height::try_from(height)
-            .map_err(|e| ChainError::Other(e.to_string()))?;
+        let h = tm_height(height)?;
         let res = self
             .rpc
             .call("commit", |c| tendermint_rpc::Client::commit(c, h))

@@ -2,7 +2,6 @@
 
 use ibc_proto::ibc::core::commitment::v1::MerkleProof;
 use prost::Message;
-use tendermint::block::Height as TmHeight;
 
 use super::CosmosChain;
 use crate::chain::{ChainError, Proof, Result};
@@ -46,10 +45,7 @@ impl CosmosChain {
         height: Option<u64>,
     ) -> Result<Resp> {
         let data = req.encode_to_vec();
-        let h = height
-            .map(TmHeight::try_from)
-            .transpose()
-            .map_err(|e| ChainError::Other(e.to_string()))?;
+        let h = height.map(super::tm_height).transpose()?;
         let res = self
             .rpc
             .call("abci_query", |c| {
@@ -76,7 +72,7 @@ impl CosmosChain {
 
     /// The value under an IBC store key at `query_height` with its ICS-23 proof (empty value = absence).
     pub async fn prove_key(&self, key: &str, query_height: u64) -> Result<(Vec<u8>, Vec<u8>)> {
-        let h = TmHeight::try_from(query_height).map_err(|e| ChainError::Other(e.to_string()))?;
+        let h = super::tm_height(query_height)?;
         let data = key.as_bytes().to_vec();
         let res = self
             .rpc
@@ -158,11 +154,11 @@ impl CosmosChain {
     ) -> Result<(Vec<u8>, Proof)> {
         if must_exist == value.is_empty() {
             let what = if must_exist { "missing" } else { "present" };
-            return Err(ChainError::Other(format!(
-                "{key} is {what} on {} at height {}",
-                self.id,
-                at.revision_height - 1
-            )));
+            return Err(ChainError::NotProvable {
+                chain: self.id.clone(),
+                height: at.revision_height - 1,
+                reason: format!("{key} is {what}"),
+            });
         }
         Ok((value, Proof { bytes, height: at }))
     }

@@ -32,19 +32,26 @@ impl Rpc {
     pub fn new(chain: ChainId, urls: &[String]) -> Result<Rpc> {
         let mut clients = Vec::new();
         for url in urls {
-            let parsed: HttpClientUrl = url
-                .parse()
-                .map_err(|e| ChainError::Other(format!("RPC url `{url}` of {chain}: {e}")))?;
+            let parsed: HttpClientUrl = url.parse().map_err(|e| ChainError::Config {
+                chain: chain.clone(),
+                reason: format!("RPC url `{url}`: {e}"),
+            })?;
             let client = HttpClient::builder(parsed)
                 .timeout(Duration::from_secs(20))
                 .build()
-                .map_err(|e| ChainError::Other(format!("RPC client for {url}: {e}")))?;
+                .map_err(|e| ChainError::Config {
+                    chain: chain.clone(),
+                    reason: format!("RPC client for {url}: {e}"),
+                })?;
             clients.push(client);
         }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
             .build()
-            .map_err(|e| ChainError::Other(format!("HTTP client for {chain}: {e}")))?;
+            .map_err(|e| ChainError::Config {
+                chain: chain.clone(),
+                reason: format!("HTTP client: {e}"),
+            })?;
         Ok(Rpc {
             chain,
             clients,

@@ -140,23 +140,34 @@ impl CosmosChain {
                 .gas_price
                 .denom
                 .parse()
-                .map_err(|e| ChainError::Other(format!("fee denom: {e}")))?,
+                .map_err(|e| ChainError::Config {
+                    chain: self.id.clone(),
+                    reason: format!("gas_price denom: {e}"),
+                })?,
             amount: fee,
         };
         let auth = SignerInfo::single_direct(Some(signer.key.public_key()), account.1)
             .auth_info(Fee::from_amount_and_gas(coin, gas));
-        let chain_id: tendermint::chain::Id = self
-            .id
-            .as_str()
-            .parse()
-            .map_err(|e| ChainError::Other(format!("chain id: {e}")))?;
-        let doc = SignDoc::new(&body, &auth, &chain_id, account.0)
-            .map_err(|e| ChainError::Other(format!("sign doc: {e}")))?;
+        let chain_id: tendermint::chain::Id =
+            self.id.as_str().parse().map_err(|e| ChainError::Config {
+                chain: self.id.clone(),
+                reason: format!("not a CometBFT chain id: {e}"),
+            })?;
+        let doc =
+            SignDoc::new(&body, &auth, &chain_id, account.0).map_err(|e| ChainError::Encoding {
+                what: "sign doc",
+                reason: e.to_string(),
+            })?;
         let raw = doc
             .sign(signer.key.signing_key())
-            .map_err(|e| ChainError::Other(format!("signing: {e}")))?;
-        raw.to_bytes()
-            .map_err(|e| ChainError::Other(format!("tx encoding: {e}")))
+            .map_err(|e| ChainError::Encoding {
+                what: "signing",
+                reason: e.to_string(),
+            })?;
+        raw.to_bytes().map_err(|e| ChainError::Encoding {
+            what: "tx encoding",
+            reason: e.to_string(),
+        })
     }
 
     /// Gas for `msgs`: simulated × multiplier, capped at `max_gas`. `after` are messages of an
@@ -297,7 +308,9 @@ impl CosmosChain {
         let (idx, mut signer, msgs, after) = self.signers.pick(&msgs, after).await;
         let after = after.as_slice();
         let who = &self.signers.list[idx];
-        for attempt in 0..ATTEMPTS {
+        // Every retry is guarded by `attempt + 1 < ATTEMPTS`, so the last attempt returns.
+        let mut attempt = 0;
+        loop {
             let account = match signer.account {
                 Some(a) => a,
                 None => {
@@ -322,6 +335,7 @@ impl CosmosChain {
                     // Behind us: the node is re-checking its mempool after a block; wait.
                     signer.account = next_view(account, expected_sequence(&log), attempt);
                     tokio::time::sleep(MISMATCH_PAUSE).await;
+                    attempt += 1;
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -330,11 +344,11 @@ impl CosmosChain {
             let fee = self.fee_for(gas);
             let tx_bytes = self.sign(who, &msgs, memo, gas, fee, account)?;
             if tx_bytes.len() > self.config.max_tx_bytes {
-                return Err(ChainError::Other(format!(
-                    "tx of {} bytes exceeds max_tx_bytes {}",
-                    tx_bytes.len(),
-                    self.config.max_tx_bytes
-                )));
+                return Err(ChainError::TxTooLarge {
+                    chain: self.id.clone(),
+                    bytes: tx_bytes.len(),
+                    max: self.config.max_tx_bytes,
+                });
             }
             let res = self
                 .rpc
@@ -373,6 +387,7 @@ impl CosmosChain {
                 tracing::warn!(chain = %self.id, log = %res.log, "account sequence mismatch; recovering");
                 signer.account = next_view(account, expected_sequence(&res.log), attempt);
                 tokio::time::sleep(MISMATCH_PAUSE).await;
+                attempt += 1;
                 continue;
             }
             return Err(ChainError::Tx {
@@ -383,19 +398,19 @@ impl CosmosChain {
                 log: res.log,
             });
         }
-        Err(ChainError::Other(format!(
-            "{}: gave up after repeated sequence mismatches",
-            self.id
-        )))
     }
 
     /// Wait until the tx is in a block; report its result. `Unconfirmed` after
     /// `tx_confirm_timeout`: calling again with the same `pending` looks it up again.
     pub async fn confirm_tx(&self, pending: PendingTx) -> Result<TxOutcome> {
-        let hash: tendermint::Hash = pending
-            .hash
-            .parse()
-            .map_err(|e| ChainError::Other(format!("tx hash: {e}")))?;
+        let hash: tendermint::Hash =
+            pending
+                .hash
+                .parse()
+                .map_err(|_| ChainError::InvalidTxHash {
+                    given: pending.hash.clone(),
+                    expected: "64 hex digits",
+                })?;
         let deadline = Instant::now() + self.config.tx_confirm_timeout;
         loop {
             match self

@@ -213,10 +213,12 @@ impl EvmChain {
             let cp = lc::Checkpoint::of(&h);
             if !expect.is_zero() && cp.hash != expect {
                 metrics().verification_failure(self.id.as_str(), "checkpoint_mismatch");
-                return Err(ChainError::Other(format!(
-                    "{}: block {number} hashes to {:?}, not the configured checkpoint {expect:?}",
-                    self.id, cp.hash
-                )));
+                return Err(ChainError::CheckpointMismatch {
+                    chain: self.id.clone(),
+                    number,
+                    got: format!("{:?}", cp.hash),
+                    expected: format!("{expect:?}"),
+                });
             }
             v.roots.insert(number, (h.state_root, h.timestamp));
             v.tip = Some(cp);
@@ -226,11 +228,14 @@ impl EvmChain {
         }
         let tip = v.tip.expect("set above");
         if n < tip.number {
-            return Err(ChainError::Other(format!(
-                "block {n} of {} is older than the verified window (from {})",
-                self.id,
-                v.roots.keys().next().copied().unwrap_or(tip.number)
-            )));
+            return Err(ChainError::NotProvable {
+                chain: self.id.clone(),
+                height: n,
+                reason: format!(
+                    "older than the verified window (from block {})",
+                    v.roots.keys().next().copied().unwrap_or(tip.number)
+                ),
+            });
         }
         let (head, _) = self.heads().await?;
         lc::verify_finality(n, head, self.evm.confirmations).map_err(|e| self.rejected(n, e))?;
@@ -288,10 +293,11 @@ impl EvmChain {
     async fn membership(&self, key: H256, at: Height, what: &str) -> Result<Proof> {
         let (value, bytes) = self.prove_slot(key, at.revision_height).await?;
         if value.is_none() {
-            return Err(ChainError::Other(format!(
-                "{} has no {what} at block {}",
-                self.id, at.revision_height
-            )));
+            return Err(ChainError::NotProvable {
+                chain: self.id.clone(),
+                height: at.revision_height,
+                reason: format!("no {what} there"),
+            });
         }
         Ok(Proof { bytes, height: at })
     }
@@ -302,13 +308,15 @@ impl EvmChain {
     pub async fn attestation(&self, n: u64, committee: &Committee) -> Result<Vec<u8>> {
         let me = attestation::caip2_eip155(self.evm.chain_id);
         if committee.attested_chain != me {
-            return Err(ChainError::Other(format!(
-                "the light client {:?} on chain {} follows `{}`, not {} ({me})",
-                committee.domain.light_client,
-                committee.domain.host_chain_id,
-                committee.attested_chain,
-                self.id
-            )));
+            return Err(ChainError::Config {
+                chain: self.id.clone(),
+                reason: format!(
+                    "the light client {:?} on chain {} follows `{}`, not this chain ({me})",
+                    committee.domain.light_client,
+                    committee.domain.host_chain_id,
+                    committee.attested_chain,
+                ),
+            });
         }
         let (root, ts) = self.verify_to(n).await?;
         let att = attestation::StateAttestation {
@@ -346,12 +354,14 @@ impl Headers for EvmChain {
         target: Height,
         anchor: &ConsensusAnchor,
     ) -> Result<Vec<Msg>> {
-        let committee = anchor.committee.as_ref().ok_or_else(|| {
-            ChainError::Other(format!(
-                "the counterparty's client of {} is not an attested light client",
-                self.id
-            ))
-        })?;
+        let committee = anchor
+            .committee
+            .as_ref()
+            .ok_or_else(|| ChainError::Config {
+                chain: self.id.clone(),
+                reason: "the counterparty's client of this chain is not an attested light client"
+                    .into(),
+            })?;
         let value = self.attestation(target.revision_height, committee).await?;
         Ok(vec![Msg {
             type_url: packets::ATTESTATION.into(),
@@ -406,10 +416,11 @@ impl PacketProofs for EvmChain {
         let key = path_key(client.as_str(), KIND_RECEIPT, seq);
         let (value, bytes) = self.prove_slot(key, at.revision_height).await?;
         if value.is_some() {
-            return Err(ChainError::Other(format!(
-                "packet {seq} was received on {} by block {}; it cannot time out",
-                self.id, at.revision_height
-            )));
+            return Err(ChainError::NotProvable {
+                chain: self.id.clone(),
+                height: at.revision_height,
+                reason: format!("packet {seq} was received; it cannot time out"),
+            });
         }
         Ok(Proof { bytes, height: at })
     }

@@ -67,17 +67,20 @@ impl EvmChain {
     /// `wallet` signs transactions. Attestations of this chain come from the committee's own
     /// processes (`evm.attestor_endpoints`): the relayer holds no attestor key.
     pub fn new(config: ChainConfig, wallet: LocalWallet) -> Result<Arc<EvmChain>> {
-        let evm = config
-            .evm
-            .clone()
-            .ok_or_else(|| ChainError::Other(format!("chain {} has no [chains.evm]", config.id)))?;
+        let evm = config.evm.clone().ok_or_else(|| ChainError::Config {
+            chain: config.id.clone(),
+            reason: "no [chains.evm] section".into(),
+        })?;
         let providers = config
             .rpc
             .iter()
             .map(|url| {
                 Provider::<Http>::try_from(url.as_str())
                     .map(|p| Arc::new(p.interval(std::time::Duration::from_millis(250))))
-                    .map_err(|e| ChainError::Other(format!("rpc `{url}`: {e}")))
+                    .map_err(|e| ChainError::Config {
+                        chain: config.id.clone(),
+                        reason: format!("rpc `{url}`: {e}"),
+                    })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Arc::new(EvmChain {
@@ -87,7 +90,10 @@ impl EvmChain {
             http: reqwest::Client::builder()
                 .timeout(evm.attestation_timeout)
                 .build()
-                .map_err(|e| ChainError::Other(format!("HTTP client: {e}")))?,
+                .map_err(|e| ChainError::Config {
+                    chain: config.id.clone(),
+                    reason: format!("HTTP client: {e}"),
+                })?,
             verified: tokio::sync::Mutex::new(headers::Verified::default()),
             signer: tokio::sync::Mutex::new(tx::NonceState::default()),
             sent: Default::default(),
@@ -181,10 +187,10 @@ impl EvmChain {
                     })
                     .await?;
                 if addr.is_zero() {
-                    return Err(ChainError::Other(format!(
-                        "router on {} has no client `{client}`",
-                        self.id
-                    )));
+                    return Err(ChainError::Config {
+                        chain: self.id.clone(),
+                        reason: format!("the router has no client `{client}`"),
+                    });
                 }
                 self.light_clients
                     .lock()

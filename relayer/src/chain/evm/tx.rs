@@ -90,10 +90,10 @@ impl EvmChain {
     /// One calldata for all of `msgs`: the call itself, or a `multicall` of them.
     pub(super) fn calldata(&self, msgs: &[Msg]) -> Result<Bytes> {
         if let Some(m) = msgs.iter().find(|m| m.type_url != ROUTER_CALL) {
-            return Err(ChainError::Other(format!(
-                "{} cannot carry a `{}` message",
-                self.id, m.type_url
-            )));
+            return Err(ChainError::Encoding {
+                what: "EVM calldata",
+                reason: format!("{} cannot carry a `{}` message", self.id, m.type_url),
+            });
         }
         Ok(match msgs {
             [one] => one.value.clone().into(),
@@ -424,7 +424,10 @@ impl Submit for EvmChain {
         let first: H256 = pending
             .hash
             .parse()
-            .map_err(|_| ChainError::Other(format!("bad tx hash {}", pending.hash)))?;
+            .map_err(|_| ChainError::InvalidTxHash {
+                given: pending.hash.clone(),
+                expected: "0x and 64 hex digits",
+            })?;
         let known = self.sent.lock().expect("not poisoned").get(&first).cloned();
         let mut sent = match known {
             Some(s) => s,

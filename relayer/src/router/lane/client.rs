@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::Lane;
-use crate::chain::{ChainError, Msg};
+use crate::chain::{ChainError, Heights, Msg};
 use crate::ibc::Height;
 use crate::telemetry::metrics;
 
@@ -47,10 +47,11 @@ impl Lane {
         let waited = Instant::now();
         while target.revision_height < need {
             if waited.elapsed() > std::time::Duration::from_secs(30) {
-                return Err(ChainError::Other(format!(
-                    "{} did not reach height {need} in 30s",
-                    self.src.id()
-                )));
+                return Err(ChainError::HeightNotReached {
+                    chain: Heights::id(&*self.src.chain).clone(),
+                    height: need,
+                    waited_secs: 30,
+                });
             }
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             target = self.src.chain.latest().await?.0;

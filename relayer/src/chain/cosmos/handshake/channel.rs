@@ -51,6 +51,7 @@ pub async fn open_channel(
         )
         .await?;
     let chan_a: ChannelId = id(
+        a,
         out.attribute("channel_open_init", "channel_id"),
         "channel id",
     )?;
@@ -78,6 +79,7 @@ pub async fn open_channel(
     )
     .await?;
     let chan_b: ChannelId = id(
+        b,
         out.attribute("channel_open_try", "channel_id"),
         "channel id",
     )?;

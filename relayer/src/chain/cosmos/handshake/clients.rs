@@ -59,7 +59,11 @@ pub async fn create_client(host: &CosmosChain, of: &CosmosChain) -> Result<Clien
     let out = host
         .submit(vec![any("/ibc.core.client.v1.MsgCreateClient", &msg)], 0)
         .await?;
-    id(out.attribute("create_client", "client_id"), "client id")
+    id(
+        host,
+        out.attribute("create_client", "client_id"),
+        "client id",
+    )
 }
 
 pub(super) async fn find_or_create_client(

@@ -87,6 +87,7 @@ pub async fn open_connection(
         )
         .await?;
     let conn_a: ConnectionId = id(
+        a,
         out.attribute("connection_open_init", "connection_id"),
         "connection id",
     )?;
@@ -124,6 +125,7 @@ pub async fn open_connection(
     )
     .await?;
     let conn_b: ConnectionId = id(
+        b,
         out.attribute("connection_open_try", "connection_id"),
         "connection id",
     )?;

@@ -64,15 +64,15 @@ async fn ids_from_channel(
         return Ok(None);
     };
     let (conn_a, conn_b): (ConnectionId, ConnectionId) = (
-        id(Some(conn_a.clone()), "connection")?,
-        id(Some(conn_b.clone()), "connection")?,
+        id(a, Some(conn_a.clone()), "connection")?,
+        id(b, Some(conn_b.clone()), "connection")?,
     );
     let (ea, eb) = (
         connection_end(a, &conn_a).await?,
         connection_end(b, &conn_b).await?,
     );
-    let client_a: ClientId = id(Some(ea.client_id), "client")?;
-    let client_b: ClientId = id(Some(eb.client_id), "client")?;
+    let client_a: ClientId = id(a, Some(ea.client_id), "client")?;
+    let client_b: ClientId = id(b, Some(eb.client_id), "client")?;
     // The clients must track each other's chain.
     if a.client_state(&client_a).await?.chain_id != b.id.as_str()
         || b.client_state(&client_b).await?.chain_id != a.id.as_str()

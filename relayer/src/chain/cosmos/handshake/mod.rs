@@ -39,9 +39,18 @@ pub struct PathIds {
     pub channel_b: ChannelId,
 }
 
-pub(super) fn id<T: std::str::FromStr>(v: Option<String>, what: &str) -> Result<T> {
+/// An identifier `chain` reported (in a tx's events or a query answer), parsed.
+pub(super) fn id<T: std::str::FromStr>(
+    chain: &CosmosChain,
+    v: Option<String>,
+    what: &str,
+) -> Result<T> {
     v.and_then(|s| s.parse().ok())
-        .ok_or_else(|| ChainError::Other(format!("the tx did not report a {what}")))
+        .ok_or_else(|| ChainError::Malformed {
+            chain: chain.id.clone(),
+            method: "handshake",
+            reason: format!("no valid {what} reported"),
+        })
 }
 
 pub(super) fn conn_version() -> conn::Version {
@@ -66,10 +75,11 @@ pub async fn wait_past(chain: &CosmosChain, height: u64) -> Result<Height> {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    Err(ChainError::Other(format!(
-        "{} did not pass height {height} in 30s",
-        chain.id
-    )))
+    Err(ChainError::HeightNotReached {
+        chain: chain.id.clone(),
+        height: height + 1,
+        waited_secs: 30,
+    })
 }
 
 /// Messages that bring `host`'s client of `src` to `src`'s latest height (past `min_height`), and that height.
