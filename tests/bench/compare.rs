@@ -178,6 +178,10 @@ impl Bench {
         let before = self.tally();
         let h_live = latest(&self.src).await + 1;
         eprintln!("{}: workload {workload}, repeat {rep}", who.name());
+        // What the nodes and the machine spend over the run: where the time goes when the relayer
+        // waits on the chains.
+        let nodes_before = self.node_cpu();
+        let machine_before = measure::MachineCpu::now();
         let t0 = Instant::now();
         let live = match workload {
             1 => self.burst(&used, 1000).await,
@@ -188,6 +192,13 @@ impl Bench {
         let sent_in = t0.elapsed();
         measure::wait_all_acked(&self.src, &lanes, Duration::from_secs(1200)).await;
         let wall = t0.elapsed();
+        let machine_busy = machine_before.busy_cores_since();
+        let nodes: Vec<f64> = self
+            .node_cpu()
+            .iter()
+            .zip(&nodes_before)
+            .map(|(a, b)| a - b)
+            .collect();
         let requests = self.tally().minus(before);
         let (rss, cpu) = measure::process_figures(relayer.pid());
         relayer.signal(SIGTERM);
@@ -245,6 +256,24 @@ impl Bench {
             "requests_per_packet": (requests.http_requests + requests.ws_messages + requests.grpc_calls) as f64 / nf,
             "peak_rss_mib": rss,
             "cpu_seconds": cpu,
+            "source_node_cpu_seconds": nodes[0],
+            "destination_node_cpu_seconds": nodes[1],
+            "machine_busy_cores": machine_busy,
+            "machine_cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        })
+    }
+
+    /// CPU seconds so far of the source's and the destination's node processes.
+    fn node_cpu(&self) -> [f64; 2] {
+        [SRC, DST].map(|id| {
+            let node = self
+                .net
+                .state
+                .nodes
+                .iter()
+                .find(|n| n.chain_id == id)
+                .expect("the devnet runs the path's chains");
+            ferry_tests::bench::cpu_seconds(node.pid)
         })
     }
 }

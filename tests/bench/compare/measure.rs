@@ -193,6 +193,44 @@ pub fn process_figures(pid: u32) -> (f64, f64) {
     (rss, ferry_tests::bench::cpu_seconds(pid))
 }
 
+/// The machine's CPU time from `/proc/stat` (all cores): busy and total, in clock ticks.
+pub struct MachineCpu {
+    busy: u64,
+    total: u64,
+}
+
+impl MachineCpu {
+    pub fn now() -> MachineCpu {
+        let stat = std::fs::read_to_string("/proc/stat").expect("/proc/stat");
+        let line = stat.lines().next().expect("the cpu line");
+        // user nice system idle iowait irq softirq steal …: idle and iowait are not busy.
+        let f: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .map(|x| x.parse().unwrap_or(0))
+            .collect();
+        let total: u64 = f.iter().take(8).sum();
+        let idle = f.get(3).copied().unwrap_or(0) + f.get(4).copied().unwrap_or(0);
+        MachineCpu {
+            busy: total - idle,
+            total,
+        }
+    }
+
+    /// Cores kept busy on average since `self` (2.0 = both cores of a 2-core machine all the time).
+    pub fn busy_cores_since(&self) -> f64 {
+        let now = MachineCpu::now();
+        let (busy, total) = (now.busy - self.busy, now.total - self.total);
+        if total == 0 {
+            return 0.0;
+        }
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1) as f64;
+        busy as f64 / total as f64 * cores
+    }
+}
+
 /// Wait until `src` holds no packet commitment on any of `lanes`.
 pub async fn wait_all_acked(src: &Arc<CosmosChain>, lanes: &[Lane], timeout: Duration) {
     for lane in lanes {

@@ -50,6 +50,12 @@ const FIGURES: &[(&str, &str)] = &[
     ("grpc_calls_per_packet", "/grpc_calls_per_packet"),
     ("peak_rss_mib", "/peak_rss_mib"),
     ("cpu_seconds", "/cpu_seconds"),
+    ("source_node_cpu_seconds", "/source_node_cpu_seconds"),
+    (
+        "destination_node_cpu_seconds",
+        "/destination_node_cpu_seconds",
+    ),
+    ("machine_busy_cores", "/machine_busy_cores"),
 ];
 
 /// Median (the middle value; the mean of the two middle ones for an even count), min and max.
