@@ -14,6 +14,10 @@ pub enum Feed {
     Event(PacketEvent),
     /// Every packet event of blocks up to this height has been sent before this mark.
     Scanned(u64),
+    /// The chain committed a block at this height (an unverified hint, from the node's push): a
+    /// lane waiting for the source to prove something looks at its height again at once instead
+    /// of at its next poll.
+    Committed(u64),
 }
 
 /// The sending end of a feed. Sends fail only when the router stopped listening.
@@ -34,6 +38,11 @@ impl EventSink {
     /// Say that every event up to `height` was handed over; false when nobody listens any more.
     pub async fn scanned(&self, height: u64) -> bool {
         self.0.send(Feed::Scanned(height)).await.is_ok()
+    }
+
+    /// Say that the chain committed `height`; false when nobody listens any more.
+    pub async fn committed(&self, height: u64) -> bool {
+        self.0.send(Feed::Committed(height)).await.is_ok()
     }
 
     pub fn is_closed(&self) -> bool {

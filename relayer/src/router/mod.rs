@@ -278,6 +278,8 @@ enum LaneInput {
     Recv(PacketEvent),
     Ack(PacketEvent),
     Timeouts(Vec<lane::Pending>),
+    /// The lane's source committed a block: what waited for a provable height may go now.
+    SourceCommitted,
 }
 
 /// What a lane is built from, each time it (re)starts relaying.
@@ -356,6 +358,9 @@ async fn keep_latest(
     kept: &mut std::collections::VecDeque<LaneInput>,
 ) {
     while let Some(i) = input.recv().await {
+        if matches!(i, LaneInput::SourceCommitted) {
+            continue;
+        }
         if kept.len() == STANDBY_EVENTS {
             kept.pop_front();
         }
@@ -368,6 +373,7 @@ fn take(lane: &mut Lane, i: LaneInput) {
         LaneInput::Recv(ev) => lane.add_recv(ev),
         LaneInput::Ack(ev) => lane.add_ack(ev),
         LaneInput::Timeouts(items) => lane.add_timeouts(items),
+        LaneInput::SourceCommitted => lane.source_committed(),
     }
 }
 
@@ -445,6 +451,10 @@ fn feed(
 ) {
     match f {
         Feed::Event(ev) => route(ev, on, to_other),
+        // The lane that relays from `on` (to the other chain) proves against `on`'s height.
+        Feed::Committed(_) => {
+            let _ = to_other.send(LaneInput::SourceCommitted);
+        }
         Feed::Scanned(h) => {
             marks.send_if_modified(|m| {
                 let newer = h > *m;

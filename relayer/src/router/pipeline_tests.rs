@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::fake::{send_event, FakeChain};
+use super::fake::{send_event, side, FakeChain};
 use super::tests::{metric_line, setup, worker};
 
 #[tokio::test]
@@ -168,4 +168,36 @@ async fn a_batch_the_source_cannot_prove_yet_waits_and_gathers_what_arrives_mean
     lane.submit().await;
     assert_eq!(b.with(|s| s.sent.len()), 1, "one batch for the whole block");
     assert_eq!(b.sent_seqs("recv"), vec![1, 2, 3, 4]);
+}
+
+#[tokio::test]
+async fn a_batch_waiting_for_a_provable_height_goes_when_the_source_commits_not_at_the_next_poll() {
+    let (a, b, mut lane) = setup("h4", 2);
+    a.with(|s| s.height = 10);
+    lane.submit().await;
+    assert!(!lane.wants_submit(), "waits for its poll");
+    // The source's next block is announced: no poll interval to wait out.
+    a.with(|s| s.height = 11);
+    lane.source_committed();
+    assert!(lane.wants_submit());
+    lane.submit().await;
+    assert_eq!(b.sent_seqs("recv"), vec![1, 2]);
+}
+
+#[test]
+fn a_commit_notice_wakes_the_lane_that_relays_from_that_chain_and_moves_no_mark() {
+    let a = FakeChain::new("h5-a");
+    let (to_other, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (marks, mark) = tokio::sync::watch::channel(0u64);
+    super::feed(
+        crate::chain::Feed::Committed(12),
+        &side(&a, "channel-0"),
+        &to_other,
+        &marks,
+    );
+    assert!(matches!(
+        rx.try_recv(),
+        Ok(super::LaneInput::SourceCommitted)
+    ));
+    assert_eq!(*mark.borrow(), 0, "a commit is not a scanned mark");
 }

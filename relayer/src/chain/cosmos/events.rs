@@ -285,6 +285,7 @@ impl CosmosChain {
                         last_block = last_block.max(h);
                         next = next.max(h.saturating_sub(1));
                         if h > 2 { sink.scanned(h - 2).await; }
+                        sink.committed(h).await;
                     },
                     Some(Err(e)) => break Err((next, super::rpc::reason(&e))),
                     None => break Err((next, "subscription closed".into())),

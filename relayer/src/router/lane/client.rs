@@ -12,6 +12,12 @@ use crate::telemetry::metrics;
 pub(super) const PROVABLE_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl Lane {
+    /// The source committed a block: a batch waiting for a provable height checks again now, not
+    /// at its next poll.
+    pub fn source_committed(&mut self) {
+        self.poll_at = None;
+    }
+
     /// Whether the source can prove some ready item now. The source's height is read (one call)
     /// only when a ready item needs more than the height seen last.
     pub(super) async fn refresh_provable(&mut self, now: Instant) -> Result<bool, ChainError> {
