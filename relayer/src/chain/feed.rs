@@ -40,6 +40,17 @@ impl EventSink {
         self.0.send(Feed::Scanned(height)).await.is_ok()
     }
 
+    /// Pass on an item of another feed (the router's shared subscriptions); false when nobody
+    /// listens any more.
+    pub async fn forward(&self, f: Feed) -> bool {
+        self.0.send(f).await.is_ok()
+    }
+
+    /// [`forward`](Self::forward) without waiting: false when the receiver is full or gone.
+    pub fn try_forward(&self, f: Feed) -> bool {
+        self.0.try_send(f).is_ok()
+    }
+
     /// Say that the chain committed `height`; false when nobody listens any more.
     pub async fn committed(&self, height: u64) -> bool {
         self.0.send(Feed::Committed(height)).await.is_ok()

@@ -9,6 +9,7 @@
 mod clear;
 #[cfg(test)]
 pub(crate) mod fake;
+mod hub;
 mod lane;
 #[cfg(test)]
 mod pipeline_tests;
@@ -89,14 +90,10 @@ impl PathWorker {
         };
         let (marks_a, keep_a) = self.keep_scanned(&self.a, start_a);
         let (marks_b, keep_b) = self.keep_scanned(&self.b, start_b);
-        self.a
-            .chain
-            .clone()
-            .subscribe(start_a, tx_a.clone(), shutdown.clone());
-        self.b
-            .chain
-            .clone()
-            .subscribe(start_b, tx_b.clone(), shutdown.clone());
+        // One subscription per chain serves every path on it (see `hub`); it ends with the last
+        // worker's receiver.
+        hub::subscribe(self.a.chain.clone(), start_a, tx_a.clone());
+        hub::subscribe(self.b.chain.clone(), start_b, tx_b.clone());
         // With leases, a lane that becomes owned asks for a clearing round at once: what the
         // last owner left is found without waiting for the interval.
         let gates = self.leases.as_ref().map(|m| {
