@@ -28,10 +28,14 @@ struct Hub {
     /// Every item of heights from `floor` on is in `replay`.
     floor: u64,
     stop: watch::Sender<bool>,
+    /// Keeps the chain object's allocation, so its address (the registry's key) is not reused
+    /// while this entry exists, even after the chain itself is gone.
+    _chain: std::sync::Weak<dyn RelayChain>,
 }
 
-/// Hubs by the address of the chain object they subscribe to (kept alive by the hub itself, so the
-/// address cannot be reused while the hub runs): two chain objects never share a hub.
+/// Hubs by the address of the chain object they subscribe to (each entry holds a weak reference
+/// to it, so the address cannot be reused while the entry exists): two chain objects never share
+/// a hub.
 type Hubs = Mutex<HashMap<usize, Arc<Mutex<Hub>>>>;
 
 fn hubs() -> &'static Hubs {
@@ -81,6 +85,7 @@ pub fn subscribe(chain: Arc<dyn RelayChain>, from: u64, sink: EventSink) {
                 replay: VecDeque::new(),
                 floor: from,
                 stop,
+                _chain: Arc::downgrade(&chain),
             }));
             start(chain, from, private, stopped, false);
             return;
@@ -92,6 +97,7 @@ pub fn subscribe(chain: Arc<dyn RelayChain>, from: u64, sink: EventSink) {
         replay: VecDeque::new(),
         floor: from,
         stop,
+        _chain: Arc::downgrade(&chain),
     }));
     all.insert(key(&chain), hub.clone());
     start(chain, from, hub, stopped, true);
