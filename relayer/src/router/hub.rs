@@ -38,6 +38,25 @@ struct Hub {
 /// a hub.
 type Hubs = Mutex<HashMap<usize, Arc<Mutex<Hub>>>>;
 
+impl Hub {
+    /// A hub for `chain` serving `sink` from `from`, and the receiver its subscription stops by.
+    fn new(
+        chain: &Arc<dyn RelayChain>,
+        sink: EventSink,
+        from: u64,
+    ) -> (Arc<Mutex<Hub>>, watch::Receiver<bool>) {
+        let (stop, stopped) = watch::channel(false);
+        let hub = Hub {
+            joined: vec![sink],
+            replay: VecDeque::new(),
+            floor: from,
+            stop,
+            _chain: Arc::downgrade(chain),
+        };
+        (Arc::new(Mutex::new(hub)), stopped)
+    }
+}
+
 fn hubs() -> &'static Hubs {
     static HUBS: OnceLock<Hubs> = OnceLock::new();
     HUBS.get_or_init(Default::default)
@@ -79,26 +98,12 @@ pub fn subscribe(chain: Arc<dyn RelayChain>, from: u64, sink: EventSink) {
         } else {
             drop(h);
             tracing::debug!(chain = %crate::chain::Heights::id(&*chain), from, "start before the shared subscription's recent items: a subscription of its own");
-            let (stop, stopped) = watch::channel(false);
-            let private = Arc::new(Mutex::new(Hub {
-                joined: vec![sink],
-                replay: VecDeque::new(),
-                floor: from,
-                stop,
-                _chain: Arc::downgrade(&chain),
-            }));
+            let (private, stopped) = Hub::new(&chain, sink, from);
             start(chain, from, private, stopped, false);
             return;
         }
     }
-    let (stop, stopped) = watch::channel(false);
-    let hub = Arc::new(Mutex::new(Hub {
-        joined: vec![sink],
-        replay: VecDeque::new(),
-        floor: from,
-        stop,
-        _chain: Arc::downgrade(&chain),
-    }));
+    let (hub, stopped) = Hub::new(&chain, sink, from);
     all.insert(key(&chain), hub.clone());
     start(chain, from, hub, stopped, true);
 }
@@ -128,6 +133,10 @@ fn start(
             let Some(item) = item else { break };
             let sinks: Vec<EventSink> = {
                 let mut h = hub.lock().expect("hub lock");
+                h.joined.retain(|s| !s.is_closed());
+                if h.joined.is_empty() {
+                    break;
+                }
                 if shared {
                     h.replay.push_back(item.clone());
                     while h.replay.len() > REPLAY_ITEMS {
@@ -142,11 +151,6 @@ fn start(
             for s in sinks {
                 // A worker that stopped is dropped at the next look; the others go on.
                 let _ = s.forward(item.clone()).await;
-            }
-            let mut h = hub.lock().expect("hub lock");
-            h.joined.retain(|s| !s.is_closed());
-            if h.joined.is_empty() {
-                break;
             }
         }
         let h = hub.lock().expect("hub lock");

@@ -58,17 +58,7 @@ pub async fn send(chain: &EvmChain, t: &EvmTransfer<'_>) -> Result<(String, Pack
     if allowance < t.amount {
         let approve = token.approve(app, t.amount);
         let pending = approve.send().await.map_err(rpc(chain, "approve"))?;
-        let hash = pending.tx_hash();
-        let receipt = pending
-            .await
-            .map_err(rpc(chain, "eth_getTransactionReceipt"))?
-            .ok_or_else(|| ChainError::TxNotFound {
-                chain: chain.id.clone(),
-                tx: format!("{hash:?}"),
-            })?;
-        if receipt.status != Some(1u64.into()) {
-            return Err(reverted(chain, hash, "approve"));
-        }
+        mined(chain, pending, "approve").await?;
     }
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -90,6 +80,18 @@ pub async fn send(chain: &EvmChain, t: &EvmTransfer<'_>) -> Result<(String, Pack
         },
         None => rpc(chain, "sendTransfer")(e),
     })?;
+    let (hash, receipt) = mined(chain, pending, "sendTransfer").await?;
+    let (packet, _) = packet_in(&receipt.logs, chain, hash)?;
+    Ok((format!("{hash:?}"), packet))
+}
+
+/// Wait for `pending` (a `call` of the user's) to be mined: its hash and receipt, or an error if
+/// the node dropped it or it reverted.
+async fn mined<P: ethers::providers::JsonRpcClient>(
+    chain: &EvmChain,
+    pending: ethers::providers::PendingTransaction<'_, P>,
+    call: &str,
+) -> Result<(H256, ethers::types::TransactionReceipt)> {
     let hash = pending.tx_hash();
     let receipt = pending
         .await
@@ -99,19 +101,14 @@ pub async fn send(chain: &EvmChain, t: &EvmTransfer<'_>) -> Result<(String, Pack
             tx: format!("{hash:?}"),
         })?;
     if receipt.status != Some(1u64.into()) {
-        return Err(reverted(chain, hash, "sendTransfer"));
+        return Err(ChainError::Reverted {
+            chain: chain.id.clone(),
+            tx: format!("{hash:?}"),
+            reason: format!("{call} reverted"),
+            culprits: vec![],
+        });
     }
-    let (packet, _) = packet_in(&receipt.logs, chain, hash)?;
-    Ok((format!("{hash:?}"), packet))
-}
-
-fn reverted(chain: &EvmChain, hash: H256, call: &str) -> ChainError {
-    ChainError::Reverted {
-        chain: chain.id.clone(),
-        tx: format!("{hash:?}"),
-        reason: format!("{call} reverted"),
-        culprits: vec![],
-    }
+    Ok((hash, receipt))
 }
 
 fn packet_in(logs: &[ethers::types::Log], chain: &EvmChain, hash: H256) -> Result<(Packet, u64)> {
