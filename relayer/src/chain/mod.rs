@@ -237,6 +237,30 @@ pub trait Heights: Send + Sync {
     async fn latest(&self) -> Result<(Height, u64)>;
 }
 
+/// Wait until `chain` is at `height` or above, reading its height every 200 ms for at most
+/// `within`; the height reached.
+pub async fn wait_for_height<C: Heights + ?Sized>(
+    chain: &C,
+    height: u64,
+    within: std::time::Duration,
+) -> Result<Height> {
+    let started = std::time::Instant::now();
+    loop {
+        let (h, _) = chain.latest().await?;
+        if h.revision_height >= height {
+            return Ok(h);
+        }
+        if started.elapsed() >= within {
+            return Err(ChainError::HeightNotReached {
+                chain: chain.id().clone(),
+                height,
+                waited_secs: within.as_secs(),
+            });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 /// Packet events: pushed by a subscription, pulled by height range, looked up by sequence.
 #[async_trait]
 pub trait PacketEvents: Send + Sync {

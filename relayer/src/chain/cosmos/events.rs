@@ -5,12 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use tendermint::abci::Event;
-use tendermint_rpc::query::{EventType, Query};
-use tendermint_rpc::{event::EventData, SubscriptionClient, WebSocketClient};
+use tendermint_rpc::query::Query;
 use tokio::sync::watch;
 
+use super::subscription::{FlatEvent, Pushed, Subscription};
 use super::CosmosChain;
 use crate::chain::{EventSink, PacketEvents, Result};
 use crate::config::EventSource;
@@ -18,7 +17,7 @@ use crate::ibc::{ChannelId, Height, Packet, PacketEvent, PacketEventKind, PortId
 use crate::telemetry::metrics;
 
 /// ABCI events as (type, [(key, value)]); attributes that are not UTF-8 are dropped.
-pub fn flatten(events: &[Event]) -> Vec<(String, Vec<(String, String)>)> {
+pub fn flatten(events: &[Event]) -> Vec<FlatEvent> {
     events
         .iter()
         .map(|e| {
@@ -97,8 +96,12 @@ pub fn parse_packet_event(
 
 impl CosmosChain {
     fn packet_events_of(&self, events: &[Event], height: u64) -> Vec<PacketEvent> {
+        self.packet_events_in(flatten(events), height)
+    }
+
+    fn packet_events_in(&self, events: Vec<FlatEvent>, height: u64) -> Vec<PacketEvent> {
         let mut out = Vec::new();
-        for (kind, attrs) in flatten(events) {
+        for (kind, attrs) in events {
             let parsed = match super::v2::parse_event(&kind, &attrs, height) {
                 Ok(None) => parse_packet_event(&kind, &attrs, height),
                 other => other,
@@ -214,7 +217,7 @@ impl CosmosChain {
         }
     }
 
-    /// One WebSocket session: Tx events pushed, NewBlock heights used to spot gaps. Returns the next
+    /// One WebSocket session: tx results pushed, block headers used to spot gaps. Returns the next
     /// height not known to be fully seen, when the connection ends.
     async fn ws_session(
         &self,
@@ -223,26 +226,15 @@ impl CosmosChain {
         shutdown: &mut watch::Receiver<bool>,
     ) -> std::result::Result<u64, (u64, String)> {
         let url = crate::chain::cosmos::headers::ws_url(self.rpc.active_url());
-        let (client, driver) = WebSocketClient::new(url.as_str())
-            .await
-            .map_err(|e| (next, super::rpc::reason(&e)))?;
-        let driver_task = tokio::spawn(async move { driver.run().await });
         let t = std::time::Instant::now();
-        let txs = client.subscribe(Query::from(EventType::Tx)).await;
-        let blocks = client.subscribe(Query::from(EventType::NewBlock)).await;
+        let opened = Subscription::open(&url).await;
         metrics().rpc(
             self.id.as_str(),
             "subscribe",
             t.elapsed().as_secs_f64(),
-            txs.is_ok() && blocks.is_ok(),
+            opened.is_ok(),
         );
-        let (mut txs, mut blocks) = match (txs, blocks) {
-            (Ok(a), Ok(b)) => (a, b),
-            (Err(e), _) | (_, Err(e)) => {
-                driver_task.abort();
-                return Err((next, super::rpc::reason(&e)));
-            }
-        };
+        let mut sub = opened.map_err(|e| (next, e))?;
         // Catch up on what happened before the subscription started.
         if let Ok((latest, _)) = crate::chain::Heights::latest(self).await {
             if latest.revision_height >= next {
@@ -252,48 +244,58 @@ impl CosmosChain {
                 next = latest.revision_height + 1;
             }
         }
-        // The newest block announced (or read) so far: a NewBlock further on than the one after it
+        // The newest block announced (or read) so far: a header further on than the one after it
         // means blocks went unannounced, and only those are read from block_results. `next` is
         // where a new session resumes: the first block whose txs may not all have arrived.
         let mut last_block = next.saturating_sub(1);
         let result = loop {
-            // Txs before blocks. CometBFT publishes a block's txs before the next block, but each
-            // subscription is written to the socket by its own goroutine, so a tx may still trail a
-            // later block: the mark stays two blocks behind. (A restart re-reads those blocks; a
-            // packet is relayed once whatever reads it twice.)
-            tokio::select! {
+            // CometBFT publishes a block's txs before the next block, but each subscription is
+            // written to the socket by its own goroutine, so a tx may still trail a later header:
+            // the mark stays two blocks behind. (A restart re-reads those blocks; a packet is
+            // relayed once whatever reads it twice.)
+            let pushed = tokio::select! {
                 biased;
                 _ = shutdown.changed() => break Ok(next),
-                ev = txs.next() => match ev {
-                    Some(Ok(ev)) => if let EventData::Tx { tx_result } = ev.data {
-                        let height = tx_result.height.max(0) as u64;
-                        for pe in self.packet_events_of(&tx_result.result.events, height) {
-                            if !sink.event(pe).await { break; }
+                pushed = sub.next() => pushed,
+            };
+            match pushed {
+                Some(Ok(Pushed::Tx {
+                    height,
+                    ok: true,
+                    events,
+                })) => {
+                    for pe in self.packet_events_in(events, height) {
+                        if !sink.event(pe).await {
+                            break;
                         }
-                    },
-                    Some(Err(e)) => break Err((next, super::rpc::reason(&e))),
-                    None => break Err((next, "subscription closed".into())),
-                },
-                ev = blocks.next() => match ev {
-                    Some(Ok(ev)) => if let EventData::NewBlock { block: Some(block), .. } = ev.data {
-                        let h = block.header.height.value();
-                        metrics().latest_height(self.id.as_str(), h);
-                        if h > last_block + 1 {
-                            // Blocks between the last announced and `h` were not: pull them.
-                            if let Err(e) = self.pull_range(last_block + 1, h - 1, sink).await { break Err((next, e.to_string())); }
+                    }
+                }
+                Some(Ok(Pushed::Block { height: h })) => {
+                    metrics().latest_height(self.id.as_str(), h);
+                    if h > last_block + 1 {
+                        // Blocks between the last announced and `h` were not: pull them.
+                        if let Err(e) = self.pull_range(last_block + 1, h - 1, sink).await {
+                            break Err((next, e.to_string()));
                         }
-                        last_block = last_block.max(h);
-                        next = next.max(h.saturating_sub(1));
-                        if h > 2 { sink.scanned(h - 2).await; }
-                        sink.committed(h).await;
-                    },
-                    Some(Err(e)) => break Err((next, super::rpc::reason(&e))),
-                    None => break Err((next, "subscription closed".into())),
-                },
+                    }
+                    last_block = last_block.max(h);
+                    next = next.max(h.saturating_sub(1));
+                    if h > 2 {
+                        sink.scanned(h - 2).await;
+                    }
+                    sink.committed(h).await;
+                }
+                Some(Ok(Pushed::Tx { ok: false, .. } | Pushed::Other)) => {}
+                Some(Err(reason)) => {
+                    // A message that cannot be read may have held packet events: counted, and the
+                    // session starts again from `next`, re-reading those blocks.
+                    metrics().verification_failure(self.id.as_str(), "malformed_response");
+                    break Err((next, reason));
+                }
+                None => break Err((next, "subscription closed".into())),
             }
         };
-        let _ = client.close();
-        driver_task.abort();
+        sub.close().await;
         result
     }
 

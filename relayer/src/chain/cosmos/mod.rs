@@ -11,6 +11,7 @@ pub mod query;
 pub(crate) mod rpc;
 pub mod sdk_errors;
 mod signers;
+mod subscription;
 mod tx;
 pub mod v2;
 mod v2_host;

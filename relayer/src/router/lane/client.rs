@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::Lane;
-use crate::chain::{ChainError, Heights, Msg};
+use crate::chain::{ChainError, Msg};
 use crate::ibc::Height;
 use crate::telemetry::metrics;
 
@@ -49,19 +49,12 @@ impl Lane {
             metrics().client_update(&dst_id, client.as_str(), false);
             return Ok((vec![], trusted));
         }
-        let mut target = self.src.chain.latest().await?.0;
-        let waited = Instant::now();
-        while target.revision_height < need {
-            if waited.elapsed() > std::time::Duration::from_secs(30) {
-                return Err(ChainError::HeightNotReached {
-                    chain: Heights::id(&*self.src.chain).clone(),
-                    height: need,
-                    waited_secs: 30,
-                });
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            target = self.src.chain.latest().await?.0;
-        }
+        let target = crate::chain::wait_for_height(
+            &*self.src.chain,
+            need,
+            std::time::Duration::from_secs(30),
+        )
+        .await?;
         if trusted >= target {
             metrics().client_update(&dst_id, client.as_str(), false);
             return Ok((vec![], trusted));

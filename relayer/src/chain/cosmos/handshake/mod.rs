@@ -13,7 +13,7 @@ use ibc_proto::ibc::core::connection::v1 as conn;
 use serde::Serialize;
 
 use super::CosmosChain;
-use crate::chain::{ChainError, ClientHost, Headers, Heights, Msg, Result, Submit, TxOutcome};
+use crate::chain::{ChainError, ClientHost, Headers, Msg, Result, Submit, TxOutcome};
 use crate::ibc::{ChannelId, ClientId, ConnectionId, Height, PortId};
 
 pub use channel::open_channel;
@@ -68,18 +68,7 @@ pub(super) fn prefix() -> MerklePrefix {
 
 /// Wait until `chain` has committed a block above `height`.
 pub async fn wait_past(chain: &CosmosChain, height: u64) -> Result<Height> {
-    for _ in 0..120 {
-        let (h, _) = chain.latest().await?;
-        if h.revision_height > height {
-            return Ok(h);
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    Err(ChainError::HeightNotReached {
-        chain: chain.id.clone(),
-        height: height + 1,
-        waited_secs: 30,
-    })
+    crate::chain::wait_for_height(chain, height + 1, Duration::from_secs(30)).await
 }
 
 /// Messages that bring `host`'s client of `src` to `src`'s latest height (past `min_height`), and that height.
