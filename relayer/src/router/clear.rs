@@ -7,17 +7,31 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{stream, StreamExt};
-use tokio::sync::{watch, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 
-use super::Side;
+use super::{LaneInput, Side};
 use crate::chain::EventSink;
 use crate::lease::LaneGate;
+use crate::telemetry::PacketKind;
 
 /// Sequences looked up per direction per round.
 const MAX_PER_ROUND: usize = 500;
 /// Pause between rounds while a backlog remains.
 const BACKLOG_PAUSE: Duration = Duration::from_secs(1);
 const LOOKUP_CONCURRENCY: usize = 8;
+
+/// How long clearing waits for a lane to say what it holds; a lane busy submitting answers when its
+/// submit returns, and one that does not answer in time holds nothing as far as clearing knows.
+const HOLDING_WAIT: Duration = Duration::from_secs(10);
+
+/// Where clearing feeds what it finds (as events seen on a or on b, routed like live ones), and the
+/// inputs of the path's two lanes, which it asks what they hold already.
+pub struct Feeds {
+    pub seen_on_a: EventSink,
+    pub seen_on_b: EventSink,
+    pub lane_to_a: mpsc::UnboundedSender<LaneInput>,
+    pub lane_to_b: mpsc::UnboundedSender<LaneInput>,
+}
 
 /// When clearing runs besides its interval, and whether it runs at all.
 pub struct Trigger {
@@ -31,8 +45,7 @@ pub struct Trigger {
 pub async fn run(
     a: Side,
     b: Side,
-    tx_a: EventSink,
-    tx_b: EventSink,
+    feeds: Feeds,
     interval: Duration,
     trigger: Trigger,
     mut shutdown: watch::Receiver<bool>,
@@ -49,9 +62,26 @@ pub async fn run(
             continue;
         }
         let mut more = false;
-        let directions = [(&a, &b, &tx_a, &tx_b), (&b, &a, &tx_b, &tx_a)];
-        for ((src, dst, src_tx, dst_tx), cursor) in directions.into_iter().zip(cursors.iter_mut()) {
-            match clear_direction(src, dst, src_tx, dst_tx, *cursor).await {
+        let directions = [
+            (
+                &a,
+                &b,
+                &feeds.seen_on_a,
+                &feeds.seen_on_b,
+                [&feeds.lane_to_b, &feeds.lane_to_a],
+            ),
+            (
+                &b,
+                &a,
+                &feeds.seen_on_b,
+                &feeds.seen_on_a,
+                [&feeds.lane_to_a, &feeds.lane_to_b],
+            ),
+        ];
+        for ((src, dst, src_tx, dst_tx, to), cursor) in
+            directions.into_iter().zip(cursors.iter_mut())
+        {
+            match clear_direction(src, dst, src_tx, dst_tx, to, *cursor).await {
                 Ok(round) => {
                     if round.found > 0 {
                         tracing::info!(src = %src.id(), dst = %dst.id(), packets = round.found, after = *cursor, "clearing found pending packets");
@@ -93,13 +123,37 @@ fn window(committed: &[u64], cursor: u64) -> (&[u64], u64) {
     }
 }
 
+/// Of `seqs`, those the lane behind `lane` holds as one of `kinds`.
+async fn held(
+    lane: &mpsc::UnboundedSender<LaneInput>,
+    kinds: &[PacketKind],
+    seqs: &[u64],
+) -> Vec<u64> {
+    let (reply, answer) = oneshot::channel();
+    let asked = LaneInput::Holding {
+        kinds: kinds.to_vec(),
+        seqs: seqs.to_vec(),
+        reply,
+    };
+    if lane.send(asked).is_err() {
+        return vec![];
+    }
+    match tokio::time::timeout(HOLDING_WAIT, answer).await {
+        Ok(Ok(held)) => held,
+        _ => vec![],
+    }
+}
+
 /// Packets sent on `src` that still have a commitment: unreceived ones need a receive (or timeout),
-/// received ones need their ack relayed back.
+/// received ones need their ack relayed back. Those a lane holds already (`to`: the lanes to `dst`
+/// and to `src`) are skipped: during a burst most commitments are packets on their way, and each
+/// lookup is a `tx_search` the node runs over every event of the channel.
 async fn clear_direction(
     src: &Side,
     dst: &Side,
     src_tx: &EventSink,
     dst_tx: &EventSink,
+    to: [&mpsc::UnboundedSender<LaneInput>; 2],
     cursor: u64,
 ) -> crate::chain::Result<Round> {
     let committed = src.chain.commitments(&src.port, &src.channel).await?;
@@ -110,7 +164,16 @@ async fn clear_direction(
             next_cursor,
         });
     }
-    let seqs = seqs.to_vec();
+    let mut skip = held(to[0], &[PacketKind::Recv], seqs).await;
+    skip.extend(held(to[1], &[PacketKind::Ack, PacketKind::Timeout], seqs).await);
+    let skip: std::collections::HashSet<u64> = skip.into_iter().collect();
+    let seqs: Vec<u64> = seqs.iter().copied().filter(|s| !skip.contains(s)).collect();
+    if seqs.is_empty() {
+        return Ok(Round {
+            found: 0,
+            next_cursor,
+        });
+    }
     let unreceived = dst.chain.unreceived(&dst.port, &dst.channel, &seqs).await?;
     let received: Vec<u64> = seqs
         .iter()

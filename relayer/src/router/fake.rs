@@ -66,6 +66,8 @@ pub struct State {
     pub broadcasts_until_rpc_down: Option<usize>,
     /// Clearing finds the send of each packet committed here (as `send_event`, at height 10).
     pub sends_findable: bool,
+    /// Every packet whose send clearing looked up, in order.
+    pub send_lookups: Vec<u64>,
     /// Proofs at `H` show what block `H` wrote (EVM, attestations), instead of from `H + 1` on.
     pub proves_own_block: bool,
     /// Txs mined while their confirmation was not seen.
@@ -251,6 +253,7 @@ impl PacketEvents for FakeChain {
         seq: u64,
     ) -> Result<Option<PacketEvent>> {
         Ok(self.with(|s| {
+            s.send_lookups.push(seq);
             (s.sends_findable && s.commitments.contains(&seq)).then(|| send_event(seq, 10, 0))
         }))
     }

@@ -108,13 +108,21 @@ impl PathWorker {
                 crate::telemetry::metrics().lane_owned(&self.name, dst, true);
             }
         }
+        // Each direction is its own task: a destination that stalls (a slow confirmation, an RPC
+        // in backoff) never delays the other direction. Timeouts found by one lane go to the other.
+        let (in_a, lane_rx_a) = mpsc::unbounded_channel::<LaneInput>();
+        let (in_b, lane_rx_b) = mpsc::unbounded_channel::<LaneInput>();
         let wake = Arc::new(tokio::sync::Notify::new());
         crate::telemetry::live().set_clear(&self.name, wake.clone());
         let clearer = tokio::spawn(clear::run(
             self.a.clone(),
             self.b.clone(),
-            tx_a,
-            tx_b,
+            clear::Feeds {
+                seen_on_a: tx_a,
+                seen_on_b: tx_b,
+                lane_to_a: in_a.clone(),
+                lane_to_b: in_b.clone(),
+            },
             self.clear_interval,
             clear::Trigger {
                 wake: wake.clone(),
@@ -126,10 +134,6 @@ impl PathWorker {
             shutdown.clone(),
         ));
 
-        // Each direction is its own task: a destination that stalls (a slow confirmation, an RPC
-        // in backoff) never delays the other direction. Timeouts found by one lane go to the other.
-        let (in_a, lane_rx_a) = mpsc::unbounded_channel::<LaneInput>();
-        let (in_b, lane_rx_b) = mpsc::unbounded_channel::<LaneInput>();
         let spec = |dst: &Side, src: &Side, gate: Option<crate::lease::LaneGate>| LaneSpec {
             path: self.name.clone(),
             dst: dst.clone(),
@@ -277,6 +281,13 @@ enum LaneInput {
     Timeouts(Vec<lane::Pending>),
     /// The lane's source committed a block: what waited for a provable height may go now.
     SourceCommitted,
+    /// Clearing asks which of `seqs` the lane already holds as one of `kinds` (see
+    /// [`Lane::holding`]): those need no lookup.
+    Holding {
+        kinds: Vec<crate::telemetry::PacketKind>,
+        seqs: Vec<u64>,
+        reply: tokio::sync::oneshot::Sender<Vec<u64>>,
+    },
 }
 
 /// What a lane is built from, each time it (re)starts relaying.
@@ -355,7 +366,8 @@ async fn keep_latest(
     kept: &mut std::collections::VecDeque<LaneInput>,
 ) {
     while let Some(i) = input.recv().await {
-        if matches!(i, LaneInput::SourceCommitted) {
+        // A question dropped unanswered: the clearer does not wait for a lane on standby.
+        if matches!(i, LaneInput::SourceCommitted | LaneInput::Holding { .. }) {
             continue;
         }
         if kept.len() == STANDBY_EVENTS {
@@ -371,6 +383,9 @@ fn take(lane: &mut Lane, i: LaneInput) {
         LaneInput::Ack(ev) => lane.add_ack(ev),
         LaneInput::Timeouts(items) => lane.add_timeouts(items),
         LaneInput::SourceCommitted => lane.source_committed(),
+        LaneInput::Holding { kinds, seqs, reply } => {
+            let _ = reply.send(lane.holding(&kinds, &seqs));
+        }
     }
 }
 
