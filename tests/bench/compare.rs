@@ -253,7 +253,7 @@ impl Bench {
             "send_seconds": sent_in.as_secs_f64(),
             // A run that hit the time limit has no clearing time; its rate counts what was
             // acknowledged by then.
-            "seconds_until_all_acknowledged": (left == 0).then(|| wall.as_secs_f64()),
+            "seconds_until_all_acknowledged": (left == 0).then_some(wall.as_secs_f64()),
             "unacknowledged_at_time_limit": left,
             "time_limit_seconds": time_limit().as_secs(),
             "packets_per_second": (n - left) as f64 / wall.as_secs_f64(),

@@ -26,7 +26,7 @@ use super::Side;
 use crate::chain::{ChainError, Msg, Proof, ProofKind, ProofRequest};
 use crate::ibc::{Packet, PacketEvent, PacketEventKind};
 use crate::telemetry::{metrics, PacketKind};
-use chunk::{blamed, take_chunk, Chunk};
+use chunk::{blamed, newest_first, take_chunk, Chunk};
 
 /// Chunks (txs of the chain's `max_msgs_per_tx`) one submit may send, so live traffic is not
 /// starved by a huge backlog.
@@ -437,7 +437,10 @@ impl Lane {
                     && self.src.chain.proof_height_for(i.pending().height) <= provable
             })
             .partition(|i| !self.quarantine.contains_key(&i.key()));
-        // Bound one submit so live traffic is not starved by a huge backlog.
+        // Bound one submit so live traffic is not starved by a huge backlog, and put the newest
+        // chunk's worth first: transfers sent during the clearing of a backlog go in the next
+        // tx, not behind every older sequence.
+        newest_first(&mut items, max_chunk);
         items.truncate(max_chunk * FLUSH_CHUNKS);
         retries.truncate(max_chunk);
         let solo = items.len();

@@ -6,6 +6,8 @@
 //! timeouts of those — and relays them in batches behind a single client update, since all of them are
 //! proven by the same counterparty chain at the same height.
 
+#[cfg(test)]
+mod backlog_tests;
 mod clear;
 #[cfg(test)]
 pub(crate) mod fake;

@@ -582,39 +582,3 @@ mod shared_store {
         task2.await.unwrap();
     }
 }
-
-#[tokio::test]
-async fn clearing_looks_up_no_packet_a_lane_already_holds() {
-    let a = FakeChain::new("ch-a");
-    let b = FakeChain::new("ch-b");
-    // Packets 1-3 arrive live and sit in a tx that takes 3 s to confirm; 4 is committed but was
-    // never seen live, and its send cannot be found: it is looked up every round.
-    a.with(|s| s.commitments.extend(1..=4));
-    b.with(|s| s.confirm_delay = Duration::from_secs(3));
-    let mut w = worker("ch", &a, &b);
-    w.clear_interval = Duration::from_millis(200);
-    let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(w.run(shutdown));
-    // Let the start-up round pass (the lane held nothing then), then send 1-3 live.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    a.with(|s| s.events.extend((1..=3).map(|seq| send_event(seq, 10, 0))));
-    let t = std::time::Instant::now();
-    while b.with(|s| s.sent.is_empty()) {
-        assert!(t.elapsed() < Duration::from_secs(5), "nothing sent");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let before = a.with(|s| s.send_lookups.len());
-    // About five clearing rounds while 1-3 are in flight.
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
-    let during: Vec<u64> = a.with(|s| s.send_lookups[before..].to_vec());
-    stop.send(true).unwrap();
-    task.await.unwrap();
-    assert!(
-        during.iter().all(|&seq| seq == 4),
-        "looked up while a lane held them: {during:?}"
-    );
-    assert!(
-        !during.is_empty(),
-        "clearing still looks up the packet no lane holds"
-    );
-}

@@ -1,10 +1,33 @@
-//! Cutting a batch into transactions, and reading which of a transaction's packets the chain
+//! Ordering a batch, cutting it into transactions, and reading which of a transaction's packets the chain
 //! blamed when it refused or reverted it.
 
 use std::collections::VecDeque;
 
 use super::Item;
 use crate::chain::{ChainError, Msg};
+
+/// Put the `n` items with the newest events first: those above the n-th newest height, then those
+/// at it (the first ones), then the rest, each part keeping its order. In a burst every item
+/// shares a height or two and nothing moves; with a backlog queued, new items go ahead of it.
+pub(super) fn newest_first(items: &mut Vec<Item>, n: usize) {
+    if items.len() <= n || n == 0 {
+        return;
+    }
+    let mut heights: Vec<u64> = items.iter().map(|i| i.pending().height).collect();
+    heights.sort_unstable_by(|a, b| b.cmp(a));
+    let cut = heights[n - 1];
+    let (mut front, rest): (Vec<Item>, Vec<Item>) =
+        items.drain(..).partition(|i| i.pending().height > cut);
+    let mut room = n - front.len();
+    let (fill, back): (Vec<Item>, Vec<Item>) = rest.into_iter().partition(|i| {
+        let take = i.pending().height == cut && room > 0;
+        room -= usize::from(take);
+        take
+    });
+    front.extend(fill);
+    front.extend(back);
+    *items = front;
+}
 
 /// One transaction's worth: its messages (`head` client updates first), and the items behind the
 /// rest, in order.

@@ -1,0 +1,67 @@
+//! A backlog beside live traffic, over in-memory chains: what clearing looks up, and what goes
+//! first.
+
+use std::time::Duration;
+
+use super::fake::{send_event, FakeChain};
+use super::tests::{setup, worker};
+
+#[tokio::test]
+async fn clearing_looks_up_no_packet_a_lane_already_holds() {
+    let a = FakeChain::new("ch-a");
+    let b = FakeChain::new("ch-b");
+    // Packets 1-3 arrive live and sit in a tx that takes 3 s to confirm; 4 is committed but was
+    // never seen live, and its send cannot be found: it is looked up every round.
+    a.with(|s| s.commitments.extend(1..=4));
+    b.with(|s| s.confirm_delay = Duration::from_secs(3));
+    let mut w = worker("ch", &a, &b);
+    w.clear_interval = Duration::from_millis(200);
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(w.run(shutdown));
+    // Let the start-up round pass (the lane held nothing then), then send 1-3 live.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    a.with(|s| s.events.extend((1..=3).map(|seq| send_event(seq, 10, 0))));
+    let t = std::time::Instant::now();
+    while b.with(|s| s.sent.is_empty()) {
+        assert!(t.elapsed() < Duration::from_secs(5), "nothing sent");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before = a.with(|s| s.send_lookups.len());
+    // About five clearing rounds while 1-3 are in flight.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let during: Vec<u64> = a.with(|s| s.send_lookups[before..].to_vec());
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    assert!(
+        during.iter().all(|&seq| seq == 4),
+        "looked up while a lane held them: {during:?}"
+    );
+    assert!(
+        !during.is_empty(),
+        "clearing still looks up the packet no lane holds"
+    );
+}
+
+#[tokio::test]
+async fn transfers_sent_during_a_backlog_go_in_the_next_tx_not_behind_it() {
+    // A backlog of 100 packets sent at height 10 is queued; 3 more arrive, sent at height 50.
+    let (a, b, mut lane) = setup("nf", 100);
+    a.with(|s| s.commitments.extend(101..=103));
+    for seq in 101..=103 {
+        lane.add_recv(send_event(seq, 50, 0));
+    }
+    lane.flush().await;
+    // The first tx (30 messages at most here) carries the new ones; the backlog goes oldest first.
+    let first = b.with(|s| s.sent[0].clone());
+    assert_eq!(first.len(), 30);
+    for seq in 101..=103 {
+        assert!(
+            first.contains(&("recv".to_string(), seq)),
+            "{seq} not in {first:?}"
+        );
+    }
+    let sent = b.sent_seqs("recv");
+    let backlog: Vec<u64> = sent.iter().copied().filter(|&s| s <= 100).collect();
+    assert_eq!(backlog, (1..=100).collect::<Vec<_>>());
+    assert_eq!(sent.len(), 103);
+}
