@@ -238,26 +238,6 @@ impl Lane {
         }
     }
 
-    /// Of `seqs`, those this lane holds as a message of one of `kinds`: queued, in a tx whose
-    /// outcome is not known yet, or quarantined. Clearing looks none of them up: this lane relays
-    /// them already.
-    pub fn holding(&self, kinds: &[PacketKind], seqs: &[u64]) -> Vec<u64> {
-        let holds = |kind: PacketKind, seq: u64| {
-            let queued = match kind {
-                PacketKind::Recv => &self.recv,
-                PacketKind::Ack => &self.acks,
-                PacketKind::Timeout => &self.timeouts,
-            };
-            queued.contains_key(&seq)
-                || self.in_flight.contains(&(kind, seq))
-                || self.quarantine.contains_key(&(kind, seq))
-        };
-        seqs.iter()
-            .copied()
-            .filter(|&s| kinds.iter().any(|&k| holds(k, s)))
-            .collect()
-    }
-
     pub fn add_recv(&mut self, ev: PacketEvent) {
         let seq = ev.packet.sequence;
         if self.is_done(PacketKind::Recv, seq)

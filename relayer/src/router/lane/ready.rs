@@ -1,5 +1,5 @@
 //! Which queued items could go out now: not carried by a tx in flight, and not held in
-//! quarantine past now.
+//! quarantine past now; and which packets the lane holds at all (clearing skips those).
 
 use std::time::Instant;
 
@@ -34,5 +34,25 @@ impl Lane {
                 .filter(move |(s, _)| self.is_ready((kind, **s), now))
                 .map(|(_, p)| p)
         })
+    }
+
+    /// Of `seqs`, those this lane holds as a message of one of `kinds`: queued, in a tx whose
+    /// outcome is not known yet, or quarantined. Clearing looks none of them up: this lane relays
+    /// them already.
+    pub fn holding(&self, kinds: &[PacketKind], seqs: &[u64]) -> Vec<u64> {
+        let holds = |kind: PacketKind, seq: u64| {
+            let queued = match kind {
+                PacketKind::Recv => &self.recv,
+                PacketKind::Ack => &self.acks,
+                PacketKind::Timeout => &self.timeouts,
+            };
+            queued.contains_key(&seq)
+                || !self.idle(kind, seq)
+                || self.quarantine.contains_key(&(kind, seq))
+        };
+        seqs.iter()
+            .copied()
+            .filter(|&s| kinds.iter().any(|&k| holds(k, s)))
+            .collect()
     }
 }
