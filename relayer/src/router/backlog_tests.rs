@@ -1,5 +1,5 @@
 //! A backlog beside live traffic, over in-memory chains: what clearing looks up, and what goes
-//! first.
+//! first, and where a full submit ends.
 
 use std::time::Duration;
 
@@ -64,4 +64,18 @@ async fn transfers_sent_during_a_backlog_go_in_the_next_tx_not_behind_it() {
     let backlog: Vec<u64> = sent.iter().copied().filter(|&s| s <= 100).collect();
     assert_eq!(backlog, (1..=100).collect::<Vec<_>>());
     assert_eq!(sent.len(), 103);
+}
+
+#[tokio::test]
+async fn a_full_submit_with_a_client_update_sends_no_tx_of_leftovers() {
+    // Eight chunks' worth (30 messages a tx here) of packets, and the client needs an update.
+    let (_a, b, mut lane) = setup("full", 8 * 30);
+    lane.submit().await;
+    let sizes: Vec<usize> = b.with(|s| s.sent.iter().map(|t| t.len()).collect());
+    assert_eq!(sizes, vec![30; 8], "txs of the first submit");
+    assert!(b.with(|s| s.sent[0].iter().any(|(k, _)| k == "update")));
+    // The packet the update displaced goes with the next submit.
+    lane.flush().await;
+    let sent = b.sent_seqs("recv");
+    assert_eq!(sent.len(), 8 * 30);
 }

@@ -423,7 +423,7 @@ impl Lane {
         newest_first(&mut items, max_chunk);
         items.truncate(max_chunk * FLUSH_CHUNKS);
         retries.truncate(max_chunk);
-        let solo = items.len();
+        let mut solo = items.len();
         items.extend(retries);
         let need = items
             .iter()
@@ -433,6 +433,13 @@ impl Lane {
         tracing::debug!(dst = %dst_id, items = items.len(), need, "submit: preparing client");
         let has_timeouts = items.iter().any(|i| matches!(i, Item::Timeout(_)));
         let (updates, at) = self.prepare_client(need, has_timeouts).await?;
+        // The update rides in the first chunk and takes a message's room there: what would spill
+        // past the last full chunk waits for the next submit instead of paying for a tx of its own.
+        let room = (max_chunk * FLUSH_CHUNKS).saturating_sub(updates.len());
+        if solo > room {
+            items.drain(room..solo);
+            solo = room;
+        }
         tracing::debug!(dst = %dst_id, updates = updates.len(), %at, "submit: proving");
         // 4. Proofs, all at `at`; the source may prove many at once (one attestation).
         let reqs: Vec<ProofRequest> = items
