@@ -14,6 +14,8 @@
 //! The relayers alternate which goes first from one repeat to the next. `FERRY_BENCH_RELAYERS`
 //! (default `ferry,hermes`) picks which run; without `hermes`, Hermes is neither built nor run.
 //! `FERRY_BENCH_TIME_LIMIT_SECS` (default 1200) bounds each run's wait for its acknowledgements.
+//! `FERRY_BENCH_HERMES_CLEAR_LIMIT` sets Hermes's `clear_limit` (packets it clears per channel and
+//! round; its default, 50, when unset): what an operator facing a backlog would raise.
 
 #[path = "compare/hermes.rs"]
 mod hermes;
@@ -293,6 +295,16 @@ impl Bench {
     }
 }
 
+/// `FERRY_BENCH_HERMES_CLEAR_LIMIT`, if set.
+fn hermes_clear_limit() -> Option<usize> {
+    std::env::var("FERRY_BENCH_HERMES_CLEAR_LIMIT")
+        .ok()
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("FERRY_BENCH_HERMES_CLEAR_LIMIT: `{v}` is not a count"))
+        })
+}
+
 /// How long a run waits for every packet to be acknowledged (`FERRY_BENCH_TIME_LIMIT_SECS`, default
 /// 1200). A run that hits it reports what was left and times only the packets that finished; its
 /// channels keep the rest, so it should be the last run on them.
@@ -368,6 +380,7 @@ async fn setup(hermes_bin: Option<std::path::PathBuf>, four: bool) -> Bench {
             &net.devnet.dir.join("hermes"),
             &hermes_chains,
             &ferry_devnet::mnemonic("relayer"),
+            hermes_clear_limit(),
         )
     });
     let extra = if four { 7 } else { 1 };
@@ -534,6 +547,7 @@ async fn main() {
     let summary = summary::summarize(&runs, &workloads);
     let result = serde_json::json!({
         "hermes_version": "1.13.2",
+        "hermes_clear_limit": hermes_clear_limit(),
         "repeats": repeats,
         "machine": { "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0) },
         "summary": summary,

@@ -45,16 +45,28 @@ pub struct Hermes {
 impl Hermes {
     /// Write the config and import the relayer key for every chain. Settings that Ferry's devnet
     /// config also has are given the same values (gas price and multiplier, messages per tx,
-    /// trusting period); the rest are Hermes's defaults.
-    pub fn setup(bin: PathBuf, home: &Path, chains: &[HermesChain], mnemonic: &str) -> Hermes {
+    /// trusting period); the rest are Hermes's defaults, except `clear_limit` (packets cleared per
+    /// channel and round, 50 by default) when `clear_limit` is given.
+    pub fn setup(
+        bin: PathBuf,
+        home: &Path,
+        chains: &[HermesChain],
+        mnemonic: &str,
+        clear_limit: Option<usize>,
+    ) -> Hermes {
         std::fs::create_dir_all(home).unwrap();
         let mut text = String::from(
             "[global]\nlog_level = 'info'\n\n\
              [mode.clients]\nenabled = true\nrefresh = true\nmisbehaviour = false\n\n\
              [mode.connections]\nenabled = false\n\n[mode.channels]\nenabled = false\n\n\
              [mode.packets]\nenabled = true\nclear_interval = 100\nclear_on_start = true\n\
-             tx_confirmation = false\n\n\
-             [rest]\nenabled = false\nhost = '127.0.0.1'\nport = 3000\n\n\
+             tx_confirmation = false\n",
+        );
+        if let Some(n) = clear_limit {
+            text.push_str(&format!("clear_limit = {n}\n"));
+        }
+        text.push_str(
+            "\n[rest]\nenabled = false\nhost = '127.0.0.1'\nport = 3000\n\n\
              [telemetry]\nenabled = false\nhost = '127.0.0.1'\nport = 3001\n\n",
         );
         for c in chains {
