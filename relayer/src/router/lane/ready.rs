@@ -41,12 +41,7 @@ impl Lane {
     /// them already.
     pub fn holding(&self, kinds: &[PacketKind], seqs: &[u64]) -> Vec<u64> {
         let holds = |kind: PacketKind, seq: u64| {
-            let queued = match kind {
-                PacketKind::Recv => &self.recv,
-                PacketKind::Ack => &self.acks,
-                PacketKind::Timeout => &self.timeouts,
-            };
-            queued.contains_key(&seq)
+            self.queued(kind, seq).is_some()
                 || !self.idle(kind, seq)
                 || self.quarantine.contains_key(&(kind, seq))
         };
