@@ -3,7 +3,9 @@
 //! way (1 h), so that only the event stream can deliver: transfers l3-appchain-1 → settlement-1 are
 //! acknowledged normally; after l3-appchain-1's WebSocket is cut (the proxy keeps accepting), after
 //! settlement-1's active endpoint dies (its first proxy stops listening); and no packet is relayed
-//! twice across all of it.
+//! twice across all of it. Then l3-appchain-1's node stops serving `block_results` while its
+//! WebSocket is down: the blocks the reconnect cannot read are left to clearing, woken at once,
+//! and the event stream goes on (before, the session restarted on the unreadable block for ever).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -17,6 +19,7 @@ const PATH: &str = "l3-settlement";
 const BATCH: usize = 5;
 const WS_LOST: &str = "WebSocket lost; reconnecting, gap filled from block_results";
 const FAILED_OVER: &str = "failed over to RPC endpoint";
+const UNREAD: &str = "block events could not be read; left to clearing";
 
 /// The `host:port` of an `http://host:port` RPC URL.
 fn socket_addr(url: &str) -> SocketAddr {
@@ -98,7 +101,7 @@ async fn websocket_cut_and_dead_endpoint() {
     }
     assert_eq!(proxies.len(), 2, "both chains in the devnet config");
     assert_eq!(paths, 1, "path {PATH} in the devnet config");
-    let (l3_active, _l3_standby) = &proxies[L3];
+    let (l3_active, l3_standby) = &proxies[L3];
     let (hub_active, hub_standby) = &proxies[HUB];
     let config_path = net.home().join("failover.toml");
     std::fs::write(&config_path, toml::to_string_pretty(&cfg).unwrap()).unwrap();
@@ -274,6 +277,83 @@ async fn websocket_cut_and_dead_endpoint() {
     assert!(
         cleared.is_empty(),
         "packets were delivered by clearing, not the event stream: {cleared:?}"
+    );
+
+    // 5. l3-appchain-1's endpoints refuse WebSocket upgrades and its WebSocket is cut; a batch is
+    //    sent while no subscription runs. Then they serve WebSockets again but no block_results
+    //    (as a node does for a block too big to answer within the timeout): the reconnect cannot
+    //    read the blocks it missed. They are left to clearing, woken at once (its interval is
+    //    1 h), which delivers that batch; a batch sent afterwards comes by the event stream.
+    let mark = relayer.log_text().len();
+    for p in [l3_active, l3_standby] {
+        p.refuse(&["websocket", "block_results"]);
+    }
+    l3_active.cut();
+    l3_standby.cut();
+    send();
+    // The batch is in a block while the subscription is down.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for p in [l3_active, l3_standby] {
+        p.refuse(&["block_results"]);
+    }
+    wait_no_commitments(&l3, Duration::from_secs(60)).await;
+    wait_log_line(
+        &relayer,
+        mark,
+        &[UNREAD, &format!("chain={L3}")],
+        Duration::from_secs(5),
+    )
+    .await;
+    let cleared = log_lines(
+        &relayer,
+        mark,
+        &["clearing found pending packets", &format!("src={L3}")],
+    );
+    assert!(
+        !cleared.is_empty(),
+        "the batch in the unread blocks was not found by clearing:\n{}",
+        relayer.log_text()
+    );
+    println!("5. unread blocks left to clearing: {}", cleared[0]);
+    let mark = relayer.log_text().len();
+    send();
+    wait_no_commitments(&l3, Duration::from_secs(60)).await;
+    let cleared = log_lines(
+        &relayer,
+        mark,
+        &["clearing found pending packets", &format!("src={L3}")],
+    );
+    assert!(
+        cleared.is_empty(),
+        "the batch sent after the reconnect came by clearing, not the event stream: {cleared:?}"
+    );
+    let total = 5 * BATCH;
+    eventually(
+        "the relayer to count the last two batches",
+        Duration::from_secs(30),
+        || async {
+            let m = metrics(&net).await;
+            (metric_sum(&m, "ferry_packets_relayed_total", &ack) >= total as u64).then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let m = metrics(&net).await;
+    assert!(
+        metric_sum(&m, "ferry_event_blocks_unread_total", &[("chain", L3)]) >= 1,
+        "{m}"
+    );
+    for (labels, name) in [(&recv, "recv"), (&ack, "ack")] {
+        assert_eq!(
+            metric_sum(&m, "ferry_packets_relayed_total", labels),
+            total as u64,
+            "{name}: {m}"
+        );
+    }
+    assert_eq!(
+        ferry_tests::count_msgs(&hub, "/ibc.core.channel.v1.MsgRecvPacket").await,
+        total,
+        "MsgRecvPacket count on settlement-1 after the unread blocks"
     );
 
     let status = relayer.signal(SIGTERM);

@@ -89,6 +89,7 @@ pub(crate) const METRICS: &[(&str, &str, &[&str])] = &[
     ),
     ("ferry_rpc_up", "gauge", &["chain"]),
     ("ferry_websocket_reconnects_total", "counter", &["chain"]),
+    ("ferry_event_blocks_unread_total", "counter", &["chain"]),
     ("ferry_chain_latest_height", "gauge", &["chain"]),
     (
         "ferry_attestation_signatures_total",

@@ -20,7 +20,6 @@ pub(crate) const EXPECTED_EMPTY: &[(&str, &str, &str)] = &[
     ("Header verification failures (per 10m)", "A", "ferry_light_client_verification_failures_total has no series until a header is rejected"),
     ("Misbehaviour detected (24h)", "A", "ferry_misbehaviour_detected_total has no series until misbehaviour is seen"),
     ("RPC error ratio", "A", "ferry_rpc_errors_total has no series until an RPC request fails"),
-    ("WebSocket reconnects (per hour)", "A", "ferry_websocket_reconnects_total has no series until a WebSocket reconnects"),
 ];
 
 /// One panel target: panel title, refId, the expression with the dashboard variables substituted.

@@ -18,6 +18,13 @@ pub enum Feed {
     /// lane waiting for the source to prove something looks at its height again at once instead
     /// of at its next poll.
     Committed(u64),
+    /// The events of blocks `from..=to` could not be read (the node did not serve them): what
+    /// those blocks held is left to clearing, which finds it from the chain's state. A
+    /// [`Feed::Scanned`] mark follows, so the stream never waits on such a block.
+    Unread {
+        from: u64,
+        to: u64,
+    },
 }
 
 /// The sending end of a feed. Sends fail only when the router stopped listening.
@@ -54,6 +61,11 @@ impl EventSink {
     /// Say that the chain committed `height`; false when nobody listens any more.
     pub async fn committed(&self, height: u64) -> bool {
         self.0.send(Feed::Committed(height)).await.is_ok()
+    }
+
+    /// Say that blocks `from..=to` could not be read; false when nobody listens any more.
+    pub async fn unread(&self, from: u64, to: u64) -> bool {
+        self.0.send(Feed::Unread { from, to }).await.is_ok()
     }
 
     pub fn is_closed(&self) -> bool {

@@ -69,7 +69,7 @@ fn key(chain: &Arc<dyn RelayChain>) -> usize {
 fn height_of(f: &Feed) -> u64 {
     match f {
         Feed::Event(ev) => ev.height,
-        Feed::Scanned(h) | Feed::Committed(h) => *h,
+        Feed::Scanned(h) | Feed::Committed(h) | Feed::Unread { to: h, .. } => *h,
     }
 }
 

@@ -165,8 +165,8 @@ impl PathWorker {
                 // the supervisor restarts the whole path.
                 r = &mut lane_a => break Some(r),
                 r = &mut lane_b => break Some(r),
-                Some(f) = rx_a.recv() => feed(f, &self.a, &in_b, &marks_a),
-                Some(f) = rx_b.recv() => feed(f, &self.b, &in_a, &marks_b),
+                Some(f) = rx_a.recv() => feed(f, &self.a, &in_b, &marks_a, &wake),
+                Some(f) = rx_b.recv() => feed(f, &self.b, &in_a, &marks_b, &wake),
             }
         };
         clearer.abort();
@@ -456,18 +456,24 @@ fn settle(
     }
 }
 
-/// Route an event; a scanned mark moves `marks` (every event before it is routed already).
+/// Route an event; a scanned mark moves `marks` (every event before it is routed already); blocks
+/// that could not be read wake clearing (`wake`), which finds what they held.
 fn feed(
     f: Feed,
     on: &Side,
     to_other: &mpsc::UnboundedSender<LaneInput>,
     marks: &watch::Sender<u64>,
+    wake: &tokio::sync::Notify,
 ) {
     match f {
         Feed::Event(ev) => route(ev, on, to_other),
         // The lane that relays from `on` (to the other chain) proves against `on`'s height.
         Feed::Committed(_) => {
             let _ = to_other.send(LaneInput::SourceCommitted);
+        }
+        Feed::Unread { from, to } => {
+            tracing::debug!(chain = %on.id(), from, to, "unread blocks: clearing woken");
+            wake.notify_one();
         }
         Feed::Scanned(h) => {
             marks.send_if_modified(|m| {

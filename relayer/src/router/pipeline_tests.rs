@@ -194,10 +194,35 @@ fn a_commit_notice_wakes_the_lane_that_relays_from_that_chain_and_moves_no_mark(
         &side(&a, "channel-0"),
         &to_other,
         &marks,
+        &tokio::sync::Notify::new(),
     );
     assert!(matches!(
         rx.try_recv(),
         Ok(super::LaneInput::SourceCommitted)
     ));
     assert_eq!(*mark.borrow(), 0, "a commit is not a scanned mark");
+}
+
+#[test]
+fn unread_blocks_wake_clearing_and_move_no_mark() {
+    use futures::FutureExt;
+    let a = FakeChain::new("h6-a");
+    let (to_other, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (marks, mark) = tokio::sync::watch::channel(0u64);
+    let wake = tokio::sync::Notify::new();
+    assert!(wake.notified().now_or_never().is_none(), "woken before");
+    super::feed(
+        crate::chain::Feed::Unread { from: 11, to: 14 },
+        &side(&a, "channel-0"),
+        &to_other,
+        &marks,
+        &wake,
+    );
+    assert!(
+        wake.notified().now_or_never().is_some(),
+        "clearing not woken"
+    );
+    assert!(rx.try_recv().is_err(), "nothing goes to a lane");
+    // The scanned mark after the unread blocks is what moves the mark.
+    assert_eq!(*mark.borrow(), 0);
 }

@@ -51,6 +51,7 @@ pub struct Metrics {
     rpc_duration: HistogramVec,
     rpc_up: IntGaugeVec,
     ws_reconnects: IntCounterVec,
+    event_blocks_unread: IntCounterVec,
     latest_height: IntGaugeVec,
     packets_quarantined: IntGaugeVec,
     packets_quarantined_total: IntCounterVec,
@@ -273,6 +274,12 @@ impl Metrics {
                 "WebSocket reconnects",
                 &["chain"],
             ),
+            event_blocks_unread: counter(
+                &r,
+                "ferry_event_blocks_unread_total",
+                "Blocks whose events the node did not serve, left to clearing",
+                &["chain"],
+            ),
             latest_height: int_gauge(
                 &r,
                 "ferry_chain_latest_height",
@@ -464,6 +471,7 @@ impl Metrics {
         }
         self.gas_used.with_label_values(&[chain]);
         self.ws_reconnects.with_label_values(&[chain]);
+        self.event_blocks_unread.with_label_values(&[chain]);
         self.packets_unrelayable.with_label_values(&[chain]);
     }
 
@@ -509,6 +517,11 @@ impl Metrics {
     }
     pub fn ws_reconnect(&self, chain: &str) {
         self.ws_reconnects.with_label_values(&[chain]).inc();
+    }
+    pub fn event_blocks_unread(&self, chain: &str, blocks: u64) {
+        self.event_blocks_unread
+            .with_label_values(&[chain])
+            .inc_by(blocks);
     }
     pub fn latest_height(&self, chain: &str, height: u64) {
         self.latest_height

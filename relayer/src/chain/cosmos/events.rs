@@ -1,5 +1,6 @@
 //! Packet events: parsed from ABCI events, pushed by a WebSocket subscription, pulled from
-//! `block_results` when polling, after a reconnect, or when heights were skipped.
+//! `block_results` when polling, after a reconnect, or when heights were skipped (a block the node
+//! does not serve is left to clearing, see [`gaps`](super::gaps)).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use tendermint::abci::Event;
 use tendermint_rpc::query::Query;
 use tokio::sync::watch;
 
+use super::gaps;
 use super::subscription::{FlatEvent, Pushed, Subscription};
 use super::CosmosChain;
 use crate::chain::{EventSink, PacketEvents, Result};
@@ -172,19 +174,11 @@ impl CosmosChain {
         Ok(None)
     }
 
-    /// Fetch blocks `from..=to` and forward their packet events, each block marked scanned.
-    async fn pull_range(&self, from: u64, to: u64, sink: &EventSink) -> Result<()> {
-        for h in from..=to {
-            for ev in self.block_packet_events(h).await? {
-                if !sink.event(ev).await {
-                    return Ok(());
-                }
-            }
-            if !sink.scanned(h).await {
-                return Ok(());
-            }
-        }
-        Ok(())
+    /// Fetch blocks `from..=to` and forward their packet events, each block marked scanned; a
+    /// block the node does not serve is left to clearing ([`gaps`]). False when nobody listens.
+    async fn pull_range(&self, from: u64, to: u64, sink: &EventSink) -> bool {
+        let read = |h| self.block_packet_events(h);
+        gaps::read_blocks(self.id.as_str(), from, to, read, sink).await
     }
 
     async fn poll_loop(
@@ -200,12 +194,10 @@ impl CosmosChain {
             match crate::chain::Heights::latest(&*self).await {
                 Ok((latest, _)) if latest.revision_height >= next => {
                     let to = latest.revision_height;
-                    match self.pull_range(next, to, &sink).await {
-                        Ok(()) => next = to + 1,
-                        Err(e) => {
-                            tracing::warn!(chain = %self.id, error = %e, "block_results polling failed")
-                        }
+                    if !self.pull_range(next, to, &sink).await {
+                        return;
                     }
+                    next = to + 1;
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(chain = %self.id, error = %e, "status polling failed"),
@@ -238,9 +230,10 @@ impl CosmosChain {
         // Catch up on what happened before the subscription started.
         if let Ok((latest, _)) = crate::chain::Heights::latest(self).await {
             if latest.revision_height >= next {
-                self.pull_range(next, latest.revision_height, sink)
-                    .await
-                    .map_err(|e| (next, e.to_string()))?;
+                if !self.pull_range(next, latest.revision_height, sink).await {
+                    sub.close().await;
+                    return Ok(next);
+                }
                 next = latest.revision_height + 1;
             }
         }
@@ -274,8 +267,8 @@ impl CosmosChain {
                     metrics().latest_height(self.id.as_str(), h);
                     if h > last_block + 1 {
                         // Blocks between the last announced and `h` were not: pull them.
-                        if let Err(e) = self.pull_range(last_block + 1, h - 1, sink).await {
-                            break Err((next, e.to_string()));
+                        if !self.pull_range(last_block + 1, h - 1, sink).await {
+                            break Ok(next);
                         }
                     }
                     last_block = last_block.max(h);

@@ -3,6 +3,7 @@
 
 mod batch_proofs;
 mod events;
+mod gaps;
 pub use events::{flatten as flatten_events, parse_packet_event};
 pub mod handshake;
 mod headers;
