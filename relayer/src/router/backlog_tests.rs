@@ -43,6 +43,46 @@ async fn clearing_looks_up_no_packet_a_lane_already_holds() {
 }
 
 #[tokio::test]
+async fn clearing_looks_up_nothing_while_a_lane_too_busy_to_answer_may_hold_it() {
+    let a = FakeChain::new("busy-a");
+    let b = FakeChain::new("busy-b");
+    // 1-3 arrive live; each proof takes 2 s (a source node short of CPU), so the lane spends about
+    // 2 s in one submit and answers no question meanwhile. 4 was never seen live.
+    a.with(|s| s.commitments.extend(1..=4));
+    let mut w = worker("busy", &a, &b);
+    w.clear_interval = Duration::from_millis(100);
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(w.run(shutdown));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    a.with(|s| {
+        s.prove_delay = Duration::from_secs(2);
+        s.events.extend((1..=3).map(|seq| send_event(seq, 10, 0)));
+    });
+    // The submit is under way once the lane has asked the destination what is unreceived; give
+    // it a moment to start proving, then watch what clearing looks up while it proves.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = a.with(|s| s.send_lookups.len());
+    tokio::time::sleep(Duration::from_millis(1_400)).await;
+    let during: Vec<u64> = a.with(|s| s.send_lookups[before..].to_vec());
+    // Once the submit is over, the lane answers and 4 is looked up again.
+    let t = std::time::Instant::now();
+    while !b.with(|s| s.received.contains(&3)) || !a.with(|s| s.send_lookups[before..].contains(&4))
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "not relayed or 4 not looked up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    assert!(
+        during.is_empty(),
+        "looked up while the lane that may hold them was busy: {during:?}"
+    );
+}
+
+#[tokio::test]
 async fn transfers_sent_during_a_backlog_go_in_the_next_tx_not_behind_it() {
     // A backlog of 100 packets sent at height 10 is queued; 3 more arrive, sent at height 50.
     let (a, b, mut lane) = setup("nf", 100);

@@ -59,6 +59,8 @@ pub struct State {
     pub simulations: usize,
     /// `confirm` waits this long first (a destination node that stalls).
     pub confirm_delay: std::time::Duration,
+    /// Each commitment proof takes this long (a source node short of CPU: a long submit).
+    pub prove_delay: std::time::Duration,
     /// The next this many `confirm`s answer "not final in time" although the tx is mined (a
     /// node that was frozen while it committed).
     pub unconfirmed_answers: u32,
@@ -297,6 +299,10 @@ impl PacketProofs for FakeChain {
         seq: u64,
         at: Height,
     ) -> Result<Proof> {
+        let delay = self.with(|s| s.prove_delay);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         Ok(Proof {
             bytes: seq.to_be_bytes().to_vec(),
             height: at,
