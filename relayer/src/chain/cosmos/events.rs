@@ -174,11 +174,12 @@ impl CosmosChain {
         Ok(None)
     }
 
-    /// Fetch blocks `from..=to` and forward their packet events, each block marked scanned; a
-    /// block the node does not serve is left to clearing ([`gaps`]). False when nobody listens.
-    async fn pull_range(&self, from: u64, to: u64, sink: &EventSink) -> bool {
+    /// Fetch blocks `from..=to` and forward their packet events, each block marked scanned when
+    /// `mark`; a block the node does not serve is left to clearing ([`gaps`]). False when nobody
+    /// listens.
+    async fn pull_range(&self, from: u64, to: u64, mark: bool, sink: &EventSink) -> bool {
         let read = |h| self.block_packet_events(h);
-        gaps::read_blocks(self.id.as_str(), from, to, read, sink).await
+        gaps::read_blocks(self.id.as_str(), from, to, read, mark, sink).await
     }
 
     async fn poll_loop(
@@ -194,7 +195,7 @@ impl CosmosChain {
             match crate::chain::Heights::latest(&*self).await {
                 Ok((latest, _)) if latest.revision_height >= next => {
                     let to = latest.revision_height;
-                    if !self.pull_range(next, to, &sink).await {
+                    if !self.pull_range(next, to, true, &sink).await {
                         return;
                     }
                     next = to + 1;
@@ -227,20 +228,29 @@ impl CosmosChain {
             opened.is_ok(),
         );
         let mut sub = opened.map_err(|e| (next, e))?;
-        // Catch up on what happened before the subscription started.
-        if let Ok((latest, _)) = crate::chain::Heights::latest(self).await {
-            if latest.revision_height >= next {
-                if !self.pull_range(next, latest.revision_height, sink).await {
-                    sub.close().await;
-                    return Ok(next);
-                }
-                next = latest.revision_height + 1;
+        // What happened before the subscription started is read beside it: live events are not
+        // held behind a long catch-up (a restart after a backlog, W4), and the node, whose socket
+        // Ferry keeps reading, does not drop the subscription meanwhile. Until the catch-up is
+        // done no scanned mark moves, and a session that ends starts over from the same height.
+        let from = next;
+        let catch_up_to = match crate::chain::Heights::latest(self).await {
+            Ok((latest, _)) if latest.revision_height >= from => Some(latest.revision_height),
+            _ => None,
+        };
+        let catch_up = async {
+            match catch_up_to {
+                Some(to) => self.pull_range(from, to, true, sink).await,
+                None => true,
             }
-        }
+        };
+        tokio::pin!(catch_up);
+        let mut caught_up = catch_up_to.is_none();
         // The newest block announced (or read) so far: a header further on than the one after it
         // means blocks went unannounced, and only those are read from block_results. `next` is
-        // where a new session resumes: the first block whose txs may not all have arrived.
-        let mut last_block = next.saturating_sub(1);
+        // where a new session resumes: the first block whose txs may not all have arrived; `seen`
+        // is where it would once the catch-up is done.
+        let mut last_block = catch_up_to.unwrap_or(from.saturating_sub(1));
+        let mut seen = catch_up_to.map_or(from, |to| to + 1);
         let result = loop {
             // CometBFT publishes a block's txs before the next block, but each subscription is
             // written to the socket by its own goroutine, so a tx may still trail a later header:
@@ -249,6 +259,16 @@ impl CosmosChain {
             let pushed = tokio::select! {
                 biased;
                 _ = shutdown.changed() => break Ok(next),
+                // Polled first, it does a block's work and waits on its next request: it never
+                // holds up the socket, whose messages are handled in between.
+                listening = &mut catch_up, if !caught_up => {
+                    if !listening {
+                        break Ok(next);
+                    }
+                    caught_up = true;
+                    next = seen;
+                    continue;
+                }
                 pushed = sub.next() => pushed,
             };
             match pushed {
@@ -266,15 +286,22 @@ impl CosmosChain {
                 Some(Ok(Pushed::Block { height: h })) => {
                     metrics().latest_height(self.id.as_str(), h);
                     if h > last_block + 1 {
-                        // Blocks between the last announced and `h` were not: pull them.
-                        if !self.pull_range(last_block + 1, h - 1, sink).await {
+                        // Blocks between the last announced and `h` were not: pull them (marked
+                        // scanned only once the catch-up is done, below them or not).
+                        if !self
+                            .pull_range(last_block + 1, h - 1, caught_up, sink)
+                            .await
+                        {
                             break Ok(next);
                         }
                     }
                     last_block = last_block.max(h);
-                    next = next.max(h.saturating_sub(1));
-                    if h > 2 {
-                        sink.scanned(h - 2).await;
+                    seen = seen.max(h.saturating_sub(1));
+                    if caught_up {
+                        next = seen;
+                        if h > 2 {
+                            sink.scanned(h - 2).await;
+                        }
                     }
                     sink.committed(h).await;
                 }

@@ -19,10 +19,18 @@ use crate::telemetry::metrics;
 pub const FAILS_IN_A_ROW: u64 = 2;
 
 /// Hand over the packet events of blocks `from..=to`, read one block at a time by `read`, each
-/// block then marked scanned. A block that cannot be read is marked unread and scanned, and the
-/// next is tried; after [`FAILS_IN_A_ROW`] failures in a row the rest of the range is marked
-/// unread at once. False when nobody listens any more.
-pub async fn read_blocks<F, Fut>(chain: &str, from: u64, to: u64, read: F, sink: &EventSink) -> bool
+/// block then marked scanned when `mark` (not while blocks before `from` may still be unread). A
+/// block that cannot be read is marked unread (and scanned), and the next is tried; after
+/// [`FAILS_IN_A_ROW`] failures in a row the rest of the range is marked unread at once. False when
+/// nobody listens any more.
+pub async fn read_blocks<F, Fut>(
+    chain: &str,
+    from: u64,
+    to: u64,
+    read: F,
+    mark: bool,
+    sink: &EventSink,
+) -> bool
 where
     F: Fn(u64) -> Fut,
     Fut: Future<Output = Result<Vec<PacketEvent>>>,
@@ -50,7 +58,7 @@ where
                 h = last;
             }
         }
-        if !sink.scanned(h).await {
+        if mark && !sink.scanned(h).await {
             return false;
         }
         h += 1;
@@ -103,7 +111,7 @@ mod tests {
                 }
             }
         };
-        assert!(read_blocks("test-1", from, to, read, &sink).await);
+        assert!(read_blocks("test-1", from, to, read, true, &sink).await);
         drop(sink);
         let mut got = Vec::new();
         while let Some(f) = rx.recv().await {
@@ -170,6 +178,36 @@ mod tests {
         let (sink, rx) = EventSink::channel(10);
         drop(rx);
         let read = |h: u64| async move { Ok(vec![send(h)]) };
-        assert!(!read_blocks("test-1", 1, 3, read, &sink).await);
+        assert!(!read_blocks("test-1", 1, 3, read, true, &sink).await);
+    }
+
+    #[tokio::test]
+    async fn unmarked_reads_hand_over_events_and_unread_blocks_but_no_scanned_mark() {
+        let (sink, mut rx) = EventSink::channel(10);
+        let read = |h: u64| async move {
+            if h == 2 {
+                Err(ChainError::Rpc {
+                    chain: ChainId::new("test-1").unwrap(),
+                    method: "block_results",
+                    reason: "HTTP error".into(),
+                })
+            } else {
+                Ok(vec![send(h)])
+            }
+        };
+        assert!(read_blocks("test-1", 1, 3, read, false, &sink).await);
+        drop(sink);
+        let mut got = Vec::new();
+        while let Some(f) = rx.recv().await {
+            got.push(f);
+        }
+        assert_eq!(
+            got,
+            vec![
+                Feed::Event(send(1)),
+                Feed::Unread { from: 2, to: 2 },
+                Feed::Event(send(3)),
+            ]
+        );
     }
 }
