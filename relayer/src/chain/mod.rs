@@ -286,7 +286,45 @@ pub trait PacketEvents: Send + Sync {
         channel: &ChannelId,
         sequence: u64,
     ) -> Result<Option<PacketEvent>>;
+    /// The send_packet events of `sequences` sent from (port, channel), for clearing; those not
+    /// found are left out. By default one [`sent_packet`](Self::sent_packet) each.
+    async fn sent_packets(
+        &self,
+        port: &PortId,
+        channel: &ChannelId,
+        sequences: &[u64],
+    ) -> Result<Vec<PacketEvent>> {
+        Ok(one_by_one(sequences, |s| self.sent_packet(port, channel, s)).await)
+    }
+    /// The write_acknowledgement events of `sequences` received on (port, channel), for clearing;
+    /// those not found are left out. By default one [`written_ack`](Self::written_ack) each.
+    async fn written_acks(
+        &self,
+        port: &PortId,
+        channel: &ChannelId,
+        sequences: &[u64],
+    ) -> Result<Vec<PacketEvent>> {
+        Ok(one_by_one(sequences, |s| self.written_ack(port, channel, s)).await)
+    }
 }
+
+/// Lookups one by one, [`LOOKUP_CONCURRENCY`] at a time: what was found (a lookup that failed
+/// finds nothing; clearing asks again next round).
+pub async fn one_by_one<'a, F, Fut>(sequences: &[u64], lookup: F) -> Vec<PacketEvent>
+where
+    F: Fn(u64) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<PacketEvent>>> + Send + 'a,
+{
+    use futures::stream::{self, StreamExt};
+    stream::iter(sequences.iter().copied().map(lookup))
+        .buffer_unordered(LOOKUP_CONCURRENCY)
+        .filter_map(|r| async move { r.ok().flatten() })
+        .collect()
+        .await
+}
+
+/// Lookups of packet events by sequence in flight at once.
+pub const LOOKUP_CONCURRENCY: usize = 8;
 
 /// Packet state queries.
 #[async_trait]

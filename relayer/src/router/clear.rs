@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{stream, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 use super::{LaneInput, Side};
@@ -18,7 +17,6 @@ use crate::telemetry::PacketKind;
 const MAX_PER_ROUND: usize = 500;
 /// Pause between rounds while a backlog remains.
 const BACKLOG_PAUSE: Duration = Duration::from_secs(1);
-const LOOKUP_CONCURRENCY: usize = 8;
 
 /// How long clearing waits for a lane to say what it holds. A lane answers between submits, and a
 /// submit ends within the lane's `FLUSH_LIMIT` (120 s), so a lane that is alive answers in time;
@@ -201,24 +199,23 @@ async fn clear_direction(
         .copied()
         .filter(|s| !unreceived.contains(s))
         .collect();
-    let sends = stream::iter(unreceived.iter().copied())
-        .map(|s| async move { src.chain.sent_packet(&src.port, &src.channel, s).await })
-        .buffer_unordered(LOOKUP_CONCURRENCY)
-        .collect::<Vec<_>>()
-        .await;
-    let acks = stream::iter(received.iter().copied())
-        .map(|s| async move { dst.chain.written_ack(&dst.port, &dst.channel, s).await })
-        .buffer_unordered(LOOKUP_CONCURRENCY)
-        .collect::<Vec<_>>()
-        .await;
-    let mut n = 0;
     // Sends are seen "on src", acks "on dst": the worker routes them as it routes live events.
-    for ev in sends.into_iter().filter_map(|r| r.ok().flatten()) {
-        n += 1;
+    let sends = src
+        .chain
+        .sent_packets(&src.port, &src.channel, &unreceived)
+        .await?;
+    let acks = if received.is_empty() {
+        vec![]
+    } else {
+        dst.chain
+            .written_acks(&dst.port, &dst.channel, &received)
+            .await?
+    };
+    let n = sends.len() + acks.len();
+    for ev in sends {
         src_tx.event(ev).await;
     }
-    for ev in acks.into_iter().filter_map(|r| r.ok().flatten()) {
-        n += 1;
+    for ev in acks {
         dst_tx.event(ev).await;
     }
     Ok(Round {

@@ -342,6 +342,22 @@ impl PacketEvents for Attested {
     ) -> Result<Option<PacketEvent>> {
         self.inner.sent_packet(port, channel, sequence).await
     }
+    async fn sent_packets(
+        &self,
+        port: &PortId,
+        channel: &ChannelId,
+        sequences: &[u64],
+    ) -> Result<Vec<PacketEvent>> {
+        self.inner.sent_packets(port, channel, sequences).await
+    }
+    async fn written_acks(
+        &self,
+        port: &PortId,
+        channel: &ChannelId,
+        sequences: &[u64],
+    ) -> Result<Vec<PacketEvent>> {
+        self.inner.written_acks(port, channel, sequences).await
+    }
     async fn written_ack(
         &self,
         port: &PortId,

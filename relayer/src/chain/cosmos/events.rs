@@ -11,6 +11,7 @@ use tendermint_rpc::query::Query;
 use tokio::sync::watch;
 
 use super::gaps;
+use super::lookup::Wanted;
 use super::subscription::{FlatEvent, Pushed, Subscription};
 use super::CosmosChain;
 use crate::chain::{EventSink, PacketEvents, Result};
@@ -97,7 +98,7 @@ pub fn parse_packet_event(
 }
 
 impl CosmosChain {
-    fn packet_events_of(&self, events: &[Event], height: u64) -> Vec<PacketEvent> {
+    pub(super) fn packet_events_of(&self, events: &[Event], height: u64) -> Vec<PacketEvent> {
         self.packet_events_in(flatten(events), height)
     }
 
@@ -425,6 +426,34 @@ impl PacketEvents for CosmosChain {
                 && &e.packet.destination_port == port
         })
         .await
+    }
+
+    async fn sent_packets(
+        &self,
+        port: &PortId,
+        channel: &ChannelId,
+        sequences: &[u64],
+    ) -> Result<Vec<PacketEvent>> {
+        if super::v2::is_v2(channel.as_str()) {
+            let each = |s| self.sent_packet(port, channel, s);
+            return Ok(crate::chain::one_by_one(sequences, each).await);
+        }
+        self.find_packet_events(Wanted::Sends, port, channel, sequences)
+            .await
+    }
+
+    async fn written_acks(
+        &self,
+        port: &PortId,
+        channel: &ChannelId,
+        sequences: &[u64],
+    ) -> Result<Vec<PacketEvent>> {
+        if super::v2::is_v2(channel.as_str()) {
+            let each = |s| self.written_ack(port, channel, s);
+            return Ok(crate::chain::one_by_one(sequences, each).await);
+        }
+        self.find_packet_events(Wanted::Acks, port, channel, sequences)
+            .await
     }
 }
 

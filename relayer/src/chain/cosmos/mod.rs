@@ -4,6 +4,7 @@
 mod batch_proofs;
 mod events;
 mod gaps;
+mod lookup;
 pub use events::{flatten as flatten_events, parse_packet_event};
 pub mod handshake;
 mod headers;
