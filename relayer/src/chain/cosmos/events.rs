@@ -2,6 +2,7 @@
 //! `block_results` when polling, after a reconnect, or when heights were skipped (a block the node
 //! does not serve is left to clearing, see [`gaps`](super::gaps)).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -232,15 +233,23 @@ impl CosmosChain {
         // What happened before the subscription started is read beside it: live events are not
         // held behind a long catch-up (a restart after a backlog, W4), and the node, whose socket
         // Ferry keeps reading, does not drop the subscription meanwhile. Until the catch-up is
-        // done no scanned mark moves, and a session that ends starts over from the same height.
+        // done no live scanned mark moves, and a session that ends resumes at the block the
+        // catch-up was reading (every one before it is handed over), not back at the start.
         let from = next;
+        let read_from = AtomicU64::new(from);
         let catch_up_to = match crate::chain::Heights::latest(self).await {
             Ok((latest, _)) if latest.revision_height >= from => Some(latest.revision_height),
             _ => None,
         };
         let catch_up = async {
             match catch_up_to {
-                Some(to) => self.pull_range(from, to, true, sink).await,
+                Some(to) => {
+                    let read = |h| {
+                        read_from.store(h, Ordering::Relaxed);
+                        self.block_packet_events(h)
+                    };
+                    gaps::read_blocks(self.id.as_str(), from, to, read, true, sink).await
+                }
                 None => true,
             }
         };
@@ -317,6 +326,10 @@ impl CosmosChain {
             }
         };
         sub.close().await;
+        if !caught_up {
+            let resume = read_from.load(Ordering::Relaxed);
+            return result.map_err(|(_, reason)| (resume, reason));
+        }
         result
     }
 
