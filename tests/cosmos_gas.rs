@@ -59,7 +59,7 @@ async fn estimates_need_no_margin() {
             .broadcast_msgs(vec![send(&me, to, 1)], "", 0, &[])
             .await
             .unwrap();
-        let r = chain.confirm_tx(pending).await;
+        let r = chain.confirm_tx(pending, false).await;
         assert!(!out_of_gas(&r), "a lone send to {to}: {r:?}");
         r.unwrap();
     }
@@ -74,7 +74,10 @@ async fn estimates_need_no_margin() {
             .unwrap();
         let second: Vec<Msg> = (0..n).map(|i| send(&me, &user, i + 1)).collect();
         let b = chain.broadcast_msgs(second, "", 0, &first).await.unwrap();
-        let (ra, rb) = (chain.confirm_tx(a).await, chain.confirm_tx(b).await);
+        let (ra, rb) = (
+            chain.confirm_tx(a, false).await,
+            chain.confirm_tx(b, false).await,
+        );
         ra.unwrap();
         assert!(
             !out_of_gas(&rb),
@@ -103,10 +106,10 @@ async fn estimates_need_no_margin() {
         .broadcast_msgs(vec![send(&me, &user, 3)], "", 0, &first)
         .await
         .unwrap();
-    chain.confirm_tx(a).await.unwrap();
+    chain.confirm_tx(a, false).await.unwrap();
     for (what, r) in [
-        ("the first", chain.confirm_tx(b).await),
-        ("the second", chain.confirm_tx(c).await),
+        ("the first", chain.confirm_tx(b, false).await),
+        ("the second", chain.confirm_tx(c, false).await),
     ] {
         assert!(!out_of_gas(&r), "{what} tx behind one update: {r:?}");
         r.unwrap();

@@ -509,6 +509,8 @@ pub trait Submit: Send + Sync {
     /// `after`: messages of an earlier tx of this signer, not yet committed, that `msgs` depend on
     /// (a client update); used only to simulate gas, so `msgs` can join the mempool right behind it.
     async fn broadcast(&self, msgs: Vec<Msg>, packets: usize, after: &[Msg]) -> Result<PendingTx>;
+    /// Wait for a broadcast tx to commit. The outcome's `events` may be left empty: only
+    /// [`submit`](Self::submit) promises them.
     async fn confirm(&self, pending: PendingTx) -> Result<TxOutcome>;
     fn max_msgs_per_tx(&self) -> usize;
     fn max_tx_bytes(&self) -> usize;

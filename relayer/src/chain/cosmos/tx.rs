@@ -402,7 +402,11 @@ impl CosmosChain {
 
     /// Wait until the tx is in a block; report its result. `Unconfirmed` after
     /// `tx_confirm_timeout`: calling again with the same `pending` looks it up again.
-    pub async fn confirm_tx(&self, pending: PendingTx) -> Result<TxOutcome> {
+    /// Wait for `pending` to commit. `with_events`: the outcome carries the tx's events (the ids a
+    /// handshake tx created); without, none are copied. A lane confirms dozens of batch txs at
+    /// once, and their flattened events were the largest part of its peak heap (heaptrack on
+    /// workload 2, BENCHMARKS.md).
+    pub async fn confirm_tx(&self, pending: PendingTx, with_events: bool) -> Result<TxOutcome> {
         let hash: tendermint::Hash =
             pending
                 .hash
@@ -426,7 +430,11 @@ impl CosmosChain {
             {
                 Ok(res) => {
                     let r = res.tx_result;
-                    let events = super::events::flatten(&r.events);
+                    let events = if with_events {
+                        super::events::flatten(&r.events)
+                    } else {
+                        Vec::new()
+                    };
                     if r.code.is_err() {
                         let kind = classify(&r.codespace, r.code.value());
                         metrics().tx_failed(self.id.as_str(), kind);
@@ -479,13 +487,13 @@ impl CosmosChain {
 impl Submit for CosmosChain {
     async fn submit(&self, msgs: Vec<Msg>, packets: usize) -> Result<TxOutcome> {
         let pending = self.broadcast_msgs(msgs, "", packets, &[]).await?;
-        self.confirm_tx(pending).await
+        self.confirm_tx(pending, true).await
     }
     async fn broadcast(&self, msgs: Vec<Msg>, packets: usize, after: &[Msg]) -> Result<PendingTx> {
         self.broadcast_msgs(msgs, "", packets, after).await
     }
     async fn confirm(&self, pending: PendingTx) -> Result<TxOutcome> {
-        self.confirm_tx(pending).await
+        self.confirm_tx(pending, false).await
     }
     fn max_msgs_per_tx(&self) -> usize {
         self.config.max_msgs_per_tx
