@@ -204,13 +204,10 @@ async fn clear_direction(
         .chain
         .sent_packets(&src.port, &src.channel, &unreceived)
         .await?;
-    let acks = if received.is_empty() {
-        vec![]
-    } else {
-        dst.chain
-            .written_acks(&dst.port, &dst.channel, &received)
-            .await?
-    };
+    let acks = dst
+        .chain
+        .written_acks(&dst.port, &dst.channel, &received)
+        .await?;
     let n = sends.len() + acks.len();
     for ev in sends {
         src_tx.event(ev).await;

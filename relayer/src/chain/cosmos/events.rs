@@ -141,13 +141,14 @@ impl CosmosChain {
         Ok(out)
     }
 
-    /// The packet event matching `want` in the txs that `query` finds. A tx can carry many packet
-    /// events (one per message), so the match is on the event, not the tx.
-    async fn search_one(
+    /// One page of the txs `query` finds (oldest first): the packet events of those that
+    /// succeeded, and how many txs match in all.
+    pub(super) async fn search_page(
         &self,
-        query: Query,
-        want: impl Fn(&PacketEvent) -> bool,
-    ) -> Result<Option<PacketEvent>> {
+        query: &Query,
+        page: u32,
+        per_page: u8,
+    ) -> Result<(Vec<PacketEvent>, u32)> {
         let res = self
             .rpc
             .call("tx_search", |c| {
@@ -155,25 +156,30 @@ impl CosmosChain {
                     c,
                     query.clone(),
                     false,
-                    1,
-                    10,
+                    page,
+                    per_page,
                     tendermint_rpc::Order::Ascending,
                 )
             })
             .await?;
-        for tx in res.txs {
-            if tx.tx_result.code.is_err() {
-                continue;
-            }
-            if let Some(ev) = self
-                .packet_events_of(&tx.tx_result.events, tx.height.value())
-                .into_iter()
-                .find(&want)
-            {
-                return Ok(Some(ev));
-            }
-        }
-        Ok(None)
+        let events = res
+            .txs
+            .iter()
+            .filter(|tx| tx.tx_result.code.is_ok())
+            .flat_map(|tx| self.packet_events_of(&tx.tx_result.events, tx.height.value()))
+            .collect();
+        Ok((events, res.total_count))
+    }
+
+    /// The packet event matching `want` in the txs that `query` finds. A tx can carry many packet
+    /// events (one per message), so the match is on the event, not the tx.
+    async fn search_one(
+        &self,
+        query: Query,
+        want: impl Fn(&PacketEvent) -> bool,
+    ) -> Result<Option<PacketEvent>> {
+        let (events, _) = self.search_page(&query, 1, 10).await?;
+        Ok(events.into_iter().find(want))
     }
 
     /// Fetch blocks `from..=to` and forward their packet events, each block marked scanned when
@@ -447,10 +453,6 @@ impl PacketEvents for CosmosChain {
         channel: &ChannelId,
         sequences: &[u64],
     ) -> Result<Vec<PacketEvent>> {
-        if super::v2::is_v2(channel.as_str()) {
-            let each = |s| self.sent_packet(port, channel, s);
-            return Ok(crate::chain::one_by_one(sequences, each).await);
-        }
         self.find_packet_events(Wanted::Sends, port, channel, sequences)
             .await
     }
@@ -461,10 +463,6 @@ impl PacketEvents for CosmosChain {
         channel: &ChannelId,
         sequences: &[u64],
     ) -> Result<Vec<PacketEvent>> {
-        if super::v2::is_v2(channel.as_str()) {
-            let each = |s| self.written_ack(port, channel, s);
-            return Ok(crate::chain::one_by_one(sequences, each).await);
-        }
         self.find_packet_events(Wanted::Acks, port, channel, sequences)
             .await
     }

@@ -72,6 +72,15 @@ mod tests {
     use crate::chain::{ChainError, Feed};
     use crate::ibc::{ChainId, Packet, PacketEventKind};
 
+    /// What a node that cannot serve a block's results answers.
+    fn http_error() -> ChainError {
+        ChainError::Rpc {
+            chain: ChainId::new("test-1").unwrap(),
+            method: "block_results",
+            reason: "HTTP error".into(),
+        }
+    }
+
     fn send(height: u64) -> PacketEvent {
         PacketEvent {
             kind: PacketEventKind::Send,
@@ -101,11 +110,7 @@ mod tests {
             let fails = bad.contains(&h);
             async move {
                 if fails {
-                    Err(ChainError::Rpc {
-                        chain: ChainId::new("test-1").unwrap(),
-                        method: "block_results",
-                        reason: "HTTP error".into(),
-                    })
+                    Err(http_error())
                 } else {
                     Ok(vec![send(h)])
                 }
@@ -186,11 +191,7 @@ mod tests {
         let (sink, mut rx) = EventSink::channel(10);
         let read = |h: u64| async move {
             if h == 2 {
-                Err(ChainError::Rpc {
-                    chain: ChainId::new("test-1").unwrap(),
-                    method: "block_results",
-                    reason: "HTTP error".into(),
-                })
+                Err(http_error())
             } else {
                 Ok(vec![send(h)])
             }

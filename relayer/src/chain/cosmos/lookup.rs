@@ -10,7 +10,7 @@
 use tendermint_rpc::query::Query;
 
 use super::CosmosChain;
-use crate::chain::Result;
+use crate::chain::{one_by_one, Result};
 use crate::ibc::{ChannelId, PacketEvent, PacketEventKind, PortId};
 
 /// Sequences one query covers at most (its width): a range's txs come back in pages, each page
@@ -64,7 +64,8 @@ pub enum Wanted {
 
 impl CosmosChain {
     /// The `wanted` events of `seqs` on (port, channel), each at most once; those not found are
-    /// left out. An error only when no range could be searched at all.
+    /// left out. An error only when no range could be searched at all. IBC v2 clients are looked
+    /// up one by one (their events name clients, not channels).
     pub(super) async fn find_packet_events(
         &self,
         wanted: Wanted,
@@ -72,6 +73,13 @@ impl CosmosChain {
         channel: &ChannelId,
         seqs: &[u64],
     ) -> Result<Vec<PacketEvent>> {
+        if super::v2::is_v2(channel.as_str()) {
+            use crate::chain::PacketEvents;
+            return Ok(match wanted {
+                Wanted::Sends => one_by_one(seqs, |s| self.sent_packet(port, channel, s)).await,
+                Wanted::Acks => one_by_one(seqs, |s| self.written_ack(port, channel, s)).await,
+            });
+        }
         let mut want: std::collections::BTreeSet<u64> = seqs.iter().copied().collect();
         let mut found = Vec::new();
         let mut first_error = None;
@@ -121,34 +129,15 @@ impl CosmosChain {
                 }
             }
         };
-        let mut seen = 0usize;
         for page in 1..=MAX_PAGES {
-            let res = self
-                .rpc
-                .call("tx_search", |c| {
-                    tendermint_rpc::Client::tx_search(
-                        c,
-                        query.clone(),
-                        false,
-                        page,
-                        PER_PAGE,
-                        tendermint_rpc::Order::Ascending,
-                    )
-                })
-                .await?;
-            seen += res.txs.len();
-            for tx in res.txs {
-                if tx.tx_result.code.is_err() {
-                    continue;
-                }
-                for ev in self.packet_events_of(&tx.tx_result.events, tx.height.value()) {
-                    if matches(&ev) && want.remove(&ev.packet.sequence) {
-                        found.push(ev);
-                    }
+            let (events, total) = self.search_page(&query, page, PER_PAGE).await?;
+            for ev in events {
+                if matches(&ev) && want.remove(&ev.packet.sequence) {
+                    found.push(ev);
                 }
             }
             let done = (lo..=hi).all(|s| !want.contains(&s));
-            if done || seen >= res.total_count as usize || res.total_count == 0 {
+            if done || page * u32::from(PER_PAGE) >= total {
                 return Ok(());
             }
         }
