@@ -119,3 +119,81 @@ async fn a_full_submit_with_a_client_update_sends_no_tx_of_leftovers() {
     let sent = b.sent_seqs("recv");
     assert_eq!(sent.len(), 8 * 30);
 }
+
+#[tokio::test]
+async fn live_transfers_all_go_before_a_backlog_not_only_the_newest_tx() {
+    // A backlog of 100 sent at height 10; the source then announces block 60, and 70 transfers
+    // sent at height 58 arrive: more than one tx's worth (30 messages here), all of them live.
+    let (a, b, mut lane) = setup("lf", 100);
+    lane.source_committed(60);
+    a.with(|s| s.commitments.extend(101..=170));
+    for seq in 101..=170 {
+        lane.add_recv(send_event(seq, 58, 0));
+    }
+    lane.submit().await;
+    let sent = b.sent_seqs("recv");
+    assert_eq!(
+        sent[..70],
+        (101..=170).collect::<Vec<_>>()[..],
+        "live transfers behind the backlog: {sent:?}"
+    );
+    assert_eq!(sent[70..], (1..=100).collect::<Vec<_>>()[..]);
+}
+
+#[tokio::test]
+async fn a_backlog_submit_ends_early_once_live_transfers_it_can_prove_wait() {
+    // Eight txs' worth of backlog (30 messages a tx here), sent at height 10; the source is at 100.
+    let (a, b, mut lane) = setup("ye", 8 * 30);
+    lane.source_committed(100);
+    a.with(|s| s.commitments.extend(241..=250));
+    // Transfers sent at height 100 arrive during the submit: not provable before block 101.
+    let mut calls = 0;
+    let report = lane
+        .submit_reading(&mut |l: &mut super::Lane| {
+            calls += 1;
+            if calls == 1 {
+                for seq in 241..=245 {
+                    l.add_recv(send_event(seq, 100, 0));
+                }
+            }
+        })
+        .await;
+    assert!(!report.yielded);
+    assert_eq!(
+        b.with(|s| s.sent.len()),
+        8,
+        "nothing to prove yet: the submit goes on"
+    );
+    lane.flush().await;
+    // Now transfers sent at height 99, provable at 100, arrive during a backlog submit.
+    let (a, b, mut lane) = setup("ye2", 8 * 30);
+    lane.source_committed(100);
+    a.with(|s| s.commitments.extend(241..=250));
+    let mut calls = 0;
+    let report = lane
+        .submit_reading(&mut |l: &mut super::Lane| {
+            calls += 1;
+            if calls == 1 {
+                for seq in 241..=245 {
+                    l.add_recv(send_event(seq, 99, 0));
+                }
+            }
+        })
+        .await;
+    assert!(report.yielded, "the submit did not end for them");
+    assert_eq!(b.with(|s| s.sent.len()), 1, "txs sent before it ended");
+    // The next submit carries them in its first tx.
+    lane.submit().await;
+    let second = b.with(|s| s.sent[1].clone());
+    for seq in 241..=245 {
+        assert!(
+            second.contains(&("recv".to_string(), seq)),
+            "{seq} not in {second:?}"
+        );
+    }
+    // Nothing proven and left unsent is lost: everything is delivered in the end.
+    for _ in 0..10 {
+        lane.flush().await;
+    }
+    assert_eq!(b.sent_seqs("recv").len(), 245);
+}

@@ -10,7 +10,9 @@
 
 mod chunk;
 mod client;
+mod fresh;
 mod inflight;
+mod prove;
 mod prune;
 mod publish;
 mod quarantine;
@@ -23,10 +25,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::Side;
-use crate::chain::{ChainError, Msg, Proof, ProofKind, ProofRequest};
+use crate::chain::{ChainError, Msg};
 use crate::ibc::{Packet, PacketEvent, PacketEventKind};
-use crate::telemetry::{metrics, PacketKind};
-use chunk::{blamed, newest_first, take_chunk, Chunk};
+use crate::telemetry::PacketKind;
+use chunk::{blamed, take_chunk, Chunk};
 
 /// Chunks (txs of the chain's `max_msgs_per_tx`) one submit may send, so live traffic is not
 /// starved by a huge backlog.
@@ -51,6 +53,9 @@ pub struct Pending {
     pub height: u64,
     pub ack: Vec<u8>,
     pub seen: Instant,
+    /// Learnt of within a few blocks of the source's newest: live traffic, sent before a backlog
+    /// (see `fresh.rs`).
+    pub fresh: bool,
 }
 
 #[derive(Default, Debug)]
@@ -59,6 +64,8 @@ pub struct LaneReport {
     /// on their source.
     pub timed_out: Vec<Pending>,
     pub relayed: usize,
+    /// The submit ended early, between its txs, because fresh items wait: submit again at once.
+    pub yielded: bool,
 }
 
 /// A packet message held back because it made its batch fail.
@@ -87,6 +94,8 @@ pub struct Lane {
     retry_at: Option<Instant>,
     /// The highest proof height the source was seen to serve (its latest height, last read).
     src_provable: u64,
+    /// The source's newest block announced by its event stream (0: none yet).
+    src_tip: u64,
     /// Nothing queued was provable yet: the next submit looks again from then on, and what
     /// arrives meanwhile joins the same batch.
     poll_at: Option<Instant>,
@@ -169,6 +178,7 @@ impl Lane {
             quarantine_max: QUARANTINE_MAX_RETRY,
             retry_at: None,
             src_provable: 0,
+            src_tip: 0,
             poll_at: None,
             failures: 0,
             chunk_cap: None,
@@ -246,11 +256,13 @@ impl Lane {
         {
             return;
         }
+        let fresh = self.is_fresh(ev.height);
         self.recv.entry(seq).or_insert(Pending {
             packet: ev.packet,
             height: ev.height,
             ack: vec![],
             seen: Instant::now(),
+            fresh,
         });
     }
 
@@ -262,16 +274,20 @@ impl Lane {
         if self.is_done(PacketKind::Ack, seq) {
             return;
         }
+        let fresh = self.is_fresh(ev.height);
         self.acks.entry(seq).or_insert(Pending {
             packet: ev.packet,
             height: ev.height,
             ack,
             seen: Instant::now(),
+            fresh,
         });
     }
 
     pub fn add_timeouts(&mut self, items: Vec<Pending>) {
-        for p in items {
+        for mut p in items {
+            // Already late by definition: a timeout waits behind live traffic.
+            p.fresh = false;
             let seq = p.packet.sequence;
             if !self.is_done(PacketKind::Timeout, seq) && !self.is_done(PacketKind::Ack, seq) {
                 self.timeouts.entry(seq).or_insert(p);
@@ -332,13 +348,24 @@ impl Lane {
     /// (after a backoff); one that takes longer than [`FLUSH_LIMIT`] is abandoned (what it sent
     /// is still looked up).
     pub async fn submit(&mut self) -> LaneReport {
+        self.submit_reading(&mut |_: &mut Lane| {}).await
+    }
+
+    /// [`Lane::submit`], calling `inbox` between its txs to take what arrived meanwhile; once
+    /// that brings fresh items the source can prove, the submit ends after the tx under way
+    /// (`yielded` in the report) so the next one carries them.
+    pub async fn submit_reading(
+        &mut self,
+        inbox: &mut (dyn FnMut(&mut Lane) + Send),
+    ) -> LaneReport {
         let mut report = LaneReport::default();
         let (dst_id, src_id, _) = self.labels();
         if self.retry_at.is_some_and(|t| Instant::now() < t) {
             return report;
         }
         let sent_before = self.awaiting.len();
-        let outcome = tokio::time::timeout(FLUSH_LIMIT, self.submit_inner(&mut report)).await;
+        let outcome =
+            tokio::time::timeout(FLUSH_LIMIT, self.submit_inner(&mut report, inbox)).await;
         match outcome {
             Ok(Ok(())) => {
                 if self.awaiting.len() == sent_before {
@@ -375,7 +402,11 @@ impl Lane {
         self.publish_backlog();
     }
 
-    async fn submit_inner(&mut self, report: &mut LaneReport) -> Result<(), ChainError> {
+    async fn submit_inner(
+        &mut self,
+        report: &mut LaneReport,
+        inbox: &mut (dyn FnMut(&mut Lane) + Send),
+    ) -> Result<(), ChainError> {
         self.adopt_parked();
         let dst_id = self.dst.id().to_string();
         //    Nothing to do while everything queued waits out its quarantine.
@@ -417,10 +448,10 @@ impl Lane {
                     && self.src.chain.proof_height_for(i.pending().height) <= provable
             })
             .partition(|i| !self.quarantine.contains_key(&i.key()));
-        // Bound one submit so live traffic is not starved by a huge backlog, and put the newest
-        // chunk's worth first: transfers sent during the clearing of a backlog go in the next
-        // tx, not behind every older sequence.
-        newest_first(&mut items, max_chunk);
+        // Bound one submit so live traffic is not starved by a huge backlog, and put live items
+        // first: transfers sent during the clearing of a backlog go in the next tx, not behind
+        // every older sequence.
+        fresh::fresh_first(&mut items, max_chunk);
         items.truncate(max_chunk * FLUSH_CHUNKS);
         retries.truncate(max_chunk);
         let mut solo = items.len();
@@ -441,63 +472,42 @@ impl Lane {
             solo = room;
         }
         tracing::debug!(dst = %dst_id, updates = updates.len(), %at, "submit: proving");
-        // 4. Proofs, all at `at`; the source may prove many at once (one attestation).
-        let reqs: Vec<ProofRequest> = items
-            .iter()
-            .map(|item| {
-                let p = &item.pending().packet;
-                match item {
-                    Item::Recv(_) => ProofRequest::new(
-                        ProofKind::Commitment,
-                        &p.source_port,
-                        &p.source_channel,
-                        p.sequence,
-                    ),
-                    Item::Ack(_) => ProofRequest::new(
-                        ProofKind::Ack,
-                        &p.destination_port,
-                        &p.destination_channel,
-                        p.sequence,
-                    ),
-                    Item::Timeout(_) => ProofRequest::new(
-                        ProofKind::NonReceipt,
-                        &p.destination_port,
-                        &p.destination_channel,
-                        p.sequence,
-                    ),
-                }
-            })
-            .collect();
-        let proofs: Vec<(Item, Proof)> = items
+        // 4. Proofs, all at `at`, a tx's worth at a time just before it goes (the source may
+        //    prove many at once: one request, or one attestation).
+        let mut unproven: VecDeque<(Item, bool)> = items
             .into_iter()
-            .zip(self.src.chain.prove_many(&reqs, at).await?)
+            .enumerate()
+            .map(|(i, item)| (item, i >= solo))
             .collect();
+        let planned: std::collections::HashSet<(PacketKind, u64)> =
+            unproven.iter().map(|(i, _)| i.key()).collect();
         // 5. Messages, in chunks; the first carries the client update, and later ones are
         //    simulated behind it (they prove against it) and pipelined: every chunk goes into the
         //    mempool back to back (one signer, consecutive sequences, so blocks keep their order),
         //    then each is confirmed.
-        let mut rest: VecDeque<(Item, Msg, bool)> = proofs
-            .into_iter()
-            .enumerate()
-            .map(|(i, (item, proof))| {
-                let p = &item.pending().packet;
-                let m = match &item {
-                    Item::Recv(_) => self.dst.chain.recv_msg(p, proof),
-                    Item::Ack(pd) => self.dst.chain.ack_msg(p, &pd.ack, proof),
-                    Item::Timeout(_) => self.dst.chain.timeout_msg(p, proof),
-                };
-                (item, m, i >= solo)
-            })
-            .collect();
+        let mut rest: VecDeque<(Item, Msg, bool)> = VecDeque::new();
         let max_bytes = self.dst.chain.max_tx_bytes();
         let mut chunk_max = max_chunk;
         let mut sent = 0;
         let mut replans = 0;
         let mut later_broadcast_failure = None;
-        tracing::debug!(dst = %dst_id, messages = rest.len(), "submit: broadcasting");
-        while !rest.is_empty() {
+        tracing::debug!(dst = %dst_id, messages = unproven.len(), "submit: broadcasting");
+        while !rest.is_empty() || !unproven.is_empty() {
             // The update rides with the first chunk that goes out.
             let first = sent == 0;
+            if rest.len() < chunk_max && !unproven.is_empty() {
+                let group: Vec<(Item, bool)> =
+                    unproven.drain(..chunk_max.min(unproven.len())).collect();
+                match self.prove_items(group, at).await {
+                    Ok(proven) => rest.extend(proven),
+                    Err(e) if first => return Err(e),
+                    Err(e) => {
+                        // What went out is looked up as usual; the rest stays queued.
+                        later_broadcast_failure = Some(e);
+                        break;
+                    }
+                }
+            }
             let chunk = take_chunk(
                 &mut rest,
                 if first { &updates } else { &[] },
@@ -513,10 +523,30 @@ impl Lane {
             }
             match self.dst.chain.broadcast(chunk.msgs.clone(), n, after).await {
                 Ok(tx) => {
+                    // Where a transfer's time goes before its tx: the newest item's wait in the lane.
+                    let newest = chunk
+                        .items
+                        .iter()
+                        .map(|(i, _)| i.pending())
+                        .min_by_key(|p| p.seen.elapsed());
+                    tracing::debug!(
+                        dst = %dst_id, channel = %self.dst.channel, tx = %tx.hash, items = n,
+                        newest_seq = newest.map(|p| p.packet.sequence),
+                        newest_wait_ms = newest.map(|p| p.seen.elapsed().as_millis() as u64),
+                        "batch tx in the mempool"
+                    );
                     self.record_inflight(&tx, &chunk);
                     crate::store::failpoint("after-broadcast");
                     sent += 1;
                     self.await_tx(tx, chunk);
+                    if !rest.is_empty() || !unproven.is_empty() {
+                        inbox(self);
+                        if self.fresh_waiting(&planned) {
+                            tracing::debug!(dst = %dst_id, left = rest.len() + unproven.len(), "submit ends early: live transfers wait");
+                            report.yielded = true;
+                            break;
+                        }
+                    }
                 }
                 Err(e) => {
                     let blamed = blamed(&e, chunk.head, n);
@@ -566,33 +596,6 @@ impl Lane {
             // The chunks already in the mempool are looked up as usual; the lane backs off.
             Some(e) => Err(e),
             None => Ok(()),
-        }
-    }
-
-    fn finish(&mut self, items: Vec<Item>, report: &mut LaneReport) {
-        let (dst_id, src_id, channel) = self.labels();
-        for item in items {
-            let kind = item.kind();
-            let p = item.pending();
-            let seq = p.packet.sequence;
-            let secs = p.seen.elapsed().as_secs_f64();
-            self.release((kind, seq), "delivered");
-            match kind {
-                PacketKind::Recv => {
-                    self.recv.remove(&seq);
-                    metrics().recv_latency(&src_id, &dst_id, &self.src.channel.to_string(), secs);
-                }
-                PacketKind::Ack => {
-                    self.acks.remove(&seq);
-                    metrics().ack_latency(&dst_id, &src_id, &channel, secs);
-                }
-                PacketKind::Timeout => {
-                    self.timeouts.remove(&seq);
-                }
-            }
-            self.mark_done(kind, seq);
-            metrics().packet_relayed(&dst_id, &src_id, &channel, kind);
-            report.relayed += 1;
         }
     }
 }

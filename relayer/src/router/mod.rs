@@ -281,8 +281,8 @@ enum LaneInput {
     Recv(PacketEvent),
     Ack(PacketEvent),
     Timeouts(Vec<lane::Pending>),
-    /// The lane's source committed a block: what waited for a provable height may go now.
-    SourceCommitted,
+    /// The lane's source committed this block: what waited for a provable height may go now.
+    SourceCommitted(u64),
     /// Clearing asks which of `seqs` the lane already holds as one of `kinds` (see
     /// [`Lane::holding`]): those need no lookup.
     Holding {
@@ -369,7 +369,7 @@ async fn keep_latest(
 ) {
     while let Some(i) = input.recv().await {
         // A question dropped unanswered: the clearer does not wait for a lane on standby.
-        if matches!(i, LaneInput::SourceCommitted | LaneInput::Holding { .. }) {
+        if matches!(i, LaneInput::SourceCommitted(_) | LaneInput::Holding { .. }) {
             continue;
         }
         if kept.len() == STANDBY_EVENTS {
@@ -384,7 +384,7 @@ fn take(lane: &mut Lane, i: LaneInput) {
         LaneInput::Recv(ev) => lane.add_recv(ev),
         LaneInput::Ack(ev) => lane.add_ack(ev),
         LaneInput::Timeouts(items) => lane.add_timeouts(items),
-        LaneInput::SourceCommitted => lane.source_committed(),
+        LaneInput::SourceCommitted(h) => lane.source_committed(h),
         LaneInput::Holding { kinds, seqs, reply } => {
             let _ = reply.send(lane.holding(&kinds, &seqs));
         }
@@ -405,6 +405,7 @@ async fn relay_lane(
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut lookups = FuturesUnordered::new();
+    let mut again = false;
     let hand_over = |report: lane::LaneReport| {
         if !report.timed_out.is_empty() {
             // Packets that timed out on this lane's destination go back to their source.
@@ -424,14 +425,27 @@ async fn relay_lane(
             _ = lost => break false,
             Some(done) = lookups.next() => settle(&mut lane, done, &hand_over),
             Some(i) = input.recv() => take(&mut lane, i),
+            // The last submit stopped early for live items: the next goes now.
+            _ = std::future::ready(()), if again => {}
             _ = tick.tick() => {}
         }
         // Take everything already queued so one batch carries it all.
         while let Ok(i) = input.try_recv() {
             take(&mut lane, i);
         }
+        again = false;
         if lane.wants_submit() {
-            hand_over(lane.submit().await);
+            // What arrives during the submit is read between its txs, so live transfers can end
+            // a long backlog submit early (and go in the next one).
+            let report = lane
+                .submit_reading(&mut |l: &mut Lane| {
+                    while let Ok(i) = input.try_recv() {
+                        take(l, i);
+                    }
+                })
+                .await;
+            again = report.yielded;
+            hand_over(report);
         }
         // Lookups run as tasks: one not polled while the lane submits could outlive its timeout.
         lookups.extend(lane.confirmations().into_iter().map(tokio::spawn));
@@ -468,8 +482,8 @@ fn feed(
     match f {
         Feed::Event(ev) => route(ev, on, to_other),
         // The lane that relays from `on` (to the other chain) proves against `on`'s height.
-        Feed::Committed(_) => {
-            let _ = to_other.send(LaneInput::SourceCommitted);
+        Feed::Committed(h) => {
+            let _ = to_other.send(LaneInput::SourceCommitted(h));
         }
         Feed::Unread { from, to } => {
             tracing::debug!(chain = %on.id(), from, to, "unread blocks: clearing woken");

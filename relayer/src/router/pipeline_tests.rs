@@ -178,7 +178,7 @@ async fn a_batch_waiting_for_a_provable_height_goes_when_the_source_commits_not_
     assert!(!lane.wants_submit(), "waits for its poll");
     // The source's next block is announced: no poll interval to wait out.
     a.with(|s| s.height = 11);
-    lane.source_committed();
+    lane.source_committed(11);
     assert!(lane.wants_submit());
     lane.submit().await;
     assert_eq!(b.sent_seqs("recv"), vec![1, 2]);
@@ -198,7 +198,7 @@ fn a_commit_notice_wakes_the_lane_that_relays_from_that_chain_and_moves_no_mark(
     );
     assert!(matches!(
         rx.try_recv(),
-        Ok(super::LaneInput::SourceCommitted)
+        Ok(super::LaneInput::SourceCommitted(12))
     ));
     assert_eq!(*mark.borrow(), 0, "a commit is not a scanned mark");
 }

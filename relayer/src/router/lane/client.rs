@@ -12,10 +12,11 @@ use crate::telemetry::metrics;
 pub(super) const PROVABLE_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl Lane {
-    /// The source committed a block: a batch waiting for a provable height checks again now, not
-    /// at its next poll.
-    pub fn source_committed(&mut self) {
+    /// The source committed block `height`: a batch waiting for a provable height checks again
+    /// now, not at its next poll, and events at most a few blocks below it count as live.
+    pub fn source_committed(&mut self, height: u64) {
         self.poll_at = None;
+        self.src_tip = self.src_tip.max(height);
     }
 
     /// Whether the source can prove some ready item now. The source's height is read (one call)

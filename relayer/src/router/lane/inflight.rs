@@ -208,6 +208,7 @@ fn item(s: &StoredItem) -> Option<Item> {
         height: s.height,
         ack: s.ack.clone(),
         seen: Instant::now(),
+        fresh: false,
     };
     match s.kind.as_str() {
         "recv" => Some(Item::Recv(p)),

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 
-use super::{blamed, Chunk, Lane, LaneReport, MAX_LOOKUPS};
+use super::{blamed, Chunk, Item, Lane, LaneReport, MAX_LOOKUPS};
 use crate::chain::{ChainError, PendingTx, TxOutcome};
+use crate::telemetry::{metrics, PacketKind};
 
 /// A tx sent by this lane whose outcome is not known yet, and the lookups it has had.
 pub(super) struct Awaiting {
@@ -26,6 +27,34 @@ pub struct Settled {
 }
 
 impl Lane {
+    /// Delivered items leave the lane, counted once.
+    pub(super) fn finish(&mut self, items: Vec<Item>, report: &mut LaneReport) {
+        let (dst_id, src_id, channel) = self.labels();
+        for item in items {
+            let kind = item.kind();
+            let p = item.pending();
+            let seq = p.packet.sequence;
+            let secs = p.seen.elapsed().as_secs_f64();
+            self.release((kind, seq), "delivered");
+            match kind {
+                PacketKind::Recv => {
+                    self.recv.remove(&seq);
+                    metrics().recv_latency(&src_id, &dst_id, &self.src.channel.to_string(), secs);
+                }
+                PacketKind::Ack => {
+                    self.acks.remove(&seq);
+                    metrics().ack_latency(&dst_id, &src_id, &channel, secs);
+                }
+                PacketKind::Timeout => {
+                    self.timeouts.remove(&seq);
+                }
+            }
+            self.mark_done(kind, seq);
+            metrics().packet_relayed(&dst_id, &src_id, &channel, kind);
+            report.relayed += 1;
+        }
+    }
+
     /// Track `tx` (carrying `chunk`), just sent: its items stay out of later batches until it
     /// settles.
     pub(super) fn await_tx(&mut self, tx: PendingTx, chunk: Chunk) {
@@ -175,6 +204,7 @@ impl LaneReport {
     /// Add `other`'s packets to this report.
     pub fn absorb(&mut self, other: LaneReport) {
         self.relayed += other.relayed;
+        self.yielded |= other.yielded;
         self.timed_out.extend(other.timed_out);
     }
 }
