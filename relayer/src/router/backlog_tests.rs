@@ -147,17 +147,7 @@ async fn a_backlog_submit_ends_early_once_live_transfers_it_can_prove_wait() {
     lane.source_committed(100);
     a.with(|s| s.commitments.extend(241..=250));
     // Transfers sent at height 100 arrive during the submit: not provable before block 101.
-    let mut calls = 0;
-    let report = lane
-        .submit_reading(&mut |l: &mut super::Lane| {
-            calls += 1;
-            if calls == 1 {
-                for seq in 241..=245 {
-                    l.add_recv(send_event(seq, 100, 0));
-                }
-            }
-        })
-        .await;
+    let report = submit_while_arriving(&mut lane, 241..=245, 100).await;
     assert!(!report.yielded);
     assert_eq!(
         b.with(|s| s.sent.len()),
@@ -169,17 +159,7 @@ async fn a_backlog_submit_ends_early_once_live_transfers_it_can_prove_wait() {
     let (a, b, mut lane) = setup("ye2", 8 * 30);
     lane.source_committed(100);
     a.with(|s| s.commitments.extend(241..=250));
-    let mut calls = 0;
-    let report = lane
-        .submit_reading(&mut |l: &mut super::Lane| {
-            calls += 1;
-            if calls == 1 {
-                for seq in 241..=245 {
-                    l.add_recv(send_event(seq, 99, 0));
-                }
-            }
-        })
-        .await;
+    let report = submit_while_arriving(&mut lane, 241..=245, 99).await;
     assert!(report.yielded, "the submit did not end for them");
     assert_eq!(b.with(|s| s.sent.len()), 1, "txs sent before it ended");
     // The next submit carries them in its first tx.
@@ -196,4 +176,20 @@ async fn a_backlog_submit_ends_early_once_live_transfers_it_can_prove_wait() {
         lane.flush().await;
     }
     assert_eq!(b.sent_seqs("recv").len(), 245);
+}
+
+/// One submit of `lane`, during which (after its first tx) the sends of `seqs` at `height`
+/// arrive.
+async fn submit_while_arriving(
+    lane: &mut super::Lane,
+    seqs: std::ops::RangeInclusive<u64>,
+    height: u64,
+) -> super::LaneReport {
+    let mut arrivals = Some(seqs);
+    lane.submit_reading(&mut |l: &mut super::Lane| {
+        for seq in arrivals.take().into_iter().flatten() {
+            l.add_recv(send_event(seq, height, 0));
+        }
+    })
+    .await
 }

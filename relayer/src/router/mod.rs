@@ -391,6 +391,13 @@ fn take(lane: &mut Lane, i: LaneInput) {
     }
 }
 
+/// Take every input already queued, without waiting.
+fn take_queued(lane: &mut Lane, input: &mut mpsc::UnboundedReceiver<LaneInput>) {
+    while let Ok(i) = input.try_recv() {
+        take(lane, i);
+    }
+}
+
 /// Collect what arrives, send whatever is ready (and check every 200 ms, for retries and
 /// quarantine releases), look up the txs sent beside it so the next batch goes out while the last
 /// ones confirm, and hand timed-out packets to the other lane. True at shutdown; false when the
@@ -430,19 +437,13 @@ async fn relay_lane(
             _ = tick.tick() => {}
         }
         // Take everything already queued so one batch carries it all.
-        while let Ok(i) = input.try_recv() {
-            take(&mut lane, i);
-        }
+        take_queued(&mut lane, input);
         again = false;
         if lane.wants_submit() {
             // What arrives during the submit is read between its txs, so live transfers can end
             // a long backlog submit early (and go in the next one).
             let report = lane
-                .submit_reading(&mut |l: &mut Lane| {
-                    while let Ok(i) = input.try_recv() {
-                        take(l, i);
-                    }
-                })
+                .submit_reading(&mut |l: &mut Lane| take_queued(l, input))
                 .await;
             again = report.yielded;
             hand_over(report);
