@@ -12,6 +12,7 @@ mod chunk;
 mod client;
 mod fresh;
 mod inflight;
+mod intake;
 mod prove;
 mod prune;
 mod publish;
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::Side;
 use crate::chain::{ChainError, Msg};
-use crate::ibc::{Packet, PacketEvent, PacketEventKind};
+use crate::ibc::Packet;
 use crate::telemetry::PacketKind;
 use chunk::{blamed, take_chunk, Chunk};
 
@@ -245,53 +246,6 @@ impl Lane {
         self.done.push_back((kind, seq));
         if self.done.len() > DONE_MEMORY {
             self.done.pop_front();
-        }
-    }
-
-    pub fn add_recv(&mut self, ev: PacketEvent) {
-        let seq = ev.packet.sequence;
-        if self.is_done(PacketKind::Recv, seq)
-            || self.is_done(PacketKind::Timeout, seq)
-            || self.timeouts.contains_key(&seq)
-        {
-            return;
-        }
-        let fresh = self.is_fresh(ev.height);
-        self.recv.entry(seq).or_insert(Pending {
-            packet: ev.packet,
-            height: ev.height,
-            ack: vec![],
-            seen: Instant::now(),
-            fresh,
-        });
-    }
-
-    pub fn add_ack(&mut self, ev: PacketEvent) {
-        let seq = ev.packet.sequence;
-        let PacketEventKind::WriteAck { ack } = ev.kind else {
-            return;
-        };
-        if self.is_done(PacketKind::Ack, seq) {
-            return;
-        }
-        let fresh = self.is_fresh(ev.height);
-        self.acks.entry(seq).or_insert(Pending {
-            packet: ev.packet,
-            height: ev.height,
-            ack,
-            seen: Instant::now(),
-            fresh,
-        });
-    }
-
-    pub fn add_timeouts(&mut self, items: Vec<Pending>) {
-        for mut p in items {
-            // Already late by definition: a timeout waits behind live traffic.
-            p.fresh = false;
-            let seq = p.packet.sequence;
-            if !self.is_done(PacketKind::Timeout, seq) && !self.is_done(PacketKind::Ack, seq) {
-                self.timeouts.entry(seq).or_insert(p);
-            }
         }
     }
 
@@ -528,7 +482,7 @@ impl Lane {
                         .items
                         .iter()
                         .map(|(i, _)| i.pending())
-                        .min_by_key(|p| p.seen.elapsed());
+                        .max_by_key(|p| p.seen);
                     tracing::debug!(
                         dst = %dst_id, channel = %self.dst.channel, tx = %tx.hash, items = n,
                         newest_seq = newest.map(|p| p.packet.sequence),

@@ -1,9 +1,9 @@
-//! Live traffic beside a backlog. A packet the lane learns of within [`FRESH_BLOCKS`] of its
-//! source's newest committed block is fresh: someone is waiting for it now. Fresh items go out
-//! before anything older, and a submit that is sending a backlog stops between its txs once fresh
-//! items that are provable wait, so the next submit can carry them (W4 in BENCHMARKS.md: before,
-//! only the newest tx's worth went first, and transfers sent during the clearing of a backlog
-//! waited for the rest of it).
+//! Live traffic beside a backlog. A packet the lane learns of within a few blocks of its
+//! source's newest committed block is fresh (`intake.rs`): someone is waiting for it now. Fresh
+//! items go out before anything older, and a submit that is sending a backlog stops between its
+//! txs once fresh items that are provable wait, so the next submit can carry them (W4 in
+//! BENCHMARKS.md: before, only the newest tx's worth went first, and transfers sent during the
+//! clearing of a backlog waited for the rest of it).
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -11,18 +11,7 @@ use std::time::Instant;
 use super::{chunk::newest_first, Item, Lane};
 use crate::telemetry::PacketKind;
 
-/// How far behind the source's newest committed block an event may be and still count as live.
-/// An event pushed by the node comes with its block (0 or 1 behind); one read in a catch-up or
-/// found by clearing is further behind.
-pub(super) const FRESH_BLOCKS: u64 = 3;
-
 impl Lane {
-    /// Whether an event at `height`, learnt of now, is live traffic. Unknown (no block heard of
-    /// yet, or a source that does not announce its blocks): not fresh, so order stays by sequence.
-    pub(super) fn is_fresh(&self, height: u64) -> bool {
-        self.src_tip > 0 && height + FRESH_BLOCKS >= self.src_tip
-    }
-
     /// Whether fresh items that the source can prove wait outside `planned` (the current
     /// submit's items): the submit should end after the tx under way.
     pub(super) fn fresh_waiting(&self, planned: &HashSet<(PacketKind, u64)>) -> bool {
