@@ -1,6 +1,7 @@
 //! Every metric family Ferry exports, built and registered once: the names, help texts and label
 //! sets listed in `docs/METRICS.md`.
 
+use prometheus::core::Collector;
 use prometheus::{
     exponential_buckets, CounterVec, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec,
     IntGaugeVec, Opts, Registry,
@@ -8,26 +9,36 @@ use prometheus::{
 
 use super::{lease, Metrics};
 
+/// Register `m` in `r` and hand it back.
+fn registered<M: Collector + Clone + 'static>(r: &Registry, m: M) -> M {
+    r.register(Box::new(m.clone())).expect("unique metric");
+    m
+}
+
 /// Build and register a metric family (shared with the attestor's own registry).
 pub(crate) fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let m = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-    r.register(Box::new(m.clone())).expect("unique metric");
-    m
+    registered(
+        r,
+        IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
+    )
 }
 fn float_counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> CounterVec {
-    let m = CounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-    r.register(Box::new(m.clone())).expect("unique metric");
-    m
+    registered(
+        r,
+        CounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
+    )
 }
 pub(crate) fn int_gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    let m = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
-    r.register(Box::new(m.clone())).expect("unique metric");
-    m
+    registered(
+        r,
+        IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"),
+    )
 }
 fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
-    let m = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
-    r.register(Box::new(m.clone())).expect("unique metric");
-    m
+    registered(
+        r,
+        GaugeVec::new(Opts::new(name, help), labels).expect("valid metric"),
+    )
 }
 pub(crate) fn histogram(
     r: &Registry,
@@ -36,10 +47,8 @@ pub(crate) fn histogram(
     labels: &[&str],
     buckets: Vec<f64>,
 ) -> HistogramVec {
-    let m = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
-        .expect("valid metric");
-    r.register(Box::new(m.clone())).expect("unique metric");
-    m
+    let opts = HistogramOpts::new(name, help).buckets(buckets);
+    registered(r, HistogramVec::new(opts, labels).expect("valid metric"))
 }
 
 const PATH: &[&str] = &["chain", "counterparty", "channel"];
