@@ -3,7 +3,7 @@
 //! same signer that is not committed yet (the client update in front of a batch of packets), and
 //! with several txs behind the same one (the chunks of a batch).
 
-use ferry::chain::{ChainError, Msg};
+use ferry::chain::{ChainError, Msg, Priority};
 use ferry::telemetry::TxErrorKind;
 use ferry_tests::TestNet;
 use prost::Message;
@@ -56,7 +56,7 @@ async fn estimates_need_no_margin() {
     // Alone: the fee deduction and signature checks are part of the estimate.
     for to in [&me, &user] {
         let pending = chain
-            .broadcast_msgs(vec![send(&me, to, 1)], "", 0, &[])
+            .broadcast_msgs(vec![send(&me, to, 1)], "", 0, &[], Priority::Backlog)
             .await
             .unwrap();
         let r = chain.confirm_tx(pending, false).await;
@@ -69,11 +69,14 @@ async fn estimates_need_no_margin() {
     for n in 1..=3u64 {
         let first = vec![send(&me, &user, n)];
         let a = chain
-            .broadcast_msgs(first.clone(), "", 0, &[])
+            .broadcast_msgs(first.clone(), "", 0, &[], Priority::Backlog)
             .await
             .unwrap();
         let second: Vec<Msg> = (0..n).map(|i| send(&me, &user, i + 1)).collect();
-        let b = chain.broadcast_msgs(second, "", 0, &first).await.unwrap();
+        let b = chain
+            .broadcast_msgs(second, "", 0, &first, Priority::Backlog)
+            .await
+            .unwrap();
         let (ra, rb) = (
             chain.confirm_tx(a, false).await,
             chain.confirm_tx(b, false).await,
@@ -90,7 +93,7 @@ async fn estimates_need_no_margin() {
     // update: the second reuses the first's simulation of the tx in front.
     let first = vec![send(&me, &user, 9)];
     let a = chain
-        .broadcast_msgs(first.clone(), "", 0, &[])
+        .broadcast_msgs(first.clone(), "", 0, &[], Priority::Backlog)
         .await
         .unwrap();
     let b = chain
@@ -99,11 +102,12 @@ async fn estimates_need_no_margin() {
             "",
             0,
             &first,
+            Priority::Backlog,
         )
         .await
         .unwrap();
     let c = chain
-        .broadcast_msgs(vec![send(&me, &user, 3)], "", 0, &first)
+        .broadcast_msgs(vec![send(&me, &user, 3)], "", 0, &first, Priority::Backlog)
         .await
         .unwrap();
     chain.confirm_tx(a, false).await.unwrap();

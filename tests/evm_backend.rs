@@ -24,7 +24,7 @@ use ethers::types::transaction::eip2718::TypedTransaction;
 use ethers::types::{BlockId, BlockNumber, Eip1559TransactionRequest, U256};
 use ferry::chain::evm::abi::Ics20Transfer;
 use ferry::chain::evm::EvmChain;
-use ferry::chain::{EventSink, Feed, PacketEvents};
+use ferry::chain::{EventSink, Feed, PacketEvents, Priority};
 use ferry::ibc::{PacketEvent, PacketEventKind};
 use ferry::transfer::evm::{send, EvmTransfer};
 use ferry_devnet::evm::{self, EvmNode, CLIENT_ID};
@@ -304,7 +304,10 @@ async fn a_stuck_transaction_is_replaced() {
     use ferry::chain::Submit;
     let net = PausedL3::start("evm-stuck", "12s").await;
     let (l3, provider) = (&net.l3, &net.provider);
-    let pending = l3.broadcast(net.msgs.clone(), 0, &[]).await.unwrap();
+    let pending = l3
+        .broadcast(net.msgs.clone(), 0, &[], Priority::Backlog)
+        .await
+        .unwrap();
     let confirm = tokio::spawn({
         let l3 = l3.clone();
         async move { l3.confirm(pending).await }
@@ -337,7 +340,10 @@ async fn a_transaction_the_node_dropped_is_sent_again() {
     // A long budget: a replacement on the timer would come only after 20 s.
     let net = PausedL3::start("evm-dropped", "60s").await;
     let (l3, provider) = (&net.l3, &net.provider);
-    let pending = l3.broadcast(net.msgs.clone(), 0, &[]).await.unwrap();
+    let pending = l3
+        .broadcast(net.msgs.clone(), 0, &[], Priority::Backlog)
+        .await
+        .unwrap();
     let original: ethers::types::H256 = pending.hash.parse().unwrap();
     let _: serde_json::Value = provider
         .request("anvil_dropTransaction", [original])

@@ -5,8 +5,10 @@ pub mod attested;
 pub mod cosmos;
 pub mod evm;
 mod feed;
+mod priority_lock;
 
 pub use feed::{EventSink, Feed};
+pub use priority_lock::{Priority, PriorityLock};
 
 use std::sync::Arc;
 
@@ -508,7 +510,14 @@ pub trait Submit: Send + Sync {
     /// several txs in the mempool while the signer's sequence advances locally.
     /// `after`: messages of an earlier tx of this signer, not yet committed, that `msgs` depend on
     /// (a client update); used only to simulate gas, so `msgs` can join the mempool right behind it.
-    async fn broadcast(&self, msgs: Vec<Msg>, packets: usize, after: &[Msg]) -> Result<PendingTx>;
+    /// `priority`: a live tx waits for the signer ahead of backlog ones.
+    async fn broadcast(
+        &self,
+        msgs: Vec<Msg>,
+        packets: usize,
+        after: &[Msg],
+        priority: Priority,
+    ) -> Result<PendingTx>;
     /// Wait for a broadcast tx to commit. The outcome's `events` may be left empty: only
     /// [`submit`](Self::submit) promises them.
     async fn confirm(&self, pending: PendingTx) -> Result<TxOutcome>;

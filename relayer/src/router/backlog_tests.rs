@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::fake::{send_event, FakeChain};
 use super::tests::{setup, worker};
+use crate::chain::Priority;
 
 #[tokio::test]
 async fn clearing_looks_up_no_packet_a_lane_already_holds() {
@@ -138,6 +139,14 @@ async fn live_transfers_all_go_before_a_backlog_not_only_the_newest_tx() {
         "live transfers behind the backlog: {sent:?}"
     );
     assert_eq!(sent[70..], (1..=100).collect::<Vec<_>>()[..]);
+    // The txs that carry live transfers wait for the signer as live ones; the rest as backlog.
+    let (txs, priorities) = b.with(|s| (s.sent.clone(), s.sent_priority.clone()));
+    assert_eq!(txs.len(), priorities.len());
+    for (tx, p) in txs.iter().zip(&priorities) {
+        let live = tx.iter().any(|(k, seq)| k == "recv" && *seq > 100);
+        assert_eq!(*p, Priority::live_if(live), "tx {tx:?}");
+    }
+    assert!(priorities.contains(&Priority::Backlog) && priorities.contains(&Priority::Live));
 }
 
 #[tokio::test]

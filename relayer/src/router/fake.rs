@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use crate::chain::{
     ChainError, ClientHost, ConsensusAnchor, Headers, Heights, Msg, PacketEvents, PacketProofs,
-    PacketQueries, PendingTx, Proof, Result, Submit, TxOutcome,
+    PacketQueries, PendingTx, Priority, Proof, Result, Submit, TxOutcome,
 };
 use crate::ibc::{
     ChainId, ChannelId, ClientId, Height, Packet, PacketEvent, PacketEventKind, PortId,
@@ -53,6 +53,8 @@ pub struct State {
     pub events: Vec<PacketEvent>,
     /// Every transaction sent (paid for), as its calls.
     pub sent: Vec<Vec<Call>>,
+    /// The priority each of `sent` waited for the signer with.
+    pub sent_priority: Vec<Priority>,
     /// Transactions that were mined and reverted (paid for, no effect).
     pub reverted: Vec<Vec<Call>>,
     /// Simulations run.
@@ -402,11 +404,19 @@ impl State {
 #[async_trait]
 impl Submit for FakeChain {
     async fn submit(&self, msgs: Vec<Msg>, packets: usize) -> Result<TxOutcome> {
-        let p = self.broadcast(msgs, packets, &[]).await?;
+        let p = self
+            .broadcast(msgs, packets, &[], Priority::Backlog)
+            .await?;
         self.confirm(p).await
     }
 
-    async fn broadcast(&self, msgs: Vec<Msg>, packets: usize, after: &[Msg]) -> Result<PendingTx> {
+    async fn broadcast(
+        &self,
+        msgs: Vec<Msg>,
+        packets: usize,
+        after: &[Msg],
+        priority: Priority,
+    ) -> Result<PendingTx> {
         let calls: Vec<Call> = msgs.iter().map(call).collect();
         self.with(|s| {
             s.simulations += 1;
@@ -456,6 +466,7 @@ impl Submit for FakeChain {
             s.next_tx += 1;
             let hash = format!("0x{:04x}", s.next_tx);
             s.sent.push(calls);
+            s.sent_priority.push(priority);
             s.pending.insert(hash.clone(), msgs);
             Ok(PendingTx {
                 hash,

@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::Side;
-use crate::chain::{ChainError, Msg};
+use crate::chain::{ChainError, Msg, Priority};
 use crate::ibc::Packet;
 use crate::telemetry::PacketKind;
 use chunk::{blamed, take_chunk, Chunk};
@@ -475,7 +475,15 @@ impl Lane {
                 // stays queued, and the lane stops once the lease manager sees it too.
                 break;
             }
-            match self.dst.chain.broadcast(chunk.msgs.clone(), n, after).await {
+            // A tx with live transfers waits for the signer ahead of other lanes' backlog txs.
+            let live = chunk.items.iter().any(|(i, _)| i.pending().fresh);
+            let priority = Priority::live_if(live);
+            match self
+                .dst
+                .chain
+                .broadcast(chunk.msgs.clone(), n, after, priority)
+                .await
+            {
                 Ok(tx) => {
                     // Where a transfer's time goes before its tx: the newest item's wait in the lane.
                     let newest = chunk

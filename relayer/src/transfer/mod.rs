@@ -188,7 +188,10 @@ pub async fn send_many(src: &CosmosChain, t: &Transfer<'_>, count: usize) -> Res
     while left > 0 {
         let n = left.min(per_tx);
         let msgs = (0..n).map(|_| t.msg(&src.address)).collect();
-        pending.push(crate::chain::Submit::broadcast(src, msgs, 0, &[]).await?);
+        pending.push(
+            crate::chain::Submit::broadcast(src, msgs, 0, &[], crate::chain::Priority::Live)
+                .await?,
+        );
         left -= n;
     }
     let mut hashes = Vec::new();

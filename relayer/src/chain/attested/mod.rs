@@ -24,8 +24,8 @@ use tokio::sync::watch;
 use crate::chain::cosmos::v2::{keys, proto, type_url};
 use crate::chain::{
     ChainError, ClientHost, ConsensusAnchor, Headers, Heights, IbcCommittee, Msg, PacketEvents,
-    PacketProofs, PacketQueries, PendingTx, Proof, ProofKind, ProofRequest, RelayChain, Result,
-    Submit, TxOutcome,
+    PacketProofs, PacketQueries, PendingTx, Priority, Proof, ProofKind, ProofRequest, RelayChain,
+    Result, Submit, TxOutcome,
 };
 use crate::ibc::{ChainId, ChannelId, ClientId, Height, Packet, PacketEvent, PortId};
 use collect::{Ask, Signed};
@@ -418,8 +418,14 @@ impl Submit for Attested {
     async fn submit(&self, msgs: Vec<Msg>, packets: usize) -> Result<TxOutcome> {
         self.inner.submit(msgs, packets).await
     }
-    async fn broadcast(&self, msgs: Vec<Msg>, packets: usize, after: &[Msg]) -> Result<PendingTx> {
-        self.inner.broadcast(msgs, packets, after).await
+    async fn broadcast(
+        &self,
+        msgs: Vec<Msg>,
+        packets: usize,
+        after: &[Msg],
+        priority: Priority,
+    ) -> Result<PendingTx> {
+        self.inner.broadcast(msgs, packets, after, priority).await
     }
     async fn confirm(&self, pending: PendingTx) -> Result<TxOutcome> {
         self.inner.confirm(pending).await

@@ -12,10 +12,10 @@ use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use prost::Message;
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::MutexGuard;
 
 use super::tx::SignerState;
-use crate::chain::Msg;
+use crate::chain::{Msg, Priority, PriorityLock};
 use crate::keys::Key;
 
 /// Client updates remembered for the chunks that follow them (a flush sends at most a few dozen).
@@ -26,7 +26,7 @@ pub(super) struct Signer {
     pub name: String,
     pub key: Key,
     pub address: String,
-    pub state: Mutex<SignerState>,
+    pub state: PriorityLock<SignerState>,
 }
 
 pub(super) struct Signers {
@@ -60,11 +60,12 @@ impl Signers {
     }
 
     /// The signer for a tx of `msgs` (built for the primary) behind `after`, locked; and `msgs` and
-    /// `after` addressed to it.
+    /// `after` addressed to it. A live tx waits for a busy signer ahead of backlog ones.
     pub async fn pick(
         &self,
         msgs: &[Msg],
         after: &[Msg],
+        priority: Priority,
     ) -> (usize, MutexGuard<'_, SignerState>, Vec<Msg>, Vec<Msg>) {
         let n = self.list.len();
         let movable = n > 1 && msgs.iter().chain(after).all(|m| readdress(m, "").is_some());
@@ -77,12 +78,12 @@ impl Signers {
             let start = self.next.fetch_add(1, Ordering::Relaxed);
             (0..n)
                 .map(|i| (start + i) % n)
-                .find_map(|i| self.list[i].state.try_lock().ok().map(|g| (i, Some(g))))
+                .find_map(|i| self.list[i].state.try_lock().map(|g| (i, Some(g))))
                 .unwrap_or((start % n, None))
         };
         let guard = match free {
             Some(g) => g,
-            None => self.list[idx].state.lock().await,
+            None => self.list[idx].state.lock(priority).await,
         };
         let (m, a) = self.addressed(idx, msgs, after);
         self.remember(idx, msgs);
@@ -166,7 +167,7 @@ mod tests {
             name: role.into(),
             address: key.address("cosmos").unwrap(),
             key,
-            state: Mutex::new(SignerState::default()),
+            state: PriorityLock::new(SignerState::default()),
         }
     }
 
@@ -216,9 +217,9 @@ mod tests {
     async fn busy_signers_are_passed_over_and_messages_readdressed() {
         let s = Signers::new(vec![signer("a"), signer("b"), signer("c")]);
         let primary = s.primary().address.clone();
-        let (i, g1, m1, _) = s.pick(&[recv(1, &primary)], &[]).await;
-        let (j, g2, m2, _) = s.pick(&[recv(2, &primary)], &[]).await;
-        let (k, _g3, m3, _) = s.pick(&[recv(3, &primary)], &[]).await;
+        let (i, g1, m1, _) = s.pick(&[recv(1, &primary)], &[], Priority::Backlog).await;
+        let (j, g2, m2, _) = s.pick(&[recv(2, &primary)], &[], Priority::Backlog).await;
+        let (k, _g3, m3, _) = s.pick(&[recv(3, &primary)], &[], Priority::Backlog).await;
         let mut used = vec![i, j, k];
         used.sort();
         assert_eq!(used, vec![0, 1, 2], "three txs at once use three signers");
@@ -234,16 +235,51 @@ mod tests {
         let p = s.primary().address.clone();
         let upd = update(7, &p);
         // Keep the signer the first pick chooses busy with nothing: later picks rotate past it.
-        let (first, guard, m, _) = s.pick(&[upd.clone(), recv(1, &p)], &[]).await;
+        let (first, guard, m, _) = s
+            .pick(&[upd.clone(), recv(1, &p)], &[], Priority::Backlog)
+            .await;
         assert_eq!(signer_of(&m[0]), s.list[first].address);
         drop(guard);
         for _ in 0..4 {
-            let (i, g, m, after) = s.pick(&[recv(2, &p)], std::slice::from_ref(&upd)).await;
+            let (i, g, m, after) = s
+                .pick(
+                    &[recv(2, &p)],
+                    std::slice::from_ref(&upd),
+                    Priority::Backlog,
+                )
+                .await;
             assert_eq!(i, first);
             assert_eq!(signer_of(&m[0]), s.list[first].address);
             assert_eq!(signer_of(&after[0]), s.list[first].address);
             drop(g);
         }
+    }
+
+    #[tokio::test]
+    async fn a_live_tx_waits_for_the_tx_under_way_not_for_queued_backlog_txs() {
+        let s = std::sync::Arc::new(Signers::new(vec![signer("a")]));
+        let p = s.primary().address.clone();
+        let (_, busy, _, _) = s.pick(&[recv(1, &p)], &[], Priority::Backlog).await;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut waiting = Vec::new();
+        for (seq, priority) in [
+            (2, Priority::Backlog),
+            (3, Priority::Backlog),
+            (4, Priority::Live),
+        ] {
+            let (s, p, tx) = (s.clone(), p.clone(), tx.clone());
+            waiting.push(tokio::spawn(async move {
+                let (_, _guard, _, _) = s.pick(&[recv(seq, &p)], &[], priority).await;
+                tx.send(seq).unwrap();
+            }));
+            // Each is queued on the busy signer before the next comes.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        drop(busy);
+        for w in waiting {
+            w.await.unwrap();
+        }
+        assert_eq!(rx.recv().await, Some(4), "the live tx went first");
     }
 
     #[tokio::test]
@@ -253,11 +289,11 @@ mod tests {
             type_url: "/ibc.applications.transfer.v1.MsgTransfer".into(),
             value: vec![],
         };
-        let _busy = s.list[0].state.try_lock().ok();
+        let _busy = s.list[0].state.try_lock();
         // The primary is busy, yet a message only it may sign waits for it.
         let pick = tokio::time::timeout(
             std::time::Duration::from_millis(50),
-            s.pick(std::slice::from_ref(&transfer), &[]),
+            s.pick(std::slice::from_ref(&transfer), &[], Priority::Backlog),
         )
         .await;
         assert!(pick.is_err(), "waited for the primary");

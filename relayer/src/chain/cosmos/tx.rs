@@ -14,7 +14,7 @@ use prost::Message;
 
 use super::signers::Signer;
 use super::CosmosChain;
-use crate::chain::{ChainError, Msg, PendingTx, Result, Submit, TxOutcome};
+use crate::chain::{ChainError, Msg, PendingTx, Priority, Result, Submit, TxOutcome};
 use crate::telemetry::{metrics, TxErrorKind};
 
 /// Cosmos SDK error codes (codespace `sdk`) Ferry reacts to.
@@ -304,8 +304,9 @@ impl CosmosChain {
         memo: &str,
         packets: usize,
         after: &[Msg],
+        priority: Priority,
     ) -> Result<PendingTx> {
-        let (idx, mut signer, msgs, after) = self.signers.pick(&msgs, after).await;
+        let (idx, mut signer, msgs, after) = self.signers.pick(&msgs, after, priority).await;
         let after = after.as_slice();
         let who = &self.signers.list[idx];
         // Every retry is guarded by `attempt + 1 < ATTEMPTS`, so the last attempt returns.
@@ -470,7 +471,7 @@ impl CosmosChain {
                     // Not a failure on chain (yet): the caller looks it up again before resending.
                     tracing::warn!(chain = %self.id, tx = %pending.hash, error = %e, "tx not committed within tx_confirm_timeout");
                     if let Some(s) = self.signers.list.get(pending.signer) {
-                        s.state.lock().await.account = None;
+                        s.state.lock(Priority::Backlog).await.account = None;
                     }
                     return Err(ChainError::Unconfirmed {
                         chain: self.id.clone(),
@@ -486,11 +487,20 @@ impl CosmosChain {
 #[async_trait]
 impl Submit for CosmosChain {
     async fn submit(&self, msgs: Vec<Msg>, packets: usize) -> Result<TxOutcome> {
-        let pending = self.broadcast_msgs(msgs, "", packets, &[]).await?;
+        let pending = self
+            .broadcast_msgs(msgs, "", packets, &[], Priority::Backlog)
+            .await?;
         self.confirm_tx(pending, true).await
     }
-    async fn broadcast(&self, msgs: Vec<Msg>, packets: usize, after: &[Msg]) -> Result<PendingTx> {
-        self.broadcast_msgs(msgs, "", packets, after).await
+    async fn broadcast(
+        &self,
+        msgs: Vec<Msg>,
+        packets: usize,
+        after: &[Msg],
+        priority: Priority,
+    ) -> Result<PendingTx> {
+        self.broadcast_msgs(msgs, "", packets, after, priority)
+            .await
     }
     async fn confirm(&self, pending: PendingTx) -> Result<TxOutcome> {
         self.confirm_tx(pending, false).await

@@ -52,7 +52,7 @@ pub struct EvmChain {
     /// Asks the configured `ferry attestor` endpoints for signatures.
     http: reqwest::Client,
     verified: tokio::sync::Mutex<headers::Verified>,
-    signer: tokio::sync::Mutex<tx::NonceState>,
+    signer: crate::chain::PriorityLock<tx::NonceState>,
     sent: std::sync::Mutex<std::collections::HashMap<ethers::types::H256, tx::Sent>>,
     /// Per client: every send below this sequence has no commitment left (acked or timed out,
     /// never to return), so scans for commitments start here.
@@ -95,7 +95,7 @@ impl EvmChain {
                     reason: format!("HTTP client: {e}"),
                 })?,
             verified: tokio::sync::Mutex::new(headers::Verified::default()),
-            signer: tokio::sync::Mutex::new(tx::NonceState::default()),
+            signer: crate::chain::PriorityLock::new(tx::NonceState::default()),
             sent: Default::default(),
             light_clients: Default::default(),
             low_water: Default::default(),

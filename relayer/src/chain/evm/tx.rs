@@ -22,7 +22,7 @@ use super::call_error::CallError;
 use super::packets::ROUTER_CALL;
 use super::simulate::Sim;
 use super::EvmChain;
-use crate::chain::{ChainError, Msg, PendingTx, Result, Submit, TxOutcome};
+use crate::chain::{ChainError, Msg, PendingTx, Priority, Result, Submit, TxOutcome};
 use crate::ibc::ChainId;
 use crate::telemetry::{metrics, TxErrorKind};
 
@@ -200,10 +200,11 @@ impl EvmChain {
         packets: usize,
         msgs: Vec<Msg>,
         after: Vec<Msg>,
+        priority: Priority,
     ) -> Result<PendingTx> {
         let gas_limit = U256::from(gas);
         let (max_fee, tip) = self.fees().await?;
-        let mut state = self.signer.lock().await;
+        let mut state = self.signer.lock(priority).await;
         let mut refresh = false;
         for _ in 0..2 {
             let nonce = self.next_nonce(&mut state, refresh).await?;
@@ -384,18 +385,27 @@ impl EvmChain {
 #[async_trait]
 impl Submit for EvmChain {
     async fn submit(&self, msgs: Vec<Msg>, packets: usize) -> Result<TxOutcome> {
-        let pending = self.broadcast(msgs, packets, &[]).await?;
+        let pending = self
+            .broadcast(msgs, packets, &[], Priority::Backlog)
+            .await?;
         self.confirm(pending).await
     }
 
-    async fn broadcast(&self, msgs: Vec<Msg>, packets: usize, after: &[Msg]) -> Result<PendingTx> {
+    async fn broadcast(
+        &self,
+        msgs: Vec<Msg>,
+        packets: usize,
+        after: &[Msg],
+        priority: Priority,
+    ) -> Result<PendingTx> {
         let data = self.calldata(&msgs)?;
         // Calls that prove against a client update still in the mempool are estimated behind
         // it (an overestimate by the update's gas).
         let both: Vec<Msg> = after.iter().chain(msgs.iter()).cloned().collect();
         match self.simulate(&both).await? {
             Sim::Gas(gas) if gas <= self.config.max_gas => {
-                self.send(data, gas, packets, msgs, after.to_vec()).await
+                self.send(data, gas, packets, msgs, after.to_vec(), priority)
+                    .await
             }
             Sim::Gas(gas) => {
                 // Never sent: it would run out of gas at the cap and be paid for anyway.
