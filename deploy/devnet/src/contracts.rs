@@ -162,45 +162,18 @@ fn solc_installed(dir: &Path) -> bool {
     dir.join("soljson.js").exists() && version.as_deref() == Some(SOLC_VERSION)
 }
 
-/// The solc-js module folder, installed with npm first if missing (`install-solc.sh` in Rust).
+/// The solc-js module folder, installed with npm first if missing (`install-solc.sh` in Rust;
+/// `npm.rs`: safe to call from many threads and processes at once).
 pub fn ensure_solc() -> Result<PathBuf, ContractsError> {
     let prefix = npm_prefix();
     let dir = prefix.join("node_modules").join("solc");
-    if solc_installed(&dir) {
-        return Ok(dir);
-    }
-    std::fs::create_dir_all(&prefix).map_err(io(&prefix))?;
-    let progress = ferry::progress::Progress::start(format!(
-        "installing solc {SOLC_VERSION} (npm) into {} (first time only)",
-        prefix.display()
-    ));
-    progress.step("npm install");
-    let out = Command::new("npm")
-        .args(["install", "--no-audit", "--no-fund", "--prefix"])
-        .arg(&prefix)
-        .arg(format!("solc@{SOLC_VERSION}"))
-        .output()
-        .map_err(|e| ContractsError::NpmInstall {
+    let spec = format!("solc@{SOLC_VERSION}");
+    crate::npm::install_once(&prefix, &spec, &|| solc_installed(&dir)).map_err(|f| {
+        ContractsError::NpmInstall {
             prefix: prefix.clone(),
-            stderr: format!("cannot run npm: {e}"),
-        })?;
-    progress.finish(if out.status.success() {
-        "done"
-    } else {
-        "failed"
-    });
-    if !out.status.success() {
-        return Err(ContractsError::NpmInstall {
-            prefix,
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        });
-    }
-    if !solc_installed(&dir) {
-        return Err(ContractsError::NpmInstall {
-            prefix,
-            stderr: format!("{} is not solc {SOLC_VERSION} after install", dir.display()),
-        });
-    }
+            stderr: f.detail,
+        }
+    })?;
     Ok(dir)
 }
 

@@ -86,38 +86,23 @@ pub fn ensure_anvil() -> Result<PathBuf, DevnetError> {
     if let Some(p) = std::env::var_os("FERRY_ANVIL") {
         return Ok(PathBuf::from(p));
     }
-    let prefix = contracts::npm_prefix();
+    ensure_anvil_in(&contracts::npm_prefix())
+}
+
+/// The pinned anvil in npm prefix `prefix`, installed first if missing (`npm.rs`: safe to call
+/// from many threads and processes at once).
+fn ensure_anvil_in(prefix: &Path) -> Result<PathBuf, DevnetError> {
     let bin = prefix
         .join("node_modules")
         .join(ANVIL_PACKAGE)
         .join("bin/anvil");
-    if !bin.exists() {
-        std::fs::create_dir_all(&prefix).map_err(io(&prefix))?;
-        let spec = format!("{ANVIL_PACKAGE}@{ANVIL_VERSION}");
-        let progress = ferry::progress::Progress::start(format!(
-            "installing anvil ({spec}, npm) into {} (first time only)",
-            prefix.display()
-        ));
-        progress.step("npm install");
-        let out = Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&prefix)
-            .arg(&spec)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| DevnetError::Command {
-                cmd: format!("npm install {spec}"),
-                detail: e.to_string(),
-            })?;
-        let ok = out.status.success() && bin.exists();
-        progress.finish(if ok { "done" } else { "failed" });
-        if !ok {
-            return Err(DevnetError::Command {
-                cmd: format!("npm install {spec}"),
-                detail: String::from_utf8_lossy(&out.stderr).into(),
-            });
+    let spec = format!("{ANVIL_PACKAGE}@{ANVIL_VERSION}");
+    crate::npm::install_once(prefix, &spec, &|| bin.exists()).map_err(|f| {
+        DevnetError::Command {
+            cmd: f.cmd,
+            detail: f.detail,
         }
-    }
+    })?;
     use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755));
     Ok(bin)

@@ -12,6 +12,7 @@ pub mod contracts;
 pub mod evm;
 pub mod fork;
 mod node;
+pub mod npm;
 mod simd;
 pub mod simd_v11;
 
