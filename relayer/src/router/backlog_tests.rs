@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::fake::{send_event, FakeChain};
+use super::fake::{ack_event, send_event, side, FakeChain};
 use super::tests::{setup, worker};
 use crate::chain::Priority;
 
@@ -147,6 +147,36 @@ async fn live_transfers_all_go_before_a_backlog_not_only_the_newest_tx() {
         assert_eq!(*p, Priority::live_if(live), "tx {tx:?}");
     }
     assert!(priorities.contains(&Priority::Backlog) && priorities.contains(&Priority::Live));
+    // The other lane is told which went as backlog (their acks are backlog too), once.
+    assert_eq!(lane.take_backlog_sent(), (1..=100).collect::<Vec<_>>());
+    assert!(lane.take_backlog_sent().is_empty());
+}
+
+#[tokio::test]
+async fn acks_of_live_transfers_go_before_acks_of_a_backlog() {
+    // Packets 1..=100 went to b as backlog, 101..=110 as live transfers; b writes all their acks
+    // at height 58 and announces block 60, so every ack is just as new.
+    let a = FakeChain::new("la-a");
+    let b = FakeChain::new("la-b");
+    a.with(|s| s.commitments.extend(1..=110));
+    let mut to_a = super::tests::new_lane("la", side(&a, "channel-0"), side(&b, "channel-1"));
+    to_a.source_committed(60);
+    to_a.backlog_delivered((1..=100).collect());
+    for seq in 1..=110 {
+        to_a.add_ack(ack_event(seq, 58));
+    }
+    to_a.submit().await;
+    let sent = a.sent_seqs("ack");
+    assert_eq!(sent.len(), 110);
+    assert_eq!(
+        sent[..10],
+        (101..=110).collect::<Vec<_>>()[..],
+        "live transfers' acks behind the backlog's: {sent:?}"
+    );
+    // Only the txs with live transfers' acks wait for the signer as live ones.
+    let priorities = a.with(|s| s.sent_priority.clone());
+    assert_eq!(priorities[0], Priority::Live);
+    assert_eq!(*priorities.last().unwrap(), Priority::Backlog);
 }
 
 #[tokio::test]

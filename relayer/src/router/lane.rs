@@ -121,6 +121,11 @@ pub struct Lane {
     parked: BTreeMap<(PacketKind, u64), (Quarantined, Instant)>,
     /// With a shared store: the lease checked before every broadcast.
     gate: Option<crate::lease::LaneGate>,
+    /// Packets sent in this lane's txs as backlog (not fresh), not yet handed to the other lane,
+    /// which relays their acks (`intake.rs`).
+    backlog_sent: Vec<u64>,
+    /// Packets the other lane delivered as backlog: their acks are backlog too (`intake.rs`).
+    backlog_recvs: BTreeSet<u64>,
 }
 
 /// How long a restored quarantine entry waits for its packet to be queued again.
@@ -189,6 +194,8 @@ impl Lane {
             parked: BTreeMap::new(),
             warned_other_relayer: None,
             gate: None,
+            backlog_sent: Vec::new(),
+            backlog_recvs: BTreeSet::new(),
         };
         lane.publish_quarantine();
         lane.publish_backlog();
@@ -498,6 +505,7 @@ impl Lane {
                         "batch tx in the mempool"
                     );
                     self.record_inflight(&tx, &chunk);
+                    self.note_backlog_sent(&chunk.items);
                     crate::store::failpoint("after-broadcast");
                     sent += 1;
                     self.await_tx(tx, chunk);

@@ -283,6 +283,8 @@ enum LaneInput {
     Timeouts(Vec<lane::Pending>),
     /// The lane's source committed this block: what waited for a provable height may go now.
     SourceCommitted(u64),
+    /// The other lane sent these packets to be received as backlog: their acks are backlog too.
+    BacklogDelivered(Vec<u64>),
     /// Clearing asks which of `seqs` the lane already holds as one of `kinds` (see
     /// [`Lane::holding`]): those need no lookup.
     Holding {
@@ -385,6 +387,7 @@ fn take(lane: &mut Lane, i: LaneInput) {
         LaneInput::Ack(ev) => lane.add_ack(ev),
         LaneInput::Timeouts(items) => lane.add_timeouts(items),
         LaneInput::SourceCommitted(h) => lane.source_committed(h),
+        LaneInput::BacklogDelivered(seqs) => lane.backlog_delivered(seqs),
         LaneInput::Holding { kinds, seqs, reply } => {
             let _ = reply.send(lane.holding(&kinds, &seqs));
         }
@@ -419,6 +422,13 @@ async fn relay_lane(
             let _ = other.send(LaneInput::Timeouts(report.timed_out));
         }
     };
+    // Told after each tx, before its acks can be written.
+    let tell_backlog = |lane: &mut Lane| {
+        let seqs = lane.take_backlog_sent();
+        if !seqs.is_empty() {
+            let _ = other.send(LaneInput::BacklogDelivered(seqs));
+        }
+    };
     let stopped = loop {
         let lost = async {
             match gate.as_deref_mut() {
@@ -443,8 +453,12 @@ async fn relay_lane(
             // What arrives during the submit is read between its txs, so live transfers can end
             // a long backlog submit early (and go in the next one).
             let report = lane
-                .submit_reading(&mut |l: &mut Lane| take_queued(l, input))
+                .submit_reading(&mut |l: &mut Lane| {
+                    tell_backlog(l);
+                    take_queued(l, input)
+                })
                 .await;
+            tell_backlog(&mut lane);
             again = report.yielded;
             hand_over(report);
         }

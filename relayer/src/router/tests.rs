@@ -48,7 +48,7 @@ pub(super) async fn run_until_received(worker: PathWorker, b: &Arc<FakeChain>, s
     task.await.unwrap();
 }
 
-fn new_lane(path: &str, dst: Side, src: Side) -> Lane {
+pub(super) fn new_lane(path: &str, dst: Side, src: Side) -> Lane {
     let mut lane = Lane::new(path, dst, src);
     lane.set_quarantine_backoff(Duration::from_secs(600), Duration::from_secs(600));
     lane
