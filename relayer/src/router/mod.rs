@@ -163,8 +163,8 @@ impl PathWorker {
                 _ = shutdown_rx.changed() => if *shutdown_rx.borrow() { break None },
                 // A lane ends only at shutdown; one that panicked takes the worker down with it, so
                 // the supervisor restarts the whole path.
-                r = &mut lane_a => break Some(r),
-                r = &mut lane_b => break Some(r),
+                r = &mut lane_a => break Some((r, Ended::ToA)),
+                r = &mut lane_b => break Some((r, Ended::ToB)),
                 Some(f) = rx_a.recv() => feed(f, &self.a, &in_b, &marks_a, &wake),
                 Some(f) = rx_b.recv() => feed(f, &self.b, &in_a, &marks_b, &wake),
             }
@@ -173,13 +173,16 @@ impl PathWorker {
         self.save_scanned(&self.a, &marks_a, keep_a);
         self.save_scanned(&self.b, &marks_b, keep_b);
         let results = match stopped {
-            Some(r) => {
+            // The lanes see the same shutdown and finish what they have in flight first. One
+            // that saw it first may have ended before this loop did: the other still finishes.
+            None => vec![lane_a.await, lane_b.await],
+            Some((r, Ended::ToA)) if *shutdown_rx.borrow() => vec![r, lane_b.await],
+            Some((r, Ended::ToB)) if *shutdown_rx.borrow() => vec![r, lane_a.await],
+            Some((r, _)) => {
                 lane_a.abort();
                 lane_b.abort();
                 vec![r]
             }
-            // The lanes see the same shutdown and finish what they have in flight first.
-            None => vec![lane_a.await, lane_b.await],
         };
         for r in results {
             if let Err(e) = r {
@@ -292,6 +295,12 @@ enum LaneInput {
         seqs: Vec<u64>,
         reply: tokio::sync::oneshot::Sender<Vec<u64>>,
     },
+}
+
+/// Which of a path's lanes ended before the worker's loop did.
+enum Ended {
+    ToA,
+    ToB,
 }
 
 /// What a lane is built from, each time it (re)starts relaying.
