@@ -80,10 +80,13 @@ pub fn install_once(
         let ok = out.status.success() && installed();
         progress.finish(if ok { "done" } else { "failed" });
         if !ok {
-            let mut detail = String::from_utf8_lossy(&out.stderr).into_owned();
-            if out.status.success() {
-                detail.push_str("npm succeeded, but the package's files are not where expected");
-            }
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let detail = if out.status.success() {
+                // npm's warnings, if any, then what is wrong: on a line of its own.
+                format!("{stderr}\nnpm succeeded, but the package's files are not where expected")
+            } else {
+                stderr.into_owned()
+            };
             return Err(fail(detail));
         }
     }
