@@ -55,6 +55,8 @@ pub struct State {
     pub sent: Vec<Vec<Call>>,
     /// The priority each of `sent` waited for the signer with.
     pub sent_priority: Vec<Priority>,
+    /// The calls each of `sent` was simulated behind (a client update in an earlier tx).
+    pub sent_after: Vec<Vec<Call>>,
     /// Transactions that were mined and reverted (paid for, no effect).
     pub reverted: Vec<Vec<Call>>,
     /// Simulations run.
@@ -467,6 +469,7 @@ impl Submit for FakeChain {
             let hash = format!("0x{:04x}", s.next_tx);
             s.sent.push(calls);
             s.sent_priority.push(priority);
+            s.sent_after.push(after.iter().map(call).collect());
             s.pending.insert(hash.clone(), msgs);
             Ok(PendingTx {
                 hash,

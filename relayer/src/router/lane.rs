@@ -126,6 +126,8 @@ pub struct Lane {
     backlog_sent: Vec<u64>,
     /// Packets the other lane delivered as backlog: their acks are backlog too (`intake.rs`).
     backlog_recvs: BTreeSet<u64>,
+    /// The client update sent in a tx whose outcome is not known yet (`client.rs`).
+    update_in_flight: Option<client::UpdateInFlight>,
 }
 
 /// How long a restored quarantine entry waits for its packet to be queued again.
@@ -196,6 +198,7 @@ impl Lane {
             gate: None,
             backlog_sent: Vec::new(),
             backlog_recvs: BTreeSet::new(),
+            update_in_flight: None,
         };
         lane.publish_quarantine();
         lane.publish_backlog();
@@ -424,7 +427,17 @@ impl Lane {
             .unwrap_or(0);
         tracing::debug!(dst = %dst_id, items = items.len(), need, "submit: preparing client");
         let has_timeouts = items.iter().any(|i| matches!(i, Item::Timeout(_)));
-        let (updates, at) = self.prepare_client(need, has_timeouts).await?;
+        let client::ClientPlan {
+            updates,
+            at,
+            behind,
+        } = self.prepare_client(need, has_timeouts).await?;
+        // Later chunks are simulated behind this submit's update, or behind the one in flight.
+        let later_behind = if updates.is_empty() {
+            behind.clone()
+        } else {
+            updates.clone()
+        };
         // The update rides in the first chunk and takes a message's room there: what would spill
         // past the last full chunk waits for the next submit instead of paying for a tx of its own.
         let room = (max_chunk * FLUSH_CHUNKS).saturating_sub(updates.len());
@@ -475,7 +488,7 @@ impl Lane {
                 chunk_max,
                 max_bytes,
             );
-            let after: &[Msg] = if first { &[] } else { &updates };
+            let after: &[Msg] = if first { &behind } else { &later_behind };
             let n = chunk.items.len();
             if self.gate.as_ref().is_some_and(|g| !g.fence()) {
                 // Another instance owns the lane now (or the store cannot say): what is queued
@@ -504,9 +517,10 @@ impl Lane {
                         newest_wait_ms = newest.map(|p| p.seen.elapsed().as_millis() as u64),
                         "batch tx in the mempool"
                     );
-                    self.record_inflight(&tx, &chunk);
+                    if first && !updates.is_empty() {
+                        self.update_sent(&tx, at, &updates);
+                    }
                     self.note_backlog_sent(&chunk.items);
-                    crate::store::failpoint("after-broadcast");
                     sent += 1;
                     self.await_tx(tx, chunk);
                     if !rest.is_empty() || !unproven.is_empty() {

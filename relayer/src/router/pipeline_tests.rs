@@ -226,3 +226,68 @@ fn unread_blocks_wake_clearing_and_move_no_mark() {
     // The scanned mark after the unread blocks is what moves the mark.
     assert_eq!(*mark.borrow(), 0);
 }
+
+#[tokio::test]
+async fn a_submit_while_an_update_is_in_flight_proves_behind_it_and_pays_for_no_second_one() {
+    let (a, b, mut lane) = setup("p9", 3);
+    lane.submit().await;
+    assert_eq!(
+        b.sent_seqs("update").len(),
+        1,
+        "the first batch updates the client"
+    );
+    // More packets arrive, at a height the update in flight covers, before its tx confirms.
+    a.with(|s| s.commitments.extend(4..=5));
+    for seq in 4..=5 {
+        lane.add_recv(send_event(seq, 11, 0));
+    }
+    lane.submit().await;
+    let (sent, after) = b.with(|s| (s.sent.clone(), s.sent_after.clone()));
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        b.sent_seqs("update").len(),
+        1,
+        "the second tx paid for the update already in flight: {sent:?}"
+    );
+    assert_eq!(
+        after[1],
+        vec![sent[0][0].clone()],
+        "the second tx was not simulated behind the update in flight"
+    );
+    let mut relayed = 0;
+    for c in lane.confirmations() {
+        relayed += lane.settled(c.await).relayed;
+    }
+    assert_eq!(relayed, 5);
+}
+
+#[tokio::test]
+async fn once_the_tx_with_the_update_failed_the_next_submit_sends_its_own() {
+    let (a, b, mut lane) = setup("p10", 3);
+    b.with(|s| {
+        s.revert_on_mine
+            .insert((crate::telemetry::PacketKind::Recv, 2));
+    });
+    lane.submit().await;
+    for c in lane.confirmations() {
+        lane.settled(c.await);
+    }
+    assert_eq!(
+        b.with(|s| s.client_height),
+        1,
+        "the update reverted with its tx"
+    );
+    a.with(|s| s.commitments.insert(4));
+    lane.add_recv(send_event(4, 11, 0));
+    // After the backoff, packets 1, 3 and 4 go again (2 is held back), with an update of their own.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(lane.wants_submit());
+    lane.submit().await;
+    let (sent, after) = b.with(|s| (s.sent.clone(), s.sent_after.clone()));
+    assert_eq!(b.sent_seqs("update").len(), 2, "{sent:?}");
+    assert!(after[1].is_empty(), "simulated behind a failed update");
+    for c in lane.confirmations() {
+        lane.settled(c.await);
+    }
+    assert_eq!(b.with(|s| s.received.clone()), [1, 3, 4].into());
+}

@@ -4,9 +4,28 @@
 use std::time::Instant;
 
 use super::Lane;
-use crate::chain::{ChainError, Msg};
+use crate::chain::{ChainError, Msg, PendingTx};
 use crate::ibc::Height;
 use crate::telemetry::metrics;
+
+/// A client update sent in a tx whose outcome is not known yet. While it is, a submit whose
+/// events it covers proves at its height, simulated behind it, instead of paying for the same
+/// update again (the next batch goes out while the last one confirms, so the client on chain lags
+/// what is in the mempool). Txs behind it go from the signer that sent it, so they are ordered
+/// after it; if it fails, they fail too, as the later txs of its own submit would.
+pub(in crate::router) struct UpdateInFlight {
+    tx: String,
+    height: Height,
+    msgs: Vec<Msg>,
+}
+
+/// What a submit proves against: the update it sends (maybe none), the proof height, and the
+/// update in flight its txs are simulated behind (none when it sends its own).
+pub(super) struct ClientPlan {
+    pub updates: Vec<Msg>,
+    pub at: Height,
+    pub behind: Vec<Msg>,
+}
 
 /// How often a lane whose queued items the source cannot prove yet looks at its height again.
 pub(super) const PROVABLE_POLL: std::time::Duration = std::time::Duration::from_millis(200);
@@ -36,19 +55,54 @@ impl Lane {
         Ok(low <= self.src_provable)
     }
 
+    /// `tx` carried the client update `msgs` to `height`.
+    pub(super) fn update_sent(&mut self, tx: &PendingTx, height: Height, msgs: &[Msg]) {
+        self.update_in_flight = Some(UpdateInFlight {
+            tx: tx.hash.clone(),
+            height,
+            msgs: msgs.to_vec(),
+        });
+    }
+
+    /// Tx `hash` settled (landed, failed, or given up on): an update it carried is no longer in
+    /// flight.
+    pub(super) fn update_settled(&mut self, hash: &str) {
+        if self.update_in_flight.as_ref().is_some_and(|u| u.tx == hash) {
+            self.update_in_flight = None;
+        }
+    }
+
     /// Client-update messages (maybe none) and the proof height to use: the destination's client of
     /// the source must hold a consensus state at `need` or above (and, for timeouts, a recent
-    /// one). `need` is the source's lowest proof height covering every event of the batch.
+    /// one), on chain or in an update still in flight. `need` is the source's lowest proof height
+    /// covering every event of the batch.
     pub(super) async fn prepare_client(
         &self,
         need: u64,
         fresh: bool,
-    ) -> Result<(Vec<Msg>, Height), ChainError> {
+    ) -> Result<ClientPlan, ChainError> {
         let (dst_id, client) = (self.dst.id().to_string(), self.dst.client.clone());
         let trusted = self.dst.chain.client_latest_height(&client).await?;
+        let none = |at| ClientPlan {
+            updates: vec![],
+            at,
+            behind: vec![],
+        };
         if !fresh && trusted.revision_height >= need {
             metrics().client_update(&dst_id, client.as_str(), false);
-            return Ok((vec![], trusted));
+            return Ok(none(trusted));
+        }
+        if let Some(u) = self
+            .update_in_flight
+            .as_ref()
+            .filter(|u| !fresh && u.height.revision_height >= need && u.height > trusted)
+        {
+            metrics().client_update(&dst_id, client.as_str(), false);
+            return Ok(ClientPlan {
+                updates: vec![],
+                at: u.height,
+                behind: u.msgs.clone(),
+            });
         }
         let target = crate::chain::wait_for_height(
             &*self.src.chain,
@@ -58,7 +112,7 @@ impl Lane {
         .await?;
         if trusted >= target {
             metrics().client_update(&dst_id, client.as_str(), false);
-            return Ok((vec![], trusted));
+            return Ok(none(trusted));
         }
         let anchor = self.dst.chain.consensus_anchor(&client, trusted).await?;
         let headers = self
@@ -67,12 +121,13 @@ impl Lane {
             .client_headers(trusted, target, &anchor)
             .await?;
         metrics().client_update(&dst_id, client.as_str(), true);
-        Ok((
-            headers
+        Ok(ClientPlan {
+            updates: headers
                 .into_iter()
                 .map(|h| self.dst.chain.update_client_msg(&client, h))
                 .collect(),
-            target,
-        ))
+            at: target,
+            behind: vec![],
+        })
     }
 }

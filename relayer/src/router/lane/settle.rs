@@ -112,6 +112,7 @@ impl Lane {
             matches!(result, Err(ChainError::Unconfirmed { .. })) && lookups + 1 < MAX_LOOKUPS;
         if !again {
             self.forget_inflight(&tx.hash);
+            self.update_settled(&tx.hash);
             for (item, _) in &chunk.items {
                 self.in_flight.remove(&item.key());
             }
