@@ -31,6 +31,8 @@ pub struct State {
     pub latest_errors: u32,
     /// The height each subscription was asked to start from.
     pub subscribed_from: Vec<u64>,
+    /// Times `latest` was read.
+    pub latest_reads: usize,
     /// Latest height and time (ns); each mined transaction adds a block.
     pub height: u64,
     pub time_ns: u64,
@@ -224,7 +226,10 @@ impl Heights for FakeChain {
                 reason: "connection refused".into(),
             });
         }
-        Ok(self.with(|s| (Height::new(0, s.height), s.time_ns)))
+        Ok(self.with(|s| {
+            s.latest_reads += 1;
+            (Height::new(0, s.height), s.time_ns)
+        }))
     }
 }
 

@@ -95,6 +95,8 @@ pub struct Lane {
     retry_at: Option<Instant>,
     /// The highest proof height the source was seen to serve (its latest height, last read).
     src_provable: u64,
+    /// The source's latest height as last read, the target of the next client update.
+    src_latest: Option<crate::ibc::Height>,
     /// The source's newest block announced by its event stream (0: none yet).
     src_tip: u64,
     /// Nothing queued was provable yet: the next submit looks again from then on, and what
@@ -186,6 +188,7 @@ impl Lane {
             quarantine_max: QUARANTINE_MAX_RETRY,
             retry_at: None,
             src_provable: 0,
+            src_latest: None,
             src_tip: 0,
             poll_at: None,
             failures: 0,

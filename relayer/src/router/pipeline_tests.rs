@@ -291,3 +291,19 @@ async fn once_the_tx_with_the_update_failed_the_next_submit_sends_its_own() {
     }
     assert_eq!(b.with(|s| s.received.clone()), [1, 3, 4].into());
 }
+
+#[tokio::test]
+async fn a_submit_that_updates_the_client_reads_the_source_height_once() {
+    let (a, b, mut lane) = setup("p11", 3);
+    lane.submit().await;
+    assert_eq!(
+        b.sent_seqs("update"),
+        vec![100],
+        "updated to the source's latest height"
+    );
+    assert_eq!(
+        a.with(|s| s.latest_reads),
+        1,
+        "the height read to see the batch provable is the update's target"
+    );
+}

@@ -51,6 +51,9 @@ impl Lane {
         if high > self.src_provable {
             let (h, _) = self.src.chain.latest().await?;
             self.src_provable = self.src_provable.max(h.revision_height);
+            if self.src_latest.is_none_or(|l| l < h) {
+                self.src_latest = Some(h);
+            }
         }
         Ok(low <= self.src_provable)
     }
@@ -104,12 +107,22 @@ impl Lane {
                 behind: u.msgs.clone(),
             });
         }
-        let target = crate::chain::wait_for_height(
-            &*self.src.chain,
-            need,
-            std::time::Duration::from_secs(30),
-        )
-        .await?;
+        // The height just read to see the batch provable serves as the target (one read of the
+        // source's height per submit, not two); timeouts want a recent consensus state, read anew.
+        let target = match self
+            .src_latest
+            .filter(|h| !fresh && h.revision_height >= need)
+        {
+            Some(h) => h,
+            None => {
+                crate::chain::wait_for_height(
+                    &*self.src.chain,
+                    need,
+                    std::time::Duration::from_secs(30),
+                )
+                .await?
+            }
+        };
         if trusted >= target {
             metrics().client_update(&dst_id, client.as_str(), false);
             return Ok(none(trusted));
