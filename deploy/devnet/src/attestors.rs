@@ -113,6 +113,9 @@ pub async fn up_cosmos(
     .await
 }
 
+/// Tries of an attestor whose port was taken between choosing it and binding it.
+const PORT_TRIES: usize = 3;
+
 /// One `ferry attestor` per name, each in its own home with its own key and `toml_of` config.
 async fn start(
     dir: &Path,
@@ -123,53 +126,79 @@ async fn start(
     let ports = node::free_ports(names.len())?;
     let mut out = Vec::new();
     for (name, port) in names.iter().zip(ports) {
-        let home = dir.join(name);
-        if home.exists() {
-            std::fs::remove_dir_all(&home).map_err(io(&home))?;
-        }
-        std::fs::create_dir_all(&home).map_err(io(&home))?;
-        let ks = ferry::keys::KeyStore::new(&home);
-        ks.import(name, &mnemonic(name))
-            .map_err(|e| DevnetError::Other(e.to_string()))?;
-        let cfg = home.join("attestor.toml");
-        std::fs::write(&cfg, toml_of(name, port)).map_err(io(&cfg))?;
-        let log = home.join("attestor.log");
-        let f = std::fs::File::create(&log).map_err(io(&log))?;
-        // `--home` puts this attestor's folder in its command line: how `down` knows it as ours.
-        let child = Command::new(&bin)
-            .arg("--home")
-            .arg(&home)
-            .args(["attestor", "start"])
-            .stdin(Stdio::null())
-            .stdout(f.try_clone().map_err(io(&log))?)
-            .stderr(f)
-            .spawn()
-            .map_err(|e| DevnetError::Command {
-                cmd: format!("{} attestor start", bin.display()),
-                detail: e.to_string(),
-            })?;
-        let address = {
-            use ethers::signers::Signer;
-            let w = ferry::keys::evm_wallet(&mnemonic(name), 0)
-                .map_err(|e| DevnetError::Other(e.to_string()))?;
-            format!("{:?}", w.address())
-        };
-        out.push(AttestorNode {
-            name: name.to_string(),
-            home,
-            url: format!("http://127.0.0.1:{port}/"),
-            pid: child.id(),
-            log,
-            address,
-        });
+        out.push(spawn(&bin, dir, name, &toml_of(name, port), port)?);
     }
-    for a in &out {
-        if let Err(e) = wait_healthy(a).await {
-            out.iter().for_each(stop);
-            return Err(e);
+    for i in 0..out.len() {
+        let mut tries = 1;
+        loop {
+            match wait_healthy(&out[i]).await {
+                Ok(()) => break,
+                // A free port is only free until someone binds it: choose another.
+                Err(DevnetError::Exited { tail, .. })
+                    if tries < PORT_TRIES && tail.contains("Address already in use") =>
+                {
+                    tries += 1;
+                    let port = node::free_ports(1)?[0];
+                    let name = out[i].name.clone();
+                    out[i] = spawn(&bin, dir, &name, &toml_of(&name, port), port)?;
+                }
+                Err(e) => {
+                    out.iter().for_each(stop);
+                    return Err(e);
+                }
+            }
         }
     }
     Ok(out)
+}
+
+/// Start attestor `name` in a fresh home under `dir`, listening on `port` as `toml` says.
+fn spawn(
+    bin: &Path,
+    dir: &Path,
+    name: &str,
+    toml: &str,
+    port: u16,
+) -> Result<AttestorNode, DevnetError> {
+    let home = dir.join(name);
+    if home.exists() {
+        std::fs::remove_dir_all(&home).map_err(io(&home))?;
+    }
+    std::fs::create_dir_all(&home).map_err(io(&home))?;
+    let ks = ferry::keys::KeyStore::new(&home);
+    ks.import(name, &mnemonic(name))
+        .map_err(|e| DevnetError::Other(e.to_string()))?;
+    let cfg = home.join("attestor.toml");
+    std::fs::write(&cfg, toml).map_err(io(&cfg))?;
+    let log = home.join("attestor.log");
+    let f = std::fs::File::create(&log).map_err(io(&log))?;
+    // `--home` puts this attestor's folder in its command line: how `down` knows it as ours.
+    let child = Command::new(bin)
+        .arg("--home")
+        .arg(&home)
+        .args(["attestor", "start"])
+        .stdin(Stdio::null())
+        .stdout(f.try_clone().map_err(io(&log))?)
+        .stderr(f)
+        .spawn()
+        .map_err(|e| DevnetError::Command {
+            cmd: format!("{} attestor start", bin.display()),
+            detail: e.to_string(),
+        })?;
+    let address = {
+        use ethers::signers::Signer;
+        let w = ferry::keys::evm_wallet(&mnemonic(name), 0)
+            .map_err(|e| DevnetError::Other(e.to_string()))?;
+        format!("{:?}", w.address())
+    };
+    Ok(AttestorNode {
+        name: name.to_string(),
+        home,
+        url: format!("http://127.0.0.1:{port}/"),
+        pid: child.id(),
+        log,
+        address,
+    })
 }
 
 async fn wait_healthy(a: &AttestorNode) -> Result<(), DevnetError> {
@@ -185,7 +214,7 @@ async fn wait_healthy(a: &AttestorNode) -> Result<(), DevnetError> {
             return Ok(());
         }
         if !alive(a) {
-            break;
+            return Err(DevnetError::exited(&a.name, &a.log));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -228,5 +257,46 @@ mod tests {
         assert!(t.contains("rpc = [\"http://127.0.0.1:8545\", \"http://localhost:8545\"]"));
         assert!(t.contains("listen = \"127.0.0.1:9470\""));
         assert!(t.contains("evm_chain_id = 33333"));
+    }
+
+    #[tokio::test]
+    async fn an_attestor_that_died_while_starting_is_reported_with_the_end_of_its_log() {
+        let home = std::env::temp_dir().join(format!("ferry-devnet-exited-{}", std::process::id()));
+        std::fs::create_dir_all(&home).unwrap();
+        let log = home.join("attestor.log");
+        let text: String = (1..=30).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(
+            &log,
+            text + "error: cannot listen on 127.0.0.1:1: Address already in use\n",
+        )
+        .unwrap();
+        // A process that has exited: its pid no longer runs an attestor of this home.
+        let mut child = Command::new("true").spawn().unwrap();
+        child.wait().unwrap();
+        let a = AttestorNode {
+            name: "attestor-1".into(),
+            home: home.clone(),
+            url: "http://127.0.0.1:1/".into(),
+            pid: child.id(),
+            log: log.clone(),
+            address: String::new(),
+        };
+        let t = std::time::Instant::now();
+        let err = wait_healthy(&a).await.unwrap_err();
+        std::fs::remove_dir_all(&home).unwrap();
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "waited for a dead process"
+        );
+        let DevnetError::Exited { name, tail, .. } = &err else {
+            panic!("not reported as exited: {err}");
+        };
+        assert_eq!(name, "attestor-1");
+        assert!(tail.ends_with("Address already in use"), "{tail}");
+        assert!(
+            !tail.contains("line 11\n") && tail.contains("line 12"),
+            "the last 20 lines: {tail}"
+        );
+        assert!(err.to_string().contains("attestor-1 exited while starting"));
     }
 }

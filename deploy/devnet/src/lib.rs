@@ -59,8 +59,30 @@ pub enum DevnetError {
         secs: u64,
         log: PathBuf,
     },
+    /// The process died before it was ready: its log says why (the devnet folder may be gone by
+    /// the time anyone looks, so the end of it travels with the error).
+    #[error("{name} exited while starting; the end of {log}:\n{tail}")]
+    Exited {
+        name: String,
+        log: PathBuf,
+        tail: String,
+    },
     #[error("{0}")]
     Other(String),
+}
+
+impl DevnetError {
+    /// `name`, whose log is `log`, died while starting.
+    pub(crate) fn exited(name: &str, log: &Path) -> DevnetError {
+        const LINES: usize = 20;
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        DevnetError::Exited {
+            name: name.to_string(),
+            log: log.to_path_buf(),
+            tail: lines[lines.len().saturating_sub(LINES)..].join("\n"),
+        }
+    }
 }
 
 pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DevnetError + '_ {

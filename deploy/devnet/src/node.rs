@@ -255,7 +255,7 @@ pub async fn wait_ready(n: &NodeInfo, secs: u64) -> Result<(), DevnetError> {
     let deadline = std::time::Instant::now() + Duration::from_secs(secs);
     while std::time::Instant::now() < deadline {
         if !alive(n.pid, &n.home) {
-            break;
+            return Err(DevnetError::exited(&n.chain_id, &n.log));
         }
         if let Ok(r) = client.get(format!("{}/status", n.rpc)).send().await {
             if let Ok(v) = r.json::<serde_json::Value>().await {
