@@ -236,12 +236,11 @@ impl Bench {
                 .await;
             (l, None)
         };
-        let (mut stx, mut sfail, mut sgas, mut dtx, mut dfail, mut dgas) = (0, 0, 0, 0, 0, 0);
+        let mut signed = measure::SignedTxs::default();
         for a in &self.relayer_addresses {
-            let (t, f, g) = measure::relayer_txs(&self.src, a, h_src).await;
-            (stx, sfail, sgas) = (stx + t, sfail + f, sgas + g);
-            let (t, f, g) = measure::relayer_txs(&self.dst, a, h_dst).await;
-            (dtx, dfail, dgas) = (dtx + t, dfail + f, dgas + g);
+            signed = signed
+                + measure::relayer_txs(&self.src, a, h_src).await
+                + measure::relayer_txs(&self.dst, a, h_dst).await;
         }
         let n = live + backlog;
         let nf = n as f64;
@@ -261,10 +260,11 @@ impl Bench {
             "packets_per_second": (n - left) as f64 / wall.as_secs_f64(),
             "latency": lat,
             "backlog_latency": backlog_lat,
-            "relayer_txs": stx + dtx,
-            "relayer_failed_txs": sfail + dfail,
-            "relayer_gas": sgas + dgas,
-            "relayer_gas_per_packet": (sgas + dgas) as f64 / nf,
+            "relayer_txs": signed.txs,
+            "relayer_failed_txs": signed.failed,
+            "relayer_gas": signed.gas,
+            "relayer_gas_per_packet": signed.gas as f64 / nf,
+            "relayer_client_updates": signed.client_updates,
             "requests": requests.json(),
             "rpc_http_requests_per_packet": requests.http_requests as f64 / nf,
             "jsonrpc_calls_per_packet": requests.jsonrpc_calls as f64 / nf,

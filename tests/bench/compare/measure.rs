@@ -162,8 +162,31 @@ async fn floor_recv_time(
     td.at(d).await
 }
 
-/// Txs the relayer's address signed on `chain` since `from`: (txs, failed txs, gas used).
-pub async fn relayer_txs(chain: &CosmosChain, signer: &str, from: u64) -> (u64, u64, u64) {
+/// What the relayer's address signed on one chain over a run.
+#[derive(Default, Clone, Copy)]
+pub struct SignedTxs {
+    pub txs: u64,
+    pub failed: u64,
+    pub gas: u64,
+    /// Client updates those txs carried (`update_client` events): the gas a relayer spends
+    /// around the packet messages.
+    pub client_updates: u64,
+}
+
+impl std::ops::Add for SignedTxs {
+    type Output = SignedTxs;
+    fn add(self, o: SignedTxs) -> SignedTxs {
+        SignedTxs {
+            txs: self.txs + o.txs,
+            failed: self.failed + o.failed,
+            gas: self.gas + o.gas,
+            client_updates: self.client_updates + o.client_updates,
+        }
+    }
+}
+
+/// Txs the relayer's address signed on `chain` since `from`.
+pub async fn relayer_txs(chain: &CosmosChain, signer: &str, from: u64) -> SignedTxs {
     // Read block by block: a tx_search on `message.sender` re-runs the whole query for every page
     // and timed out on the 10,000-packet backlog (workload 4).
     let to = ferry::chain::Heights::latest(chain)
@@ -171,7 +194,7 @@ pub async fn relayer_txs(chain: &CosmosChain, signer: &str, from: u64) -> (u64, 
         .expect("latest height")
         .0
         .revision_height;
-    let (mut txs, mut failed, mut gas) = (0, 0, 0);
+    let mut out = SignedTxs::default();
     for h in from..=to {
         let res = chain
             .rpc
@@ -188,13 +211,18 @@ pub async fn relayer_txs(chain: &CosmosChain, signer: &str, from: u64) -> (u64, 
                         .any(|a| a.key_bytes() == b"sender" && a.value_bytes() == signer.as_bytes())
             });
             if by_signer {
-                txs += 1;
-                failed += u64::from(r.code.is_err());
-                gas += r.gas_used as u64;
+                out.txs += 1;
+                out.failed += u64::from(r.code.is_err());
+                out.gas += r.gas_used as u64;
+                out.client_updates += r
+                    .events
+                    .iter()
+                    .filter(|e| e.kind == "update_client")
+                    .count() as u64;
             }
         }
     }
-    (txs, failed, gas)
+    out
 }
 
 /// (peak RSS in MiB, CPU seconds) of a running process.

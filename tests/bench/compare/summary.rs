@@ -37,6 +37,7 @@ const FIGURES: &[(&str, &str)] = &[
     ("relayer_txs", "/relayer_txs"),
     ("relayer_failed_txs", "/relayer_failed_txs"),
     ("gas_per_packet", "/relayer_gas_per_packet"),
+    ("client_updates", "/relayer_client_updates"),
     ("requests_per_packet", "/requests_per_packet"),
     (
         "rpc_http_requests_per_packet",
