@@ -436,10 +436,10 @@ impl Lane {
             behind,
         } = self.prepare_client(need, has_timeouts).await?;
         // Later chunks are simulated behind this submit's update, or behind the one in flight.
-        let later_behind = if updates.is_empty() {
-            behind.clone()
+        let later_behind: &[Msg] = if updates.is_empty() {
+            &behind
         } else {
-            updates.clone()
+            &updates
         };
         // The update rides in the first chunk and takes a message's room there: what would spill
         // past the last full chunk waits for the next submit instead of paying for a tx of its own.
@@ -491,7 +491,7 @@ impl Lane {
                 chunk_max,
                 max_bytes,
             );
-            let after: &[Msg] = if first { &behind } else { &later_behind };
+            let after: &[Msg] = if first { &behind } else { later_behind };
             let n = chunk.items.len();
             if self.gate.as_ref().is_some_and(|g| !g.fence()) {
                 // Another instance owns the lane now (or the store cannot say): what is queued
