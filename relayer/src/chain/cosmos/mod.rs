@@ -9,6 +9,7 @@ pub use events::{flatten as flatten_events, parse_packet_event};
 pub mod handshake;
 mod headers;
 pub mod misbehaviour;
+mod prelude;
 pub mod query;
 pub(crate) mod rpc;
 pub mod sdk_errors;

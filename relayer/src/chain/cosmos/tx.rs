@@ -12,6 +12,7 @@ use cosmrs::proto::cosmos::tx::v1beta1::{SimulateRequest, SimulateResponse};
 use cosmrs::tx::{Body, Fee, SignDoc, SignerInfo};
 use prost::Message;
 
+use super::prelude::PreludeGas;
 use super::signers::Signer;
 use super::CosmosChain;
 use crate::chain::{ChainError, Msg, PendingTx, Priority, Result, Submit, TxOutcome};
@@ -40,9 +41,9 @@ pub struct SignerState {
     /// Gas every tx of this signer pays besides its messages (signature check, fee deduction,
     /// envelope bytes); measured once. `u64::MAX` when it could not be measured.
     tx_overhead: Option<u64>,
-    /// The gas of the last client update that later chunks were simulated behind: each chunk of a
+    /// The gas of the client updates that later chunks were simulated behind: each chunk of a
     /// submit goes behind the same update, whose own simulation is then run once, not per chunk.
-    prelude: Option<(Vec<Msg>, u64)>,
+    prelude: PreludeGas,
 }
 
 fn to_cosmrs_any(m: &Msg) -> cosmrs::Any {
@@ -188,11 +189,11 @@ impl CosmosChain {
         } else {
             let all: Vec<Msg> = after.iter().chain(msgs).cloned().collect();
             let both = self.simulate_raw(who, &all, memo, account).await?;
-            let prelude = match &signer.prelude {
-                Some((msgs, gas)) if msgs.as_slice() == after => *gas,
-                _ => {
+            let prelude = match signer.prelude.get(after) {
+                Some(gas) => gas,
+                None => {
                     let gas = self.simulate_raw(who, after, memo, account).await?;
-                    signer.prelude = Some((after.to_vec(), gas));
+                    signer.prelude.put(after, gas);
                     gas
                 }
             };
