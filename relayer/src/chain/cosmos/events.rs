@@ -126,19 +126,15 @@ impl CosmosChain {
     /// Packet events of every tx in block `height`.
     pub async fn block_packet_events(&self, height: u64) -> Result<Vec<PacketEvent>> {
         let h = super::tm_height(height)?;
-        let res = self
+        let events = self
             .rpc
-            .call("block_results", |c| {
-                tendermint_rpc::Client::block_results(c, h)
-            })
+            .call_parsed(
+                "block_results",
+                serde_json::json!({ "height": h.to_string() }),
+                super::block_results::packet_events,
+            )
             .await?;
-        let mut out = Vec::new();
-        for tx in res.txs_results.unwrap_or_default() {
-            if tx.code.is_ok() {
-                out.extend(self.packet_events_of(&tx.events, height));
-            }
-        }
-        Ok(out)
+        Ok(self.packet_events_in(events, height))
     }
 
     /// One page of the txs `query` finds (oldest first): the packet events of those that

@@ -2,6 +2,7 @@
 //! cosmrs for SIGN_MODE_DIRECT signing.
 
 mod batch_proofs;
+mod block_results;
 mod events;
 mod gaps;
 mod lookup;

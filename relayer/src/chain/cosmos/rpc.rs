@@ -189,6 +189,93 @@ impl Rpc {
     }
 }
 
+/// What a caller's parser made of the body of a JSON-RPC answer ([`Rpc::call_parsed`]).
+#[derive(Debug, PartialEq)]
+pub enum ParseError {
+    /// The node answered with a JSON-RPC error: another node would say the same.
+    Answered(String),
+    /// Not a readable answer: the next endpoint is tried.
+    Unreadable(String),
+}
+
+impl Rpc {
+    /// One JSON-RPC call whose answer `parse` reads straight from the body, so a caller that
+    /// needs a small part of a large answer (a block's results) never builds the rest. On a
+    /// transport error, an HTTP status other than success or an unreadable body, the next
+    /// endpoints are tried, in order.
+    pub async fn call_parsed<T>(
+        &self,
+        method: &'static str,
+        params: serde_json::Value,
+        parse: impl Fn(&[u8]) -> std::result::Result<T, ParseError>,
+    ) -> Result<T> {
+        let request = serde_json::json!({
+            "jsonrpc": "2.0",
+            "id": 0,
+            "method": method,
+            "params": params,
+        });
+        let start = self.active.load(Ordering::Relaxed);
+        let mut last = String::new();
+        for i in 0..self.urls.len() {
+            let idx = (start + i) % self.urls.len();
+            let t = Instant::now();
+            let body = match self.http.post(&self.urls[idx]).json(&request).send().await {
+                Ok(r) if r.status().is_success() => r.bytes().await.map_err(|e| e.without_url()),
+                Ok(r) => {
+                    last = format!("HTTP status {}", r.status());
+                    metrics().rpc(
+                        self.chain.as_str(),
+                        method,
+                        t.elapsed().as_secs_f64(),
+                        false,
+                    );
+                    continue;
+                }
+                Err(e) => Err(e.without_url()),
+            };
+            let parsed = match body {
+                Ok(b) => parse(&b),
+                Err(e) => Err(ParseError::Unreadable(e.to_string())),
+            };
+            metrics().rpc(
+                self.chain.as_str(),
+                method,
+                t.elapsed().as_secs_f64(),
+                parsed.is_ok(),
+            );
+            match parsed {
+                Ok(v) => {
+                    if idx != start {
+                        tracing::warn!(chain = %self.chain, url = %self.urls[idx], "failed over to RPC endpoint");
+                        self.active.store(idx, Ordering::Relaxed);
+                    }
+                    metrics().rpc_up(self.chain.as_str(), true);
+                    return Ok(v);
+                }
+                Err(ParseError::Answered(reason)) => {
+                    metrics().rpc_up(self.chain.as_str(), true);
+                    return Err(ChainError::Rpc {
+                        chain: self.chain.clone(),
+                        method,
+                        reason,
+                    });
+                }
+                Err(ParseError::Unreadable(reason)) => {
+                    tracing::debug!(chain = %self.chain, url = %self.urls[idx], method, error = %reason, "RPC transport error");
+                    last = reason;
+                }
+            }
+        }
+        metrics().rpc_up(self.chain.as_str(), false);
+        Err(ChainError::Rpc {
+            chain: self.chain.clone(),
+            method,
+            reason: last,
+        })
+    }
+}
+
 /// `answers` in the order of the `calls` they answer (by `id`); every call answered once.
 fn order_answers(
     calls: &[serde_json::Value],
