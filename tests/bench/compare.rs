@@ -347,7 +347,11 @@ async fn latest(chain: &CosmosChain) -> u64 {
 /// The devnet, the proxies, and every channel both relayers need (opened before anything is
 /// measured): Ferry's first by `ferry create path`, the rest by `hermes create channel`, so the
 /// ids are the same on both chains: Ferry 0 (and 2–4), Hermes 1 (and 5–7).
-async fn setup(hermes_bin: Option<std::path::PathBuf>, four: bool) -> Bench {
+async fn setup(
+    hermes_bin: Option<std::path::PathBuf>,
+    hermes_clear_limit: Option<usize>,
+    four: bool,
+) -> Bench {
     let net = TestNet::start("compare").await;
     net.ferry_ok(&["create", "path", "l3-settlement"]);
     let mut proxies = Vec::new();
@@ -380,7 +384,7 @@ async fn setup(hermes_bin: Option<std::path::PathBuf>, four: bool) -> Bench {
             &net.devnet.dir.join("hermes"),
             &hermes_chains,
             &ferry_devnet::mnemonic("relayer"),
-            hermes_clear_limit(),
+            hermes_clear_limit,
         )
     });
     let extra = if four { 7 } else { 1 };
@@ -522,7 +526,8 @@ async fn main() {
     // Built before the devnet starts, so the first run's build does not share the cores with it.
     let hermes_bin = relayers.contains(&Who::Hermes).then(hermes::binary);
     let four = workloads.iter().any(|w| matches!(w, 2 | 4));
-    let bench = setup(hermes_bin, four).await;
+    let clear_limit = hermes_clear_limit();
+    let bench = setup(hermes_bin, clear_limit, four).await;
     let mut runs = Vec::new();
     for &w in &workloads {
         for rep in 0..repeats {
@@ -547,7 +552,7 @@ async fn main() {
     let summary = summary::summarize(&runs, &workloads);
     let result = serde_json::json!({
         "hermes_version": "1.13.2",
-        "hermes_clear_limit": hermes_clear_limit(),
+        "hermes_clear_limit": clear_limit,
         "repeats": repeats,
         "machine": { "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0) },
         "summary": summary,
