@@ -220,22 +220,18 @@ impl Rpc {
         for i in 0..self.urls.len() {
             let idx = (start + i) % self.urls.len();
             let t = Instant::now();
-            let body = match self.http.post(&self.urls[idx]).json(&request).send().await {
-                Ok(r) if r.status().is_success() => r.bytes().await.map_err(|e| e.without_url()),
+            let answer = match self.http.post(&self.urls[idx]).json(&request).send().await {
                 Ok(r) => {
-                    last = format!("HTTP status {}", r.status());
-                    metrics().rpc(
-                        self.chain.as_str(),
-                        method,
-                        t.elapsed().as_secs_f64(),
-                        false,
-                    );
-                    continue;
+                    let status = r.status();
+                    r.bytes()
+                        .await
+                        .map(|body| (status, body))
+                        .map_err(|e| e.without_url())
                 }
                 Err(e) => Err(e.without_url()),
             };
-            let parsed = match body {
-                Ok(b) => parse(&b),
+            let parsed = match answer {
+                Ok((status, body)) => judge(status, parse(&body)),
                 Err(e) => Err(ParseError::Unreadable(e.to_string())),
             };
             metrics().rpc(
@@ -276,6 +272,19 @@ impl Rpc {
     }
 }
 
+/// A parsed answer given its HTTP status: a node may send its JSON-RPC error with a status other
+/// than success, and that error is still its answer; anything else under such a status is not.
+fn judge<T>(
+    status: reqwest::StatusCode,
+    parsed: std::result::Result<T, ParseError>,
+) -> std::result::Result<T, ParseError> {
+    match parsed {
+        Err(ParseError::Answered(reason)) => Err(ParseError::Answered(reason)),
+        other if status.is_success() => other,
+        _ => Err(ParseError::Unreadable(format!("HTTP status {status}"))),
+    }
+}
+
 /// `answers` in the order of the `calls` they answer (by `id`); every call answered once.
 fn order_answers(
     calls: &[serde_json::Value],
@@ -308,8 +317,39 @@ pub fn is_answer_error(e: &tendermint_rpc::Error) -> bool {
 
 #[cfg(test)]
 mod batch_tests {
-    use super::order_answers;
+    use super::{judge, order_answers, ParseError};
+    use reqwest::StatusCode;
     use serde_json::json;
+
+    #[test]
+    fn an_error_answer_counts_whatever_its_status_and_nothing_else_does_without_success() {
+        let answered = || Err::<u8, _>(ParseError::Answered("height too high".into()));
+        assert_eq!(judge(StatusCode::OK, Ok(1)), Ok(1));
+        assert_eq!(
+            judge(StatusCode::INTERNAL_SERVER_ERROR, answered()),
+            answered()
+        );
+        assert_eq!(
+            judge(StatusCode::INTERNAL_SERVER_ERROR, Ok(1)),
+            Err(ParseError::Unreadable(
+                "HTTP status 500 Internal Server Error".into()
+            ))
+        );
+        assert_eq!(
+            judge(
+                StatusCode::BAD_GATEWAY,
+                Err::<u8, _>(ParseError::Unreadable("not JSON".into()))
+            ),
+            Err(ParseError::Unreadable("HTTP status 502 Bad Gateway".into()))
+        );
+        assert_eq!(
+            judge(
+                StatusCode::OK,
+                Err::<u8, _>(ParseError::Unreadable("not JSON".into()))
+            ),
+            Err(ParseError::Unreadable("not JSON".into()))
+        );
+    }
 
     #[test]
     fn answers_are_matched_to_calls_by_id() {
