@@ -70,6 +70,25 @@ impl Rpc {
         &self.urls[self.active.load(Ordering::Relaxed) % self.urls.len()]
     }
 
+    /// Endpoint `idx` answered a call that started at `start`: it is the active one from now on.
+    fn answered_by(&self, idx: usize, start: usize) {
+        if idx != start {
+            tracing::warn!(chain = %self.chain, url = %self.urls[idx], "failed over to RPC endpoint");
+            self.active.store(idx, Ordering::Relaxed);
+        }
+        metrics().rpc_up(self.chain.as_str(), true);
+    }
+
+    /// No endpoint answered `method`; `last` is the last transport error.
+    fn none_answered(&self, method: &'static str, last: String) -> ChainError {
+        metrics().rpc_up(self.chain.as_str(), false);
+        ChainError::Rpc {
+            chain: self.chain.clone(),
+            method,
+            reason: last,
+        }
+    }
+
     /// Run `f` against the active endpoint; on a transport error try the next ones, in order.
     pub async fn call<'a, T, F, Fut>(&'a self, method: &'static str, f: F) -> Result<T>
     where
@@ -104,11 +123,7 @@ impl Rpc {
             metrics().rpc(self.chain.as_str(), method, t.elapsed().as_secs_f64(), ok);
             match res {
                 Ok(v) => {
-                    if idx != start {
-                        tracing::warn!(chain = %self.chain, url = %self.urls[idx], "failed over to RPC endpoint");
-                        self.active.store(idx, Ordering::Relaxed);
-                    }
-                    metrics().rpc_up(self.chain.as_str(), true);
+                    self.answered_by(idx, start);
                     return Ok(v);
                 }
                 Err(e) => {
@@ -125,12 +140,7 @@ impl Rpc {
                 }
             }
         }
-        metrics().rpc_up(self.chain.as_str(), false);
-        Err(ChainError::Rpc {
-            chain: self.chain.clone(),
-            method,
-            reason: last,
-        })
+        Err(self.none_answered(method, last))
     }
 }
 
@@ -168,11 +178,7 @@ impl Rpc {
                 t.elapsed().as_secs_f64(),
                 body.is_ok(),
             );
-            metrics().rpc_up(self.chain.as_str(), true);
-            if idx != start {
-                tracing::warn!(chain = %self.chain, url = %self.urls[idx], "failed over to RPC endpoint");
-                self.active.store(idx, Ordering::Relaxed);
-            }
+            self.answered_by(idx, start);
             let answers = match body {
                 Ok(serde_json::Value::Array(a)) => a,
                 Ok(_) => return Err(BatchError::Refused("the answer is not a batch".into())),
@@ -180,12 +186,7 @@ impl Rpc {
             };
             return order_answers(calls, answers).map_err(BatchError::Refused);
         }
-        metrics().rpc_up(self.chain.as_str(), false);
-        Err(BatchError::Unreachable(ChainError::Rpc {
-            chain: self.chain.clone(),
-            method,
-            reason: last,
-        }))
+        Err(BatchError::Unreachable(self.none_answered(method, last)))
     }
 }
 
@@ -242,11 +243,7 @@ impl Rpc {
             );
             match parsed {
                 Ok(v) => {
-                    if idx != start {
-                        tracing::warn!(chain = %self.chain, url = %self.urls[idx], "failed over to RPC endpoint");
-                        self.active.store(idx, Ordering::Relaxed);
-                    }
-                    metrics().rpc_up(self.chain.as_str(), true);
+                    self.answered_by(idx, start);
                     return Ok(v);
                 }
                 Err(ParseError::Answered(reason)) => {
@@ -263,12 +260,7 @@ impl Rpc {
                 }
             }
         }
-        metrics().rpc_up(self.chain.as_str(), false);
-        Err(ChainError::Rpc {
-            chain: self.chain.clone(),
-            method,
-            reason: last,
-        })
+        Err(self.none_answered(method, last))
     }
 }
 
