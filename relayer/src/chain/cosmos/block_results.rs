@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::rpc::ParseError;
-use super::subscription::FlatEvent;
+use super::subscription::{Attribute, FlatEvent, RpcError};
 
 /// The event types a packet event is parsed from (`events::parse_packet_event`, `v2::parse_event`).
 const PACKET_EVENT_TYPES: [&str; 2] = ["send_packet", "write_acknowledgement"];
@@ -24,14 +24,6 @@ struct Envelope<'a> {
     #[serde(borrow)]
     result: Option<Results<'a>>,
     error: Option<RpcError>,
-}
-
-#[derive(Deserialize)]
-struct RpcError {
-    #[serde(default)]
-    message: String,
-    #[serde(default)]
-    data: String,
 }
 
 #[derive(Deserialize)]
@@ -57,14 +49,6 @@ struct Event<'a> {
     kind: Cow<'a, str>,
     #[serde(borrow)]
     attributes: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct Attribute {
-    #[serde(default)]
-    key: String,
-    #[serde(default)]
-    value: String,
 }
 
 /// The packet-carrying events of the txs that succeeded in a `block_results` answer, per tx in

@@ -40,12 +40,13 @@ struct Envelope {
     error: Option<RpcError>,
 }
 
+/// A JSON-RPC error answer (also read by `block_results.rs`).
 #[derive(Deserialize)]
-struct RpcError {
+pub(super) struct RpcError {
     #[serde(default)]
-    message: String,
+    pub message: String,
     #[serde(default)]
-    data: String,
+    pub data: String,
 }
 
 #[derive(Deserialize)]
@@ -91,12 +92,13 @@ struct AbciEvent {
     attributes: Vec<Attribute>,
 }
 
+/// An ABCI event attribute (also read by `block_results.rs`).
 #[derive(Deserialize)]
-struct Attribute {
+pub(super) struct Attribute {
     #[serde(default)]
-    key: String,
+    pub key: String,
     #[serde(default)]
-    value: String,
+    pub value: String,
 }
 
 #[derive(Deserialize)]
